@@ -1,0 +1,96 @@
+"""What decoding one file returns, and the dispatch from format to reader."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+
+import polars as pl
+
+from ingest import schema
+from ingest.errors import IngestError, UnsupportedFormat
+
+
+@dataclass
+class Decoded:
+    """The frames decoded from one file, plus its status.
+
+    ``status`` is one of ``schema.STATUSES`` except ``duplicate`` (decided at landing).
+    Frames are conformed to ``ingest.schema``; ``athlete_id`` is added at landing.
+    """
+
+    file_id: str
+    format: str  # fit | gpx | tcx
+    status: str = "landed"
+    reason: str | None = None
+    error_class: str | None = None
+    n_messages_salvaged: int | None = None  # messages kept before the damage (salvaged files)
+    activities: pl.DataFrame = field(default_factory=lambda: schema.empty("activities"))
+    laps: pl.DataFrame = field(default_factory=lambda: schema.empty("laps"))
+    records: pl.DataFrame = field(default_factory=lambda: schema.empty("records"))
+    events: pl.DataFrame = field(default_factory=lambda: schema.empty("events"))
+    developer_values: pl.DataFrame = field(default_factory=lambda: schema.empty("developer_values"))
+    field_sources: pl.DataFrame = field(default_factory=lambda: schema.empty("field_sources"))
+    decoder: str | None = None  # which decoder produced the frames (e.g. fitparse, columnar)
+
+    def frames(self) -> dict[str, pl.DataFrame]:
+        return {name: getattr(self, name) for name in schema.TABLES}
+
+
+def file_id_of(data: bytes) -> str:
+    """sha256 hex digest of the decompressed bytes: the file's identity."""
+    return hashlib.sha256(data).hexdigest()
+
+
+def sniff_format(data: bytes, name: str = "") -> str:
+    """fit | gpx | tcx from the bytes (the name only breaks ties); raise UnsupportedFormat."""
+    if len(data) >= 12 and data[8:12] == b".FIT":
+        return "fit"
+    head = data[:4096].lstrip(b"\xef\xbb\xbf \t\r\n").lower()
+    if head.startswith(b"<") or b"<?xml" in head[:100]:
+        if b"<gpx" in head:
+            return "gpx"
+        if b"trainingcenterdatabase" in head:
+            return "tcx"
+    low = name.lower()
+    for fmt in ("fit", "gpx", "tcx"):
+        if low.endswith("." + fmt):
+            return fmt
+    raise UnsupportedFormat(f"not a FIT, GPX or TCX file: {name or '<bytes>'}")
+
+
+def quarantine(file_id: str, fmt: str, err: BaseException) -> Decoded:
+    """A Decoded with nothing in it, carrying the error's class and message."""
+    cls = err.error_class if isinstance(err, IngestError) else type(err).__name__
+    cause = err.__cause__
+    reason = str(err) or cls
+    if cause is not None and str(cause) and str(cause) not in reason:
+        reason = f"{reason} ({type(cause).__name__}: {cause})"
+    return Decoded(file_id=file_id, format=fmt, status="quarantined", reason=reason, error_class=cls)
+
+
+def decode_bytes(data: bytes, name: str = "", fmt: str | None = None) -> Decoded:
+    """Decode one file's (decompressed) bytes. Never raises: failures come back quarantined."""
+    fid = file_id_of(data)
+    try:
+        fmt = fmt or sniff_format(data, name)
+    except IngestError as err:
+        return quarantine(fid, fmt or "unknown", err)
+    try:
+        if fmt == "fit":
+            from ingest.fit import decode_fit
+
+            return decode_fit(data, fid)
+        if fmt == "gpx":
+            from ingest.gpx import decode_gpx
+
+            return decode_gpx(data, fid)
+        if fmt == "tcx":
+            from ingest.tcx import decode_tcx
+
+            return decode_tcx(data, fid)
+        raise UnsupportedFormat(f"unsupported format {fmt!r}")
+    except IngestError as err:
+        return quarantine(fid, fmt, err)
+    except Exception as err:  # a reader bug must not stop the sync: quarantine with the class
+        return quarantine(fid, fmt, err)

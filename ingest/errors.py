@@ -1,0 +1,55 @@
+"""One root error for everything ingest refuses, a subclass per failure kind.
+
+The backend's own exception (fitparse, gpxpy, zipfile, gzip, XML) is kept as ``__cause__``;
+``error_class`` is what lands in ``files.error_class``.
+"""
+
+from __future__ import annotations
+
+
+class IngestError(Exception):
+    """Root of every failure to read a user's file."""
+
+    @property
+    def error_class(self) -> str:
+        return type(self).__name__
+
+
+class UnsupportedFormat(IngestError):
+    """Not a FIT, GPX or TCX file (by content), or an extension footfall does not read."""
+
+
+class EmptyFile(IngestError):
+    """Zero bytes, or a container with nothing in it."""
+
+
+class CorruptFile(IngestError):
+    """Bytes that claim a format but cannot be decoded (bad header, CRC, truncated, bad XML)."""
+
+
+class BadHeader(CorruptFile):
+    """FIT header invalid (size, '.FIT' signature, protocol)."""
+
+
+class CrcMismatch(CorruptFile):
+    """FIT file CRC does not match the data."""
+
+
+class TruncatedFile(CorruptFile):
+    """The file ends in the middle of a message."""
+
+
+class XmlError(CorruptFile):
+    """GPX/TCX XML that does not parse."""
+
+
+class BadArchive(IngestError):
+    """A .gz or .zip that is not one, or is damaged."""
+
+
+class UnsafeArchiveMember(IngestError):
+    """A zip member whose name escapes the archive (``../``, absolute path) or is a link."""
+
+
+class ArchiveTooLarge(IngestError):
+    """A compressed member that expands beyond the configured limit (zip bomb guard)."""

@@ -1,0 +1,79 @@
+"""Every threshold footfall uses, once, with its unit and source.
+
+Python code reads ``value(name)``; SQL models read the same numbers as DuckDB variables
+(``getvariable('spike_caution_ratio')``), set from this table (with the user's overrides from
+config) by the model runner. Nothing else writes a threshold down.
+
+Sources are quoted in ../shared/SCIENCE.md; none of these thresholds is validated for chronic
+forefoot pain.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Threshold:
+    name: str
+    value: float
+    unit: str
+    source: str
+    note: str = ""
+
+
+_ALL = [
+    # --- single-session spike, Frandsen et al. 2025 (BJSM 59(17):1203-1210) ---
+    Threshold("spike_lookback_days", 30, "days", "Frandsen et al. 2025",
+              "baseline = longest run in the previous 30 days"),
+    Threshold("spike_caution_ratio", 0.10, "fraction over baseline", "Frandsen et al. 2025",
+              ">10-30% longer than the 30-day longest run: HRR 1.64"),
+    Threshold("spike_warning_ratio", 0.30, "fraction over baseline", "Frandsen et al. 2025",
+              ">30-100%: HRR 1.52"),
+    Threshold("spike_alert_ratio", 1.00, "fraction over baseline", "Frandsen et al. 2025",
+              ">100%: HRR 2.28"),
+    # --- weekly ramp, Nielsen et al. 2014 (JOSPT 44(10):739-747) ---
+    Threshold("weekly_ramp_pct", 30, "percent", "Nielsen et al. 2014",
+              "week-over-week running distance increase; HR 1.59 (95% CI 0.96-2.66), not significant"),
+    # --- ACWR, Gabbett 2016; critique Impellizzeri et al. 2020/2021 ---
+    Threshold("acwr_caution", 1.5, "ratio", "Gabbett 2016",
+              "descriptive only: Impellizzeri et al. 2020/2021 show ACWR behaves as rescaled acute load"),
+    Threshold("acwr_sweet_low", 0.8, "ratio", "Gabbett 2016", "team-sport 'sweet spot' lower edge"),
+    Threshold("acwr_sweet_high", 1.3, "ratio", "Gabbett 2016", "team-sport 'sweet spot' upper edge"),
+    Threshold("acwr_acute_days", 7, "days", "Williams et al. 2017", "EWMA N acute"),
+    Threshold("acwr_chronic_days", 28, "days", "Williams et al. 2017", "EWMA N chronic; ratios NULL before"),
+    # --- monotony, Foster 1998 ---
+    Threshold("monotony_caution", 2.0, "ratio", "Foster 1998",
+              "7-day mean/SD of daily load; the 2.0 cut-off is from secondary sources"),
+    # --- pain monitoring, Silbernagel et al. 2007 ---
+    Threshold("pain_during_warning", 5, "score 0-10", "Silbernagel et al. 2007",
+              "pain during activity above 5/10 is not acceptable"),
+    Threshold("pain_baseline_days", 14, "days", "Silbernagel et al. 2007",
+              "next-morning pain is compared with the mean of this many previous days (footfall choice)"),
+    Threshold("pain_rising_min", 3, "score 0-10", "Silbernagel et al. 2007",
+              "pain >= 3 rising across three consecutive runs"),
+    # --- footwear, footfall heuristics ---
+    Threshold("new_shoe_days", 14, "days", "footfall heuristic", "a shoe's first 14 days"),
+    Threshold("new_shoe_week_share", 0.5, "fraction", "footfall heuristic",
+              "more than half of a week's running distance in a shoe in its first 14 days"),
+    Threshold("shoe_retire_m", 800_000, "m", "footfall heuristic", "a shoe past 800 km"),
+    # --- gait classification and data validity (models/) ---
+    Threshold("run_min_cadence_spm", 140, "steps/min", "footfall heuristic",
+              "below this a moving sample is walking (walking ~100-130 spm, running >= ~150)"),
+    Threshold("run_min_speed_mps", 1.9, "m/s", "footfall heuristic",
+              "when cadence is absent: slower than ~8:45 min/km is walking"),
+    Threshold("moving_min_speed_mps", 0.5, "m/s", "footfall heuristic", "slower is standing still"),
+    Threshold("pause_gap_s", 10, "s", "footfall heuristic",
+              "a gap between samples longer than this is a pause (smart recording writes up to ~8 s)"),
+    Threshold("cadence_steps_ceiling_spm", 260, "steps/min", "Runalyze",
+              "GPX/TCX cadence: doubled median above this means it was already steps/min"),
+]
+
+THRESHOLDS: dict[str, Threshold] = {t.name: t for t in _ALL}
+
+
+def value(name: str, overrides: dict[str, float] | None = None) -> float:
+    """The threshold's value, with a user's override when given."""
+    if overrides and name in overrides:
+        return float(overrides[name])
+    return THRESHOLDS[name].value
