@@ -15,6 +15,10 @@ class IngestError(Exception):
         return type(self).__name__
 
 
+class UnreadableFile(IngestError):
+    """The operating system refused to read the file (vanished, permission, I/O error)."""
+
+
 class UnsupportedFormat(IngestError):
     """Not a FIT, GPX or TCX file (by content), or an extension footfall does not read."""
 

@@ -29,3 +29,32 @@ def catalog(corpus_dir):
 
     with open(corpus_dir / "CATALOG.tsv", newline="") as fh:
         return {row["path"]: row for row in csv.DictReader(fh, delimiter="\t")}
+
+
+# Prefect keeps its state under PREFECT_HOME: give the test session its own, quiet and offline.
+os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+os.environ.setdefault("PREFECT_LOGGING_TO_API_ENABLED", "false")
+
+
+@pytest.fixture(scope="session")
+def prefect_harness(tmp_path_factory):
+    """One Prefect test harness (a temporary server) for the whole session (~9 s to start)."""
+    home = tmp_path_factory.mktemp("prefect-home")
+    os.environ["PREFECT_HOME"] = str(home)
+    from prefect.testing.utilities import prefect_test_harness
+
+    with prefect_test_harness(server_startup_timeout=120):
+        yield
+
+
+@pytest.fixture()
+def isolated_config(tmp_path, monkeypatch):
+    """No user config file or FOOTFALL_* variables leak into a test."""
+    for k in list(os.environ):
+        if k.startswith("FOOTFALL_") and k != "FOOTFALL_CORPUS":
+            monkeypatch.delenv(k, raising=False)
+    monkeypatch.setenv("FOOTFALL_CONFIG", str(tmp_path / "footfall.toml"))
+    (tmp_path / "footfall.toml").write_text("")
+    monkeypatch.chdir(tmp_path)
+    return tmp_path

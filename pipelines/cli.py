@@ -1,0 +1,221 @@
+"""``footfall`` command line: parses arguments, calls flows, prints. Nothing else.
+
+Exit codes: 0 ok (also when some files were quarantined: they are reported), 1 error, 2 usage.
+Prefect is imported only by the commands that run a flow (sync, demo, build, serve).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from datetime import date
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    help="footfall: watch exports (FIT, GPX, TCX) to DuckDB, with load and unsafe-loading flags.",
+)
+console = Console()
+err_console = Console(stderr=True)
+
+DbOpt = Annotated[Optional[Path], typer.Option("--db", help="DuckDB file (default ./footfall.duckdb or config).")]
+AthleteOpt = Annotated[Optional[str], typer.Option("--athlete", help="Athlete id (default from config, else 'default').")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable output.")]
+
+
+def _fail(msg: str, code: int = 1) -> None:
+    err_console.print(f"[red]error:[/red] {msg}")
+    raise typer.Exit(code)
+
+
+def _settings(db: Path | None = None, athlete: str | None = None):
+    from pipelines.config import ConfigError, load_settings
+
+    try:
+        return load_settings().with_overrides(db=db, athlete=athlete)
+    except ConfigError as err:
+        _fail(str(err), 2)
+
+
+def _run_sync(paths: list[str], db: Path, athlete: str, workers: int | None, quiet: bool) -> dict:
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from pipelines import progress
+    from pipelines.db import DatabaseBusy
+    from pipelines.flows import run_flow, sync
+
+    prog = Progress(
+        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+        console=err_console, transient=True, disable=quiet or not err_console.is_terminal,
+    )
+    ids: dict[str, int] = {}
+
+    def hook(stage: str, advance: int, total: int | None) -> None:
+        if stage not in ids:
+            label = {"sources": "reading", "files": "files decoded", "models": "building models"}[stage]
+            ids[stage] = prog.add_task(label, total=total)
+        if total is not None:
+            prog.update(ids[stage], total=total)
+        prog.advance(ids[stage], advance)
+
+    progress.set_hook(hook)
+    try:
+        with prog:
+            return run_flow(sync, paths=paths, db=str(db), athlete=athlete, workers=workers)
+    except DatabaseBusy as err:
+        _fail(str(err))
+    except FileNotFoundError as err:
+        _fail(str(err))
+    finally:
+        progress.set_hook(None)
+
+
+def _print_summary(s: dict, db: Path) -> None:
+    st = s["by_status"]
+    t = Table(title=f"footfall sync → {db}  ({s['seconds']:.1f} s)", show_header=True)
+    t.add_column("what")
+    t.add_column("count", justify="right")
+    rows = [
+        ("new files", s["files_new"]),
+        ("skipped (unchanged or already landed)", s["skipped_known"] + s["sources_unchanged"]),
+        ("landed", st.get("landed", 0)),
+        ("salvaged (damaged, kept what was readable)", st.get("salvaged", 0)),
+        ("quarantined", st.get("quarantined", 0)),
+        ("not an activity", st.get("not_activity", 0)),
+        ("no timestamps", st.get("no_timestamps", 0)),
+        ("duplicates of a run already kept", s["duplicates"]),
+        ("activities landed", s["activities"]),
+        ("records landed", s["records"]),
+    ]
+    for k, v in rows:
+        t.add_row(k, f"{v:,}")
+    console.print(t)
+    if s["quarantined"]:
+        q = Table(title="quarantined files (nothing else was held back)")
+        q.add_column("file", overflow="fold")
+        q.add_column("error")
+        q.add_column("reason", overflow="fold")
+        for path, cls, reason in s["quarantined"]:
+            q.add_row(path, cls, reason)
+        console.print(q)
+    if s.get("export_rows_without_file"):
+        console.print(f"{s['export_rows_without_file']} export index rows name a file that is not in the export (kept in export_activities).")
+    _print_flags(s.get("new_flags") or [], title="flags raised by this sync")
+
+
+def _print_flags(flags: list[dict], title: str) -> None:
+    if not flags:
+        console.print(f"[green]{title}: none[/green]")
+        return
+    t = Table(title=title)
+    for c in ("local_date", "athlete_id", "severity", "rule", "message", "source"):
+        t.add_column(c, overflow="fold")
+    colour = {"alert": "red", "warning": "yellow", "caution": "cyan"}
+    for f in flags:
+        sev = f.get("severity", "")
+        t.add_row(str(f.get("local_date")), str(f.get("athlete_id")),
+                  f"[{colour.get(sev, 'white')}]{sev}[/]", str(f.get("rule")),
+                  str(f.get("message")), str(f.get("source")))
+    console.print(t)
+
+
+@app.command()
+def sync(
+    paths: Annotated[list[Path], typer.Argument(help="Folders, files or archives (.fit .gpx .tcx, .gz, .zip, Garmin/Strava exports).")],
+    db: DbOpt = None,
+    athlete: AthleteOpt = None,
+    workers: Annotated[Optional[int], typer.Option(help="Decode processes (default: one per core).")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Sync watch exports into the DuckDB file; print what landed and the flags raised."""
+    s = _settings(db, athlete)
+    summary = _run_sync([str(p) for p in paths], s.db, s.athlete, workers, quiet=as_json)
+    if as_json:
+        print(json.dumps(summary, default=str, indent=2))
+    else:
+        _print_summary(summary, s.db)
+
+
+@app.command()
+def demo(
+    db: DbOpt = None,
+    out: Annotated[Path, typer.Option(help="Where to write the sample export.")] = Path("footfall-demo"),
+    weeks: Annotated[int, typer.Option(help="Weeks of runs in the sample.")] = 12,
+) -> None:
+    """Write a small sample export (FIT + GPX), sync it, and print the summary and flags."""
+    from ingest.sample import make_sample_export
+
+    s = _settings(db, "demo")
+    export = out / "export"
+    files = make_sample_export(weeks=weeks)
+    for rel, data in files.items():
+        p = export / rel
+        p.parent.mkdir(parents=True, exist_ok=True)
+        if not p.exists() or p.read_bytes() != data:
+            p.write_bytes(data)
+    console.print(f"wrote {len(files)} sample files to {export}/")
+    summary = _run_sync([str(export)], s.db, "demo", None, quiet=False)
+    _print_summary(summary, s.db)
+    console.print(f"\nOpen it with SQL:  duckdb -readonly {s.db} \"SELECT * FROM weekly_load\"")
+
+
+@app.command()
+def build(db: DbOpt = None) -> None:
+    """Rebuild the SQL models and flags from what is landed."""
+    from pipelines.flows import build as build_flow, run_flow
+
+    s = _settings(db)
+    if not s.db.exists():
+        _fail(f"{s.db} does not exist; run `footfall sync PATH` first")
+    built = run_flow(build_flow, db=str(s.db))
+    console.print(f"built {len(built)} models: {', '.join(built)}")
+
+
+@app.command()
+def flags(
+    db: DbOpt = None,
+    athlete: Annotated[Optional[str], typer.Option(help="Only this athlete.")] = None,
+    since: Annotated[Optional[str], typer.Option(help="Only flags on or after this date (YYYY-MM-DD).")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Print the flags (unsafe loading) as a table, or JSON."""
+    from pipelines.db import DatabaseBusy, connection
+    from pipelines.sqlmodels import query_flags
+
+    s = _settings(db)
+    since_d = None
+    if since:
+        try:
+            since_d = date.fromisoformat(since)
+        except ValueError:
+            _fail(f"--since must be a date like 2026-01-31, not {since!r}", 2)
+    if not s.db.exists():
+        _fail(f"{s.db} does not exist; run `footfall sync PATH` first")
+    try:
+        with connection(s.db, read_only=True, wait_s=s.lock_wait_s) as con:
+            df = query_flags(con, athlete=athlete, since=since_d)
+    except DatabaseBusy as err:
+        _fail(str(err))
+    rows = df.to_dicts()
+    if as_json:
+        print(json.dumps(rows, default=str, indent=2))
+    else:
+        _print_flags(rows, title=f"flags in {s.db}")
+
+
+def main() -> None:
+    try:
+        app()
+    except KeyboardInterrupt:
+        err_console.print("interrupted: every batch landed so far is committed; run the same sync again to finish")
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,137 @@
+"""One settings object: where the database is, whose data it is, and the user's overrides.
+
+Precedence: command-line flag > environment (``FOOTFALL_*``) > config file > defaults.
+The config file is ``$FOOTFALL_CONFIG``, else ``./footfall.toml``, else
+``~/.config/footfall/config.toml``::
+
+    db = "footfall.duckdb"
+    athlete = "ana"
+    timezone = "Europe/Madrid"        # local dates for files that carry no offset (GPX, TCX)
+
+    [thresholds]                      # any name from models/thresholds.py
+    weekly_ramp_pct = 25
+
+    [athletes.ana]                    # for TRIMP
+    hr_rest_bpm = 52
+    hr_max_bpm = 188
+    sex = "female"
+
+Thresholds themselves live only in ``models/thresholds.py``; this file carries overrides.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+from models.thresholds import THRESHOLDS
+
+DEFAULT_DB = "footfall.duckdb"
+DEFAULT_ATHLETE = "default"
+
+
+@dataclass(frozen=True)
+class AthleteSettings:
+    hr_rest_bpm: float | None = None
+    hr_max_bpm: float | None = None
+    sex: str | None = None
+
+
+@dataclass(frozen=True)
+class Settings:
+    db: Path = Path(DEFAULT_DB)
+    athlete: str = DEFAULT_ATHLETE
+    timezone: str | None = None  # IANA name; None = UTC for files without an offset
+    thresholds: dict[str, float] = field(default_factory=dict)
+    athletes: dict[str, AthleteSettings] = field(default_factory=dict)
+    workers: int = 0  # decode processes; 0 = one per core
+    lock_wait_s: float = 60.0  # how long a sync waits for another process to release the file
+    batch_files: int = 400  # files decoded and landed per transaction
+    max_member_bytes: int = 512 * 1024 * 1024
+    config_path: Path | None = None
+
+    def with_overrides(self, **kw) -> Settings:
+        return replace(self, **{k: v for k, v in kw.items() if v is not None})
+
+    def athlete_settings(self, athlete: str | None = None) -> AthleteSettings:
+        return self.athletes.get(athlete or self.athlete, AthleteSettings())
+
+
+class ConfigError(ValueError):
+    """The config file or an environment variable is invalid."""
+
+
+def _config_file() -> Path | None:
+    env = os.environ.get("FOOTFALL_CONFIG")
+    if env:
+        return Path(env)
+    for p in (Path("footfall.toml"), Path.home() / ".config" / "footfall" / "config.toml"):
+        if p.is_file():
+            return p
+    return None
+
+
+def load_settings(path: Path | None = None) -> Settings:
+    """Defaults, then the config file, then ``FOOTFALL_*`` environment variables."""
+    s = Settings()
+    cfg_path = path or _config_file()
+    if cfg_path is not None:
+        if not cfg_path.is_file():
+            raise ConfigError(f"config file not found: {cfg_path}")
+        try:
+            data = tomllib.loads(cfg_path.read_text())
+        except tomllib.TOMLDecodeError as err:
+            raise ConfigError(f"{cfg_path}: {err}") from err
+        s = _apply_file(s, data, cfg_path)
+    env = os.environ
+    if env.get("FOOTFALL_DB"):
+        s = replace(s, db=Path(env["FOOTFALL_DB"]))
+    if env.get("FOOTFALL_ATHLETE"):
+        s = replace(s, athlete=env["FOOTFALL_ATHLETE"])
+    if env.get("FOOTFALL_TIMEZONE"):
+        s = replace(s, timezone=env["FOOTFALL_TIMEZONE"])
+    if env.get("FOOTFALL_WORKERS"):
+        s = replace(s, workers=int(env["FOOTFALL_WORKERS"]))
+    if env.get("FOOTFALL_LOCK_WAIT_S"):
+        s = replace(s, lock_wait_s=float(env["FOOTFALL_LOCK_WAIT_S"]))
+    _check_timezone(s.timezone)
+    return s
+
+
+def _apply_file(s: Settings, data: dict, path: Path) -> Settings:
+    kw: dict = {"config_path": path}
+    if "db" in data:
+        kw["db"] = Path(data["db"])
+    for key in ("athlete", "timezone"):
+        if key in data:
+            kw[key] = str(data[key])
+    for key in ("workers", "batch_files"):
+        if key in data:
+            kw[key] = int(data[key])
+    if "lock_wait_s" in data:
+        kw["lock_wait_s"] = float(data["lock_wait_s"])
+    th = data.get("thresholds", {})
+    unknown = sorted(set(th) - set(THRESHOLDS))
+    if unknown:
+        raise ConfigError(f"{path}: unknown thresholds {unknown}; known: {sorted(THRESHOLDS)}")
+    kw["thresholds"] = {k: float(v) for k, v in th.items()}
+    athletes = {}
+    for name, a in data.get("athletes", {}).items():
+        athletes[name] = AthleteSettings(
+            hr_rest_bpm=a.get("hr_rest_bpm"), hr_max_bpm=a.get("hr_max_bpm"), sex=a.get("sex")
+        )
+    kw["athletes"] = athletes
+    return replace(s, **kw)
+
+
+def _check_timezone(tz: str | None) -> None:
+    if tz is None:
+        return
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    try:
+        ZoneInfo(tz)
+    except (ZoneInfoNotFoundError, ValueError) as err:
+        raise ConfigError(f"unknown time zone {tz!r} (use an IANA name like 'Europe/Madrid')") from err

@@ -1,0 +1,96 @@
+"""Prefect flows: composition only. The work is in ``pipelines/sync.py`` and its tasks.
+
+With no ``PREFECT_API_URL`` set, Prefect starts a temporary local server for the run (a few
+seconds); set ``PREFECT_API_URL=http://127.0.0.1:4200/api`` with ``prefect server start``
+running to see runs in the UI (README, "Seeing runs in the Prefect UI").
+"""
+
+from __future__ import annotations
+
+import os
+
+# Quiet, offline-friendly defaults; a user's own environment wins.
+os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+os.environ.setdefault("PREFECT_LOGGING_TO_API_ENABLED", "false")
+
+import time  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+from prefect import flow  # noqa: E402
+from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings  # noqa: E402
+
+from pipelines import progress  # noqa: E402
+from pipelines import sync as s  # noqa: E402
+from pipelines import tasks as t  # noqa: E402
+from pipelines.config import Settings, load_settings  # noqa: E402
+from pipelines.db import utcnow  # noqa: E402
+from pipelines.work import DeriveContext  # noqa: E402
+
+
+def _settings(db: str | None, athlete: str | None, workers: int | None) -> Settings:
+    base = load_settings()
+    return base.with_overrides(db=Path(db) if db else None, athlete=athlete, workers=workers)
+
+
+@flow(name="footfall-sync", log_prints=False)
+def sync(
+    paths: list[str],
+    db: str | None = None,
+    athlete: str | None = None,
+    workers: int | None = None,
+    build: bool = True,
+) -> dict:
+    """Sync watch exports into the DuckDB file: discover, decode in parallel, land, build models."""
+    t0 = time.perf_counter()
+    started_at = utcnow()
+    settings = _settings(db, athlete, workers)
+    summary = s.SyncSummary(athlete_id=settings.athlete)
+    sources = t.discover_sources(paths)
+    summary.sources_seen = len(sources)
+    plan = t.plan_sync(settings.db, sources, settings)
+    summary.sources_unchanged = plan.unchanged
+    progress.report("sources", 0, len(plan.sources))
+    a = settings.athlete_settings()
+    ctx = DeriveContext(
+        athlete_id=settings.athlete, timezone=settings.timezone, hr_rest_bpm=a.hr_rest_bpm,
+        hr_max_bpm=a.hr_max_bpm, sex=a.sex, thresholds=dict(settings.thresholds),
+    )
+    pool = None
+    try:
+        for batch in s.iter_batches(
+            plan, batch_files=settings.batch_files, max_member_bytes=settings.max_member_bytes,
+            on_source=lambda _src: progress.report("sources", 1),
+        ):
+            if pool is None and len(batch.items) >= s.POOL_MIN_FILES:
+                pool = s.make_pool(settings.workers)
+            results = batch.ready + t.decode_files(batch.items, ctx, pool)
+            progress.report("files", len(results))
+            stats = t.land_batch(settings.db, results, batch, settings, settings.athlete)
+            summary.add(stats, results)
+            summary.export_rows_without_file += len(batch.export_rows_without_file)
+    finally:
+        if pool is not None:
+            pool.shutdown(cancel_futures=True)
+    if build:
+        progress.report("models", 0, 1)
+        built, new_flags = t.build_models(settings.db, settings)
+        summary.models_built, summary.new_flags = built, new_flags
+        progress.report("models", 1)
+    summary.seconds = round(time.perf_counter() - t0, 3)
+    t.record_sync_run(settings.db, summary, [str(p) for p in paths], started_at, settings)
+    return summary.to_dict()
+
+
+@flow(name="footfall-build")
+def build(db: str | None = None) -> list[str]:
+    """Rebuild the SQL models (weekly load, ratios, spikes, flags) without syncing files."""
+    settings = _settings(db, None, None)
+    built, _ = t.build_models(settings.db, settings)
+    return built
+
+
+def run_flow(fn, /, **kwargs):
+    """Run a flow with the per-run heartbeat thread off (it adds ~1 s to every run)."""
+    with temporary_settings({PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}):
+        return fn(**kwargs)

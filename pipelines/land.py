@@ -1,0 +1,320 @@
+"""Landing decoded files into DuckDB: one transaction per batch, idempotent, deduplicated.
+
+- A file whose hash is already in ``files`` is skipped (nothing changes).
+- The same run from two sources (a Garmin FIT and its Strava GPX): one activity is kept, the
+  richer one; the other is recorded in ``activity_duplicates`` and its file gets status
+  ``duplicate`` with ``duplicate_of`` pointing at the kept activity.
+- Everything in a batch lands in one transaction: an interrupted sync leaves the database as it
+  was before that batch.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+import duckdb
+import polars as pl
+
+from ingest import schema
+from pipelines.db import utcnow
+from pipelines.work import FileResult
+
+#: A source is "richer" with more canonical columns filled; ties go to the device's own format.
+FORMAT_RANK = {"fit": 3, "tcx": 2, "gpx": 1}
+#: Two activities of one athlete are the same run when their starts are this close ...
+SAME_RUN_START_S = 120
+#: ... and their time spans overlap by at least this share of the shorter one.
+SAME_RUN_OVERLAP = 0.8
+
+ACTIVITY_TABLES = ("activities", "laps", "records", "events", "developer_values", "field_sources")
+
+
+@dataclass
+class LandStats:
+    by_status: Counter = field(default_factory=Counter)
+    activities: int = 0
+    records: int = 0
+    duplicates: int = 0
+    skipped_known: int = 0
+    quarantined: list[tuple[str, str, str]] = field(default_factory=list)  # (file, class, reason)
+
+
+@dataclass
+class _Candidate:
+    activity_id: str
+    file_id: str
+    started_at: datetime | None
+    ended_at: datetime | None
+    source_format: str
+    n_records: int
+    n_columns: int
+
+    @property
+    def richness(self) -> tuple:
+        return (self.n_columns, FORMAT_RANK.get(self.source_format, 0), self.n_records)
+
+
+def same_run(a: _Candidate, b: _Candidate) -> bool:
+    """Do two activities describe the same run (by start and overlapping time span)?"""
+    if a.started_at is None or b.started_at is None:
+        return False
+    if abs((a.started_at - b.started_at).total_seconds()) > SAME_RUN_START_S:
+        return False
+    a_end = a.ended_at or a.started_at
+    b_end = b.ended_at or b.started_at
+    shorter = min((a_end - a.started_at).total_seconds(), (b_end - b.started_at).total_seconds())
+    if shorter <= 0:
+        return True
+    overlap = (min(a_end, b_end) - max(a.started_at, b.started_at)).total_seconds()
+    return overlap >= SAME_RUN_OVERLAP * shorter
+
+
+def _candidates_of(r: FileResult) -> list[_Candidate]:
+    dec = r.decoded
+    if dec is None or dec.activities.height == 0:
+        return []
+    cols = Counter(dec.field_sources["activity_id"].to_list()) if dec.field_sources.height else {}
+    out = []
+    for row in dec.activities.iter_rows(named=True):
+        out.append(
+            _Candidate(
+                activity_id=row["activity_id"],
+                file_id=dec.file_id,
+                started_at=row["started_at"],
+                ended_at=row["ended_at"],
+                source_format=row["source_format"] or dec.format,
+                n_records=int(row["n_records"] or 0),
+                n_columns=int(cols.get(row["activity_id"], 0)),
+            )
+        )
+    return out
+
+
+def _existing_candidates(con, athlete_id: str, lo: datetime, hi: datetime) -> list[_Candidate]:
+    rows = con.execute(
+        """
+        SELECT a.activity_id, a.file_id, a.started_at, a.ended_at, a.source_format,
+               coalesce(a.n_records, 0), count(DISTINCT fs.column_name)
+        FROM activities a LEFT JOIN field_sources fs USING (activity_id)
+        WHERE a.athlete_id = ? AND a.started_at BETWEEN ? AND ?
+        GROUP BY ALL
+        """,
+        [athlete_id, lo, hi],
+    ).fetchall()
+    return [_Candidate(*r) for r in rows]
+
+
+def _delete_activity(con, activity_id: str) -> None:
+    for t in (*ACTIVITY_TABLES, "activity_metrics"):
+        con.execute(f"DELETE FROM {t} WHERE activity_id = ?", [activity_id])
+
+
+def _insert_frame(con, table: str, df: pl.DataFrame) -> None:
+    if df is None or df.height == 0:
+        return
+    con.register("_landing", df.to_arrow())
+    try:
+        con.execute(f"INSERT INTO {table} BY NAME SELECT * FROM _landing")
+    finally:
+        con.unregister("_landing")
+
+
+def land_results(
+    con: duckdb.DuckDBPyConnection,
+    results: list[FileResult],
+    *,
+    athlete_id: str,
+    sources: list[tuple[str, int, int, int]] = (),
+) -> LandStats:
+    """Land one batch in one transaction. ``sources``: (path, size, mtime_ns, n_files) completed."""
+    stats = LandStats()
+    now = utcnow()
+    con.execute("BEGIN TRANSACTION")
+    try:
+        _land(con, results, athlete_id, sources, now, stats)
+        con.execute("COMMIT")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+    return stats
+
+
+def _land(con, results, athlete_id, sources, now, stats) -> None:
+    ids = [r.file_id for r in results]
+    known = set()
+    if ids:
+        known = {
+            row[0]
+            for row in con.execute(
+                "SELECT file_id FROM files WHERE list_contains(?, file_id)", [ids]
+            ).fetchall()
+        }
+    fresh: list[FileResult] = []
+    seen: set[str] = set()
+    for r in results:
+        if r.status == "skipped" or r.file_id in known or r.file_id in seen:
+            stats.skipped_known += 1
+            continue
+        seen.add(r.file_id)
+        fresh.append(r)
+
+    # --- the same run twice: decide which copy of each activity is kept ---
+    cands = [c for r in fresh for c in _candidates_of(r)]
+    dropped: dict[str, tuple[_Candidate, str]] = {}  # activity_id -> (dropped candidate, kept id)
+    if cands:
+        starts = [c.started_at for c in cands if c.started_at is not None]
+        pool: list[_Candidate] = []
+        if starts:
+            pool = _existing_candidates(
+                con, athlete_id, min(starts) - timedelta(days=1), max(starts) + timedelta(days=1)
+            )
+        existing_ids = {c.activity_id for c in pool}
+        for c in sorted(cands, key=lambda c: c.richness, reverse=True):
+            twin = next((p for p in pool if p.activity_id not in dropped and same_run(c, p)), None)
+            if twin is None:
+                pool.append(c)
+                continue
+            if c.richness > twin.richness:  # the new copy is richer: replace the landed one
+                dropped[twin.activity_id] = (twin, c.activity_id)
+                pool.append(c)
+            else:
+                dropped[c.activity_id] = (c, twin.activity_id)
+        for aid, (cand, kept) in dropped.items():
+            if aid in existing_ids:
+                _delete_activity(con, aid)
+            con.execute(
+                "INSERT OR REPLACE INTO activity_duplicates VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [aid, cand.file_id, athlete_id, cand.started_at, cand.source_format,
+                 cand.n_records, kept,
+                 f"same run as {kept}; kept the richer source", now],
+            )
+        # files whose every activity is now a duplicate get status 'duplicate'
+        for aid, (cand, kept) in dropped.items():
+            if aid in existing_ids:
+                left = con.execute(
+                    "SELECT count(*) FROM activities WHERE file_id = ?", [cand.file_id]
+                ).fetchone()[0]
+                if left == 0:
+                    con.execute(
+                        "UPDATE files SET status = 'duplicate', duplicate_of = ?, reason = ? "
+                        "WHERE file_id = ?",
+                        [kept, f"same run as {kept} (richer source landed later)", cand.file_id],
+                    )
+
+    # --- frames ---
+    frames: dict[str, list[pl.DataFrame]] = {t: [] for t in (*ACTIVITY_TABLES, "activity_metrics")}
+    file_rows = []
+    for r in fresh:
+        dec = r.decoded
+        kept_ids: list[str] = []
+        dup_of = None
+        status, reason = r.status, r.reason
+        if dec is not None and dec.activities.height:
+            all_ids = dec.activities["activity_id"].to_list()
+            kept_ids = [a for a in all_ids if a not in dropped]
+            if not kept_ids:
+                status = "duplicate"
+                dup_of = dropped[all_ids[0]][1]
+                reason = f"same run as {dup_of}; kept the richer source"
+        n_records = 0
+        if dec is not None and kept_ids:
+            keep = pl.col("activity_id").is_in(pl.Series(kept_ids, dtype=pl.Utf8).implode())
+            acts = dec.activities.filter(keep).with_columns(pl.lit(athlete_id).alias("athlete_id"))
+            frames["activities"].append(acts)
+            for t in ACTIVITY_TABLES[1:]:
+                frames[t].append(getattr(dec, t).filter(keep))
+            if r.metrics is not None and r.metrics.height:
+                frames["activity_metrics"].append(
+                    r.metrics.filter(keep).with_columns(pl.lit(athlete_id).alias("athlete_id"))
+                )
+            n_records = int(dec.records.filter(keep).height)
+            stats.activities += len(kept_ids)
+            stats.records += n_records
+        elif dec is not None:
+            n_records = dec.records.height
+        if status == "duplicate":
+            stats.duplicates += 1
+        if status == "quarantined":
+            stats.quarantined.append((r.display, r.error_class or "", r.reason or ""))
+        stats.by_status[status] += 1
+        file_rows.append(
+            {
+                "file_id": r.file_id,
+                "path": r.path,
+                "member": r.member,
+                "size_bytes": r.size_bytes,
+                "format": r.format,
+                "athlete_id": athlete_id,
+                "status": status,
+                "reason": reason,
+                "error_class": r.error_class,
+                "n_activities": len(kept_ids) if dec is not None else 0,
+                "n_records": n_records if dec is not None else 0,
+                "n_messages_salvaged": dec.n_messages_salvaged if dec is not None else None,
+                "duplicate_of": dup_of,
+                "decoder": dec.decoder if dec is not None else None,
+                "landed_at": now,
+            }
+        )
+    for t, dfs in frames.items():
+        dfs = [d for d in dfs if d is not None and d.height]
+        if dfs:
+            _insert_frame(con, t, pl.concat(dfs, how="vertical_relaxed"))
+    if file_rows:
+        _insert_frame(con, "files", pl.DataFrame(file_rows, infer_schema_length=None))
+
+    # --- a bulk export's own index (Strava activities.csv), kept against the file it names ---
+    meta_rows = []
+    for r in fresh:
+        m = r.export_meta
+        if m:
+            meta_rows.append(_export_row(m, athlete_id, r.file_id))
+    if meta_rows:
+        _insert_frame(con, "export_activities", pl.DataFrame(meta_rows, infer_schema_length=None))
+
+    for path, size, mtime_ns, n_files in sources:
+        con.execute(
+            "INSERT OR REPLACE INTO sync_sources VALUES (?, ?, ?, ?, ?, ?)",
+            [path, size, mtime_ns, athlete_id, n_files, now],
+        )
+
+
+def _export_row(m: dict, athlete_id: str, file_id: str | None) -> dict:
+    pe = m.get("perceived_exertion")
+    try:
+        pe = float(pe) if pe not in (None, "") else None
+    except (TypeError, ValueError):
+        pe = None
+    return {
+        "athlete_id": athlete_id,
+        "export_source": m.get("export_source"),
+        "export_path": m.get("export_path"),
+        "filename": m.get("filename"),
+        "file_id": file_id,
+        "external_id": None if m.get("external_id") is None else str(m.get("external_id")),
+        "activity_name": m.get("activity_name"),
+        "activity_type": m.get("activity_type"),
+        "gear": m.get("gear"),
+        "perceived_exertion": pe,
+        "row_json": json.dumps(m.get("row") or {}, ensure_ascii=False, default=str),
+    }
+
+
+def land_export_rows(con, rows: list[dict], athlete_id: str) -> int:
+    """Export-index rows whose file was not in the export (kept so nothing is dropped)."""
+    data = [_export_row(m, athlete_id, None) for m in rows]
+    if not data:
+        return 0
+    existing = {
+        (r[0], r[1])
+        for r in con.execute(
+            "SELECT export_path, filename FROM export_activities WHERE athlete_id = ?", [athlete_id]
+        ).fetchall()
+    }
+    data = [d for d in data if (d["export_path"], d["filename"]) not in existing]
+    if data:
+        _insert_frame(con, "export_activities", pl.DataFrame(data, infer_schema_length=None))
+    return len(data)

@@ -1,0 +1,246 @@
+"""The steps of a sync as plain functions (the Prefect tasks in ``tasks.py`` wrap these).
+
+discover sources -> plan (what is already landed) -> read + hash files -> decode in parallel
+-> land each batch from one writer -> build the SQL models -> summary.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import uuid
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Executor, ProcessPoolExecutor
+from dataclasses import asdict, dataclass, field
+from multiprocessing import get_context
+from pathlib import Path
+
+from ingest.decode import file_id_of
+from pipelines import db as dbm
+from pipelines.config import Settings
+from pipelines.land import LandStats, land_export_rows, land_results
+from pipelines.work import DeriveContext, FileResult, decode_batch, problem_id
+
+#: Below this many new files a sync decodes in-process (a process pool costs ~1 s to start).
+POOL_MIN_FILES = 24
+#: Files per decode call sent to a worker process.
+CHUNK_FILES = 16
+
+
+@dataclass
+class Plan:
+    sources: list  # ingest.discover.SourceFile, not yet synced (or changed)
+    unchanged: int  # on-disk sources skipped by path + size + mtime
+    known_ids: set[str]
+
+
+@dataclass
+class SyncSummary:
+    sync_id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
+    athlete_id: str = ""
+    sources_seen: int = 0
+    sources_unchanged: int = 0
+    files_new: int = 0
+    skipped_known: int = 0
+    by_status: dict[str, int] = field(default_factory=dict)
+    activities: int = 0
+    records: int = 0
+    duplicates: int = 0
+    quarantined: list[tuple[str, str, str]] = field(default_factory=list)
+    decoders: dict[str, int] = field(default_factory=dict)
+    export_rows_without_file: int = 0
+    skipped_by_extension: dict[str, int] = field(default_factory=dict)
+    new_flags: list[dict] = field(default_factory=list)
+    models_built: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+
+    def add(self, st: LandStats, results: list[FileResult]) -> None:
+        c = Counter(self.by_status)
+        c.update(st.by_status)
+        self.by_status = dict(c)
+        self.files_new += sum(st.by_status.values())
+        self.skipped_known += st.skipped_known
+        self.activities += st.activities
+        self.records += st.records
+        self.duplicates += st.duplicates
+        self.quarantined.extend(st.quarantined)
+        d = Counter(self.decoders)
+        d.update(r.decoded.decoder for r in results if r.decoded is not None and r.decoded.decoder)
+        self.decoders = dict(d)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+# --------------------------------------------------------------------------- discover / plan
+
+
+def discover_sources(paths: Iterable[str | Path]) -> list:
+    from ingest.discover import list_sources
+
+    missing = [str(p) for p in paths if not Path(p).exists()]
+    if missing:
+        raise FileNotFoundError(f"no such file or folder: {', '.join(missing)}")
+    return list_sources([Path(p) for p in paths])
+
+
+def plan_sync(db_path: Path, sources: list, settings: Settings) -> Plan:
+    """Which sources changed since the last sync, and which file hashes are already landed."""
+    if not Path(db_path).exists():
+        return Plan(sources=list(sources), unchanged=0, known_ids=set())
+    with dbm.connection(db_path, read_only=True, wait_s=settings.lock_wait_s) as con:
+        tables = {r[0] for r in con.execute("SELECT table_name FROM information_schema.tables").fetchall()}
+        if "files" not in tables:
+            return Plan(sources=list(sources), unchanged=0, known_ids=set())
+        seen = {
+            (p, s, m)
+            for p, s, m in con.execute("SELECT path, size_bytes, mtime_ns FROM sync_sources").fetchall()
+        }
+        known = {r[0] for r in con.execute("SELECT file_id FROM files").fetchall()}
+    todo = [s for s in sources if (str(s.path), s.size_bytes, s.mtime_ns) not in seen]
+    return Plan(sources=todo, unchanged=len(sources) - len(todo), known_ids=known)
+
+
+# --------------------------------------------------------------------------- read + decode
+
+
+@dataclass
+class Batch:
+    items: list[tuple]  # (path, member, name, data, export_meta) to decode
+    ready: list[FileResult]  # already decided without decoding (known hash, problems)
+    sources_done: list[tuple[str, int, int, int]]  # (path, size, mtime_ns, n_files)
+    export_rows_without_file: list[dict] = field(default_factory=list)
+
+
+def iter_batches(plan: Plan, *, batch_files: int, max_member_bytes: int,
+                 on_source: Callable[[object], None] | None = None) -> Iterator[Batch]:
+    """Read the planned sources (decompressing in memory) into batches of at most ``batch_files``.
+
+    A source's row in ``sync_sources`` is written with the batch that holds its last file, so a
+    sync interrupted mid-archive reads that archive again next time (landed files then skip by hash).
+    """
+    from ingest.discover import FoundFile, Problem, iter_source
+
+    batch = Batch(items=[], ready=[], sources_done=[])
+    pending_ids: set[str] = set()
+    for src in plan.sources:
+        n_files = 0
+        for item in iter_source(src, max_member_bytes=max_member_bytes):
+            if isinstance(item, FoundFile):
+                n_files += 1
+                fid = file_id_of(item.data)
+                if fid in plan.known_ids or fid in pending_ids:
+                    batch.ready.append(
+                        FileResult(path=str(item.path), member=item.member, name=item.name,
+                                   file_id=fid, status="skipped", size_bytes=len(item.data))
+                    )
+                else:
+                    pending_ids.add(fid)
+                    batch.items.append((str(item.path), item.member, item.name, item.data,
+                                        item.export_meta))
+            elif isinstance(item, Problem):
+                n_files += 1
+                err = item.error
+                batch.ready.append(
+                    FileResult(
+                        path=str(item.path), member=item.member,
+                        name=(item.member or str(item.path)).rsplit("/", 1)[-1],
+                        file_id=problem_id(str(item.path), item.member, type(err).__name__),
+                        status="quarantined", format="unknown",
+                        reason=_reason(err), error_class=getattr(err, "error_class", type(err).__name__),
+                    )
+                )
+            else:  # an export-index row whose file is not in the export
+                row = getattr(item, "meta", None) or getattr(item, "export_meta", None)
+                if row:
+                    batch.export_rows_without_file.append(row)
+            if len(batch.items) + len(batch.ready) >= batch_files:
+                yield batch
+                batch = Batch(items=[], ready=[], sources_done=[])
+        batch.sources_done.append((str(src.path), src.size_bytes, src.mtime_ns, n_files))
+        if on_source:
+            on_source(src)
+    if batch.items or batch.ready or batch.sources_done or batch.export_rows_without_file:
+        yield batch
+
+
+def _reason(err: BaseException) -> str:
+    msg = str(err) or type(err).__name__
+    cause = err.__cause__
+    if cause is not None and str(cause) and str(cause) not in msg:
+        msg = f"{msg} ({type(cause).__name__}: {cause})"
+    return msg
+
+
+def make_pool(workers: int) -> Executor:
+    n = workers or os.cpu_count() or 1
+    return ProcessPoolExecutor(max_workers=n, mp_context=get_context("spawn"))
+
+
+def decode_items(items: list[tuple], ctx: DeriveContext, pool: Executor | None) -> list[FileResult]:
+    """Decode files, in worker processes when a pool is given; results keep the input order."""
+    if not items:
+        return []
+    if pool is None or len(items) <= CHUNK_FILES:
+        return decode_batch(items, ctx)
+    chunks = [items[i : i + CHUNK_FILES] for i in range(0, len(items), CHUNK_FILES)]
+    futures = [pool.submit(decode_batch, c, ctx) for c in chunks]
+    out: list[FileResult] = []
+    for f in futures:
+        out.extend(f.result())
+    return out
+
+
+# --------------------------------------------------------------------------- land / build
+
+
+def land_batch(db_path: Path, results: list[FileResult], batch: Batch, settings: Settings,
+               athlete_id: str) -> LandStats:
+    with dbm.connection(db_path, wait_s=settings.lock_wait_s) as con:
+        dbm.migrate(con)
+        st = land_results(con, results, athlete_id=athlete_id, sources=batch.sources_done)
+        if batch.export_rows_without_file:
+            land_export_rows(con, batch.export_rows_without_file, athlete_id)
+        return st
+
+
+def build_models(db_path: Path, settings: Settings) -> tuple[list[str], list[dict]]:
+    """Run sql/ models; return (models built, flags raised that were not there before)."""
+    try:
+        from pipelines.sqlmodels import run_models
+    except ImportError:
+        return [], []
+    with dbm.connection(db_path, wait_s=settings.lock_wait_s) as con:
+        dbm.migrate(con)
+        before = _flag_ids(con)
+        built = run_models(con, overrides=settings.thresholds)
+        new = []
+        if "flags" in _tables(con):
+            flags = con.sql("SELECT * FROM flags ORDER BY local_date, athlete_id").pl()
+            if "flag_id" in flags.columns:
+                new = [f for f in flags.to_dicts() if f["flag_id"] not in before]
+        return built, new
+
+
+def _tables(con) -> set[str]:
+    return {r[0] for r in con.execute("SELECT table_name FROM information_schema.tables").fetchall()}
+
+
+def _flag_ids(con) -> set[str]:
+    if "flags" not in _tables(con):
+        return set()
+    cols = dbm.table_columns(con, "flags")
+    if "flag_id" not in cols:
+        return set()
+    return {r[0] for r in con.execute("SELECT flag_id FROM flags").fetchall()}
+
+
+def record_sync_run(db_path: Path, summary: SyncSummary, paths: list[str], started_at, settings) -> None:
+    with dbm.connection(db_path, wait_s=settings.lock_wait_s) as con:
+        dbm.migrate(con)
+        con.execute(
+            "INSERT INTO sync_runs VALUES (?, ?, ?, ?, ?, ?)",
+            [summary.sync_id, summary.athlete_id, started_at, dbm.utcnow(), json.dumps(paths),
+             json.dumps(summary.to_dict(), default=str)],
+        )
