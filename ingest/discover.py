@@ -1,0 +1,883 @@
+"""Find the activity files in folders and exports, opening .gz and .zip (nested) in memory, safely.
+
+``discover(paths)`` = ``list_sources(paths)`` (a cheap walk: path, size, mtime; nothing read but a
+Strava ``activities.csv``) followed by ``iter_source(source)`` for each on-disk source, which
+yields one ``FoundFile`` (decompressed bytes), ``Problem`` or ``ExportRow`` at a time. The caller
+hashes the bytes (``ingest.decode.file_id_of``) and decodes them; a parallel decoder calls
+``iter_source`` per source and merges the ``Summary`` objects.
+
+What is read (by name, case-insensitive):
+
+- ``.fit .gpx .tcx`` and the same with ``.gz``;
+- ``.zip`` archives at any depth up to ``max_depth`` (Garmin "Export Your Data":
+  ``DI_CONNECT/DI-Connect-Uploaded-Files/UploadedFiles_0-_Part1.zip`` holding FIT files), with
+  ``.gz`` members inside;
+- Strava bulk exports (``export_<id>.zip`` or its extracted folder): ``activities.csv`` is read
+  first and each row is attached to its file as ``export_meta``; a row with no file (a manual
+  entry, or a file missing from the export) is yielded as an ``ExportRow`` item. In a folder the
+  csv is a source of its own (kind ``export_csv``: its rows without a file, or a ``Problem`` when
+  it cannot be read), so an unchanged csv is skipped like any other source.
+
+Everything else is skipped and counted by extension in ``Summary.skipped_by_ext`` (photos,
+Garmin's JSON summaries, ``.tar``/``.7z``/``.rar`` archives, macOS ``__MACOSX``/``._*`` metadata).
+An activity name with a compression footfall does not open (``run.fit.bz2``, ``.gpx.xz``) is a
+``Problem`` (``UnsupportedFormat``) so the user sees it. A zero-byte file (or a .gz/zip member
+that expands to nothing, or a zip with no entries) is a ``Problem`` (``EmptyFile``).
+
+Safety: archive members are never extracted to a path taken from the archive. Activity members
+are read into memory one at a time, capped at ``max_member_bytes`` decompressed bytes; a zip
+inside a zip is copied into an anonymous temporary file (in memory up to
+``SPOOL_IN_MEMORY_BYTES``; the OS temp dir beyond, unlinked on close) capped at
+``max_archive_bytes``, because ``zipfile`` needs random access. Member names with ``..``, absolute
+paths, drive letters, or symlink entries are ``UnsafeArchiveMember`` problems and are not read.
+Damaged containers are ``BadArchive`` problems carrying the backend error as ``__cause__``.
+
+An on-disk plain activity file is read whole (no cap: it is not decompressed).
+
+Folders are walked in sorted name order (depth first); symlinked folders are followed once (a
+link loop or a folder reached twice is noted in ``Summary.walk_errors``); the same on-disk file
+reached twice (overlapping arguments, a symlink) is listed once.
+"""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import io
+import lzma
+import math
+import os
+import re
+import stat
+import tempfile
+import zipfile
+import zlib
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO
+
+from ingest.errors import (
+    ArchiveTooLarge,
+    BadArchive,
+    CorruptFile,
+    EmptyFile,
+    IngestError,
+    UnreadableFile,
+    UnsafeArchiveMember,
+    UnsupportedFormat,
+)
+
+# Resource limits (safety guards, not analysis thresholds; callers override them per call).
+DEFAULT_MAX_MEMBER_BYTES = 512 * 1024 * 1024  # one decompressed activity file held in memory
+DEFAULT_MAX_ARCHIVE_BYTES = 4 * 1024 * 1024 * 1024  # one zip inside a zip (spooled)
+DEFAULT_MAX_DEPTH = 4  # zip levels: an on-disk zip is level 1
+SPOOL_IN_MEMORY_BYTES = 64 * 1024 * 1024  # nested zips up to this stay in memory
+MAX_EXPORT_CSV_BYTES = 256 * 1024 * 1024  # a Strava activities.csv
+_CHUNK_BYTES = 1024 * 1024
+
+ACTIVITY_SUFFIXES = (".fit", ".gpx", ".tcx")
+# compressions footfall does not open; "<activity>.<one of these>" is reported, not skipped
+_UNSUPPORTED_COMPRESSION = {".bz2", ".xz", ".lzma", ".zst", ".lz4", ".br", ".z", ".7z", ".rar"}
+_COMPOUND_LAST = _UNSUPPORTED_COMPRESSION | {".gz", ".zip", ".tar"}
+_MACOS_METADATA = "(macOS metadata: __MACOSX/, ._*)"
+EXPORT_CSV_NAME = "activities.csv"
+STRAVA_EXPORT_SOURCE = "strava_activities_csv"
+
+SkipSource = Callable[[Path, int, int], bool]  # (path, size_bytes, mtime_ns) -> skip unread?
+
+
+# --------------------------------------------------------------------------------------------
+# data model
+
+
+@dataclass
+class SourceFile:
+    """One on-disk file to expand: an activity file, a .gz of one, or a .zip.
+
+    ``kind`` is ``plain`` | ``gzip`` | ``zip`` | ``unsupported`` | ``export_csv``; ``size_bytes``
+    and ``mtime_ns`` come from ``stat`` at listing time (symlinks followed). ``export_meta`` is
+    set when the file sits in an extracted Strava export folder and ``activities.csv`` names it.
+    An ``export_csv`` source (a Strava folder's activities.csv) carries what the listing found:
+    ``export_rows`` (rows no file matched) or ``error`` (the csv could not be read).
+    """
+
+    path: Path
+    size_bytes: int
+    mtime_ns: int
+    kind: str
+    export_meta: dict | None = None
+    export_rows: list[ExportRow] = field(default_factory=list)
+    error: IngestError | None = None
+
+
+@dataclass
+class FoundFile:
+    """One activity file's decompressed bytes and where they came from.
+
+    ``member`` is ``None`` for an on-disk file (plain or .gz), else the '!'-joined chain of member
+    names inside the archive at ``path`` (``'DI_CONNECT/.../UploadedFiles_0-_Part1.zip!1.fit'``).
+    ``name`` is the leaf name without ``.gz``. ``size_bytes`` = ``len(data)``;
+    ``source_size_bytes`` / ``source_mtime_ns`` describe the on-disk ``path``.
+    """
+
+    path: Path
+    member: str | None
+    name: str
+    data: bytes = field(repr=False)
+    size_bytes: int
+    source_size_bytes: int
+    source_mtime_ns: int
+    export_meta: dict | None = None
+
+    @property
+    def location(self) -> str:
+        return _location(self.path, self.member)
+
+
+@dataclass
+class Problem:
+    """Something at ``path`` (``member`` inside an archive) that could not be delivered."""
+
+    path: Path
+    member: str | None
+    error: IngestError
+
+    @property
+    def location(self) -> str:
+        return _location(self.path, self.member)
+
+    @property
+    def error_class(self) -> str:
+        return self.error.error_class
+
+    @property
+    def reason(self) -> str:
+        """The error's message, with the backend's error appended when it adds something."""
+        return error_reason(self.error)
+
+
+def error_reason(err: IngestError) -> str:
+    """``str(err)`` plus its ``__cause__`` (class and message) when that adds something."""
+    reason = str(err) or err.error_class
+    cause = err.__cause__
+    if cause is not None and str(cause) and str(cause) not in reason:
+        reason = f"{reason} ({type(cause).__name__}: {cause})"
+    return reason
+
+
+@dataclass
+class ExportRow:
+    """A row of an export's activity list (Strava ``activities.csv``) that no file matched.
+
+    ``path``/``member`` locate the csv (as for ``FoundFile``); ``reason`` is ``no_file`` (the row
+    names no file: a manual entry) or ``file_missing`` (the named file is not in the export).
+    ``export_meta`` is the row as a ``FoundFile`` would have carried it.
+    """
+
+    path: Path
+    member: str | None
+    filename: str | None
+    reason: str
+    export_meta: dict
+
+    @property
+    def location(self) -> str:
+        return _location(self.path, self.member)
+
+
+@dataclass
+class Summary:
+    """What a walk saw besides the delivered files, so nothing is dropped silently.
+
+    Counts are of files; ``skipped_by_ext`` keys are lower-case extensions (``.jpg``,
+    ``.json.gz``, ``(no extension)``). ``merge`` adds another summary (from a worker) into this one.
+    """
+
+    sources: int = 0  # on-disk activity files and archives listed
+    sources_skipped: int = 0  # not read because skip_source said so
+    found: int = 0  # FoundFile items delivered
+    problems: Counter = field(default_factory=Counter)  # Problem items by error_class
+    skipped_by_ext: Counter = field(default_factory=Counter)
+    export_csvs: int = 0  # Strava activities.csv files read
+    export_rows_without_file: list[ExportRow] = field(default_factory=list)  # ExportRow items
+    walk_errors: list[str] = field(default_factory=list)  # folders not listed, broken links, loops
+
+    def merge(self, other: Summary) -> None:
+        self.sources += other.sources
+        self.sources_skipped += other.sources_skipped
+        self.found += other.found
+        self.problems.update(other.problems)
+        self.skipped_by_ext.update(other.skipped_by_ext)
+        self.export_csvs += other.export_csvs
+        self.export_rows_without_file.extend(other.export_rows_without_file)
+        self.walk_errors.extend(other.walk_errors)
+
+    def as_dict(self) -> dict:
+        """Plain types, for ``--json`` output."""
+        return {
+            "sources": self.sources,
+            "sources_skipped": self.sources_skipped,
+            "found": self.found,
+            "problems": dict(sorted(self.problems.items())),
+            "skipped_by_ext": dict(sorted(self.skipped_by_ext.items())),
+            "export_csvs": self.export_csvs,
+            "export_rows_without_file": [
+                {"export": r.location, "filename": r.filename, "reason": r.reason,
+                 "external_id": r.export_meta.get("external_id")}
+                for r in self.export_rows_without_file
+            ],
+            "walk_errors": list(self.walk_errors),
+        }
+
+
+Item = FoundFile | Problem | ExportRow  # what iter_source/discover yield
+
+
+def _location(path: Path, member: str | None) -> str:
+    return f"{path}!{member}" if member else str(path)
+
+
+# --------------------------------------------------------------------------------------------
+# names
+
+
+def classify(name: str) -> tuple[str, str]:
+    """How a leaf file name is handled, case-insensitively.
+
+    Returns ``(kind, key)``: ``('plain', name)`` for .fit/.gpx/.tcx, ``('gzip', name_without_gz)``,
+    ``('zip', name)``, ``('unsupported', ext)`` for an activity in a compression footfall does
+    not open (``.fit.bz2``), ``('skip', ext)`` for everything else (``ext`` as in
+    ``Summary.skipped_by_ext``).
+    """
+    low = name.lower()
+    if low.endswith(ACTIVITY_SUFFIXES):
+        return "plain", name
+    if low.endswith(".gz") and low[:-3].endswith(ACTIVITY_SUFFIXES):
+        return "gzip", name[:-3]
+    if low.endswith(".zip"):
+        return "zip", name
+    stem, dot, last = low.rpartition(".")
+    if dot and "." + last in _UNSUPPORTED_COMPRESSION and stem.endswith(ACTIVITY_SUFFIXES):
+        return "unsupported", _ext_key(low)
+    return "skip", _ext_key(low)
+
+
+def _ext_key(low: str) -> str:
+    """'.jpg', '.json.gz', '.fit.bz2', '(no extension)' for a lower-case leaf name."""
+    parts = low.lstrip(".").split(".")
+    if len(parts) < 2:
+        return low if low.startswith(".") else "(no extension)"
+    last = "." + parts[-1]
+    if last in _COMPOUND_LAST and len(parts) >= 3:
+        return "." + parts[-2] + last
+    return last
+
+
+def _is_macos_metadata(member_path: str) -> bool:
+    parts = member_path.split("/")
+    return "__MACOSX" in parts[:-1] or parts[-1].startswith("._")
+
+
+_DRIVE = re.compile(r"^[A-Za-z]:")
+_S_IFLNK = 0o120000
+
+
+def unsafe_member_reason(info: zipfile.ZipInfo) -> str | None:
+    """Why a zip member must not be read (its name escapes the archive, or it is a link), or None."""
+    if (info.external_attr >> 16) & 0o170000 == _S_IFLNK:
+        return "symbolic link entry"
+    name = info.filename.replace("\\", "/")
+    if "\x00" in name:
+        return "NUL byte in name"
+    if name.startswith("/"):
+        return "absolute path"
+    if _DRIVE.match(name):
+        return "drive letter in path"
+    if ".." in name.split("/"):
+        return "parent-directory ('..') component"
+    return None
+
+
+def _match_key(relpath: str) -> str:
+    """Compare export file names ignoring case, './' and a trailing '.gz'."""
+    p = relpath.replace("\\", "/")
+    while p.startswith("./"):
+        p = p[2:]
+    p = p.lstrip("/").lower()
+    return p[:-3] if p.endswith(".gz") else p
+
+
+# --------------------------------------------------------------------------------------------
+# Strava activities.csv
+
+
+def _dedupe_header(header: list[str]) -> list[str]:
+    """Unique column names: a repeated 'Distance' becomes 'Distance_2', 'Distance_3'."""
+    out: list[str] = []
+    used: set[str] = set()
+    for i, raw in enumerate(header):
+        base = raw.strip().lstrip("\ufeff") or f"column_{i + 1}"
+        name, n = base, 1
+        while name in used:
+            n += 1
+            name = f"{base}_{n}"
+        used.add(name)
+        out.append(name)
+    return out
+
+
+def _float_or_none(value: str | None) -> float | None:
+    if value is None or not value.strip():
+        return None
+    text = value.strip()
+    try:
+        x = float(text)
+    except ValueError:
+        try:
+            x = float(text.replace(",", "."))
+        except ValueError:
+            return None
+    return x if math.isfinite(x) else None
+
+
+def _text_or_none(value: str | None) -> str | None:
+    if value is None:
+        return None
+    value = value.strip()
+    return value or None
+
+
+_ACTIVITY_PATH = re.compile(r"^\.?/?activities/[^/]+$", re.IGNORECASE)
+
+
+def parse_activities_csv(data: bytes, export_path: str) -> list[dict] | None:
+    """A Strava ``activities.csv`` as one ``export_meta`` dict per row; None if it is not one.
+
+    Handles a UTF-8 BOM and repeated header names (kept as 'Distance', 'Distance_2'). The file
+    column is 'Filename' or, for exports with translated headers, the column whose values look
+    like 'activities/<name>'; the id is 'Activity ID' or the first column. ``perceived_exertion``
+    is a float (Strava's 1-10 scale) or None. Raises ``CorruptFile`` when the CSV does not parse.
+    """
+    text = data.decode("utf-8-sig", errors="replace")
+    try:
+        rows = list(csv.reader(io.StringIO(text, newline="")))
+    except csv.Error as err:
+        raise CorruptFile(f"{export_path}: CSV does not parse") from err
+    rows = [r for r in rows if any(c.strip() for c in r)]
+    if not rows:
+        return None
+    header = _dedupe_header(rows[0])
+    body = [dict(zip(header, r + [""] * (len(header) - len(r)))) | _extra(r, len(header))
+            for r in rows[1:]]
+    filename_col = "Filename" if "Filename" in header else _guess_filename_column(header, body)
+    if filename_col is None:
+        return None
+    id_col = "Activity ID" if "Activity ID" in header else header[0]
+    out = []
+    for row in body:
+        out.append({
+            "export_source": STRAVA_EXPORT_SOURCE,
+            "export_path": export_path,
+            "filename": _text_or_none(row.get(filename_col)),
+            "external_id": _text_or_none(row.get(id_col)),
+            "activity_name": _text_or_none(row.get("Activity Name")),
+            "activity_type": _text_or_none(row.get("Activity Type")),
+            "gear": _text_or_none(row.get("Activity Gear")),
+            "perceived_exertion": _float_or_none(row.get("Perceived Exertion")),
+            "row": row,
+        })
+    return out
+
+
+def _extra(values: list[str], n: int) -> dict:
+    return {f"column_{i + 1}": v for i, v in enumerate(values[n:], start=n)}
+
+
+def _guess_filename_column(header: list[str], body: list[dict]) -> str | None:
+    for col in header:
+        values = [v for row in body if (v := (row.get(col) or "").strip())]
+        if values and sum(bool(_ACTIVITY_PATH.match(v)) for v in values) * 2 >= len(values):
+            return col
+    return None
+
+
+class _ExportIndex:
+    """The rows of one activities.csv keyed by file, remembering which were matched."""
+
+    def __init__(self, path: Path, member: str | None, prefix: str, metas: list[dict]):
+        self.path = path
+        self.member = member  # the csv's member chain inside an archive, None on disk
+        self.prefix = prefix  # folder of the csv: a member-name prefix ('' or 'x/') in a zip
+        self.by_key: dict[str, dict] = {}
+        self.no_file: list[dict] = []
+        for meta in metas:
+            if meta["filename"] is None:
+                self.no_file.append(meta)
+            else:
+                self.by_key.setdefault(_match_key(meta["filename"]), meta)
+        self.matched: set[str] = set()
+
+    def lookup(self, relpath: str) -> dict | None:
+        key = _match_key(relpath)
+        meta = self.by_key.get(key)
+        if meta is None:
+            return None
+        self.matched.add(key)
+        return dict(meta)
+
+    def unmatched(self) -> list[ExportRow]:
+        rows = [ExportRow(self.path, self.member, None, "no_file", m) for m in self.no_file]
+        rows += [ExportRow(self.path, self.member, m["filename"], "file_missing", m)
+                 for k, m in self.by_key.items() if k not in self.matched]
+        return rows
+
+
+# --------------------------------------------------------------------------------------------
+# listing on-disk sources
+
+
+def _as_paths(paths: str | os.PathLike | Iterable[str | os.PathLike]) -> list[Path]:
+    if isinstance(paths, (str, os.PathLike)):
+        return [Path(paths)]
+    return [Path(p) for p in paths]
+
+
+class _Walker:
+    def __init__(self, summary: Summary):
+        self.summary = summary
+        self.sources: list[SourceFile] = []
+        self.seen_files: set[tuple[int, int]] = set()
+        self.seen_dirs: set[tuple[int, int]] = set()
+
+    def add_file(self, path: Path, st: os.stat_result, exports: list[tuple[Path, _ExportIndex]]) -> None:
+        if path.name.startswith("._"):
+            self.summary.skipped_by_ext[_MACOS_METADATA] += 1
+            return
+        kind, key = classify(path.name)
+        if kind == "skip":
+            self.summary.skipped_by_ext[key] += 1
+            return
+        ident = (st.st_dev, st.st_ino)
+        if ident in self.seen_files:
+            return  # the same file reached twice (overlapping arguments, a link): listed once
+        self.seen_files.add(ident)
+        meta = None
+        for root, index in reversed(exports):  # innermost export folder first
+            try:
+                rel = path.relative_to(root).as_posix()
+            except ValueError:
+                continue
+            meta = index.lookup(rel)
+            if meta is not None:
+                break
+        self.sources.append(SourceFile(path, st.st_size, st.st_mtime_ns, kind, meta))
+
+    def walk(self, folder: Path, st: os.stat_result, exports: list[tuple[Path, _ExportIndex]]) -> None:
+        ident = (st.st_dev, st.st_ino)
+        if ident in self.seen_dirs:
+            self.summary.walk_errors.append(
+                f"{folder}: folder already walked (symlink loop or repeated path)")
+            return
+        self.seen_dirs.add(ident)
+        try:
+            with os.scandir(folder) as it:
+                entries = sorted(it, key=lambda e: e.name)
+        except OSError as err:
+            self.summary.walk_errors.append(f"{folder}: cannot list ({err.strerror or err})")
+            return
+        csv_entry = next((e for e in entries if e.name.lower() == EXPORT_CSV_NAME and _is_file(e)), None)
+        csv_source, index = self._export_source(csv_entry) if csv_entry is not None else (None, None)
+        if index is not None:
+            exports = [*exports, (folder, index)]
+        for entry in entries:
+            if csv_source is not None and entry is csv_entry:
+                self.sources.append(csv_source)
+                continue
+            path = Path(entry.path)
+            try:
+                if entry.is_dir():
+                    self.walk(path, entry.stat(), exports)
+                elif entry.is_file():
+                    self.add_file(path, entry.stat(), exports)
+                elif entry.is_symlink():
+                    self.summary.walk_errors.append(f"{path}: broken symbolic link")
+                else:
+                    self.summary.skipped_by_ext["(not a regular file)"] += 1
+            except OSError as err:
+                self.summary.walk_errors.append(f"{path}: {err.strerror or err}")
+        if index is not None:
+            csv_source.export_rows = index.unmatched()
+
+    def _export_source(self, entry: os.DirEntry) -> tuple[SourceFile | None, _ExportIndex | None]:
+        """A folder's activities.csv as an ``export_csv`` source (None if not an activity list)."""
+        path = Path(entry.path)
+        try:
+            st = entry.stat()
+            with open(path, "rb") as fh:
+                data = fh.read(MAX_EXPORT_CSV_BYTES + 1)
+        except OSError as err:
+            return SourceFile(path, 0, 0, "export_csv", error=_unreadable(path, err)), None
+        source = SourceFile(path, st.st_size, st.st_mtime_ns, "export_csv")
+        self.seen_files.add((st.st_dev, st.st_ino))
+        if len(data) > MAX_EXPORT_CSV_BYTES:
+            source.error = ArchiveTooLarge(f"{path.name}: larger than {MAX_EXPORT_CSV_BYTES} bytes")
+            return source, None
+        try:
+            metas = parse_activities_csv(data, str(path))
+        except IngestError as err:
+            source.error = err
+            return source, None
+        if metas is None:
+            return None, None
+        self.summary.export_csvs += 1
+        return source, _ExportIndex(path, None, "", metas)
+
+
+def _is_file(entry: os.DirEntry) -> bool:
+    try:
+        return entry.is_file()
+    except OSError:
+        return False
+
+
+def list_sources(paths: str | os.PathLike | Iterable[str | os.PathLike], *,
+                 summary: Summary | None = None) -> list[SourceFile]:
+    """The on-disk activity files and archives under ``paths`` (files or folders), in order.
+
+    Reads nothing but Strava ``activities.csv`` files; sizes are bytes, mtimes ns since the epoch.
+    Raises ``FileNotFoundError`` for an argument that does not exist (a usage error); problems
+    below an argument go to ``summary``.
+    """
+    summary = summary if summary is not None else Summary()
+    walker = _Walker(summary)
+    for path in _as_paths(paths):
+        st = os.stat(path)
+        if stat.S_ISDIR(st.st_mode):
+            walker.walk(path, st, [])
+        elif stat.S_ISREG(st.st_mode):
+            walker.add_file(path, st, [])
+        else:
+            summary.skipped_by_ext["(not a regular file)"] += 1
+    summary.sources += len(walker.sources)
+    return walker.sources
+
+
+# --------------------------------------------------------------------------------------------
+# expanding one source
+
+
+@dataclass
+class _Limits:
+    max_member_bytes: int
+    max_archive_bytes: int
+    max_depth: int
+
+
+def iter_source(source: SourceFile, *,
+                max_member_bytes: int = DEFAULT_MAX_MEMBER_BYTES,
+                max_archive_bytes: int = DEFAULT_MAX_ARCHIVE_BYTES,
+                max_depth: int = DEFAULT_MAX_DEPTH,
+                summary: Summary | None = None) -> Iterator[Item]:
+    """The activity files inside one on-disk source, one at a time, in member-name order.
+
+    Items are ``FoundFile`` (bytes to decode), ``Problem`` (could not be delivered) or
+    ``ExportRow`` (a Strava csv row with no file; after the zip's files, or from an
+    ``export_csv`` source). Each is also counted in ``summary``.
+
+    ``max_member_bytes``: decompressed bytes of one activity file (larger: ``ArchiveTooLarge``);
+    ``max_archive_bytes``: decompressed bytes of one zip inside a zip; ``max_depth``: zip levels.
+    Never raises for a bad file: every failure is a ``Problem``.
+    """
+    summary = summary if summary is not None else Summary()
+    limits = _Limits(max_member_bytes, max_archive_bytes, max_depth)
+    for item in _expand(source, limits, summary):
+        if isinstance(item, FoundFile):
+            summary.found += 1
+        elif isinstance(item, Problem):
+            summary.problems[item.error_class] += 1
+        else:
+            summary.export_rows_without_file.append(item)
+        yield item
+
+
+def discover(paths: str | os.PathLike | Iterable[str | os.PathLike], *,
+             max_member_bytes: int = DEFAULT_MAX_MEMBER_BYTES,
+             max_archive_bytes: int = DEFAULT_MAX_ARCHIVE_BYTES,
+             max_depth: int = DEFAULT_MAX_DEPTH,
+             skip_source: SkipSource | None = None,
+             summary: Summary | None = None) -> Iterator[Item]:
+    """Every item under ``paths``: ``list_sources`` then ``iter_source`` for each source.
+
+    ``skip_source(path, size_bytes, mtime_ns)`` returning True skips an on-disk source unread
+    (counted in ``summary.sources_skipped``). Pass a ``Summary`` to see what was skipped.
+    """
+    summary = summary if summary is not None else Summary()
+    for source in list_sources(paths, summary=summary):
+        if skip_source is not None and skip_source(source.path, source.size_bytes, source.mtime_ns):
+            summary.sources_skipped += 1
+            continue
+        yield from iter_source(source, max_member_bytes=max_member_bytes,
+                               max_archive_bytes=max_archive_bytes, max_depth=max_depth,
+                               summary=summary)
+
+
+def _expand(source: SourceFile, limits: _Limits, summary: Summary) -> Iterator[Item]:
+    path = source.path
+
+    def problem(err: IngestError) -> Problem:
+        return Problem(path, None, err)
+
+    if source.kind == "export_csv":
+        if source.error is not None:
+            yield problem(source.error)
+        yield from source.export_rows
+        return
+    if source.kind == "unsupported":
+        yield problem(UnsupportedFormat(
+            f"{path.name}: compressed with a format footfall does not open; decompress it first"))
+        return
+    if source.size_bytes == 0:
+        yield problem(EmptyFile(f"{path.name}: zero bytes"))
+        return
+    try:
+        fh = open(path, "rb")
+    except OSError as err:
+        yield problem(_unreadable(path, err))
+        return
+    with fh:
+        if source.kind == "zip":
+            yield from _iter_zip(fh, source, "", 1, None, limits, summary)
+            return
+        name = path.name
+        try:
+            if source.kind == "gzip":
+                name = name[:-3]
+                data = _gunzip(fh, limits.max_member_bytes, path.name)
+            else:
+                data = fh.read()
+        except IngestError as err:
+            yield problem(err)
+            return
+        except OSError as err:  # raised by the disk, not by gzip (BadGzipFile is caught in _gunzip)
+            yield problem(_unreadable(path, err))
+            return
+    if not data:
+        yield problem(EmptyFile(f"{path.name}: decompresses to zero bytes"))
+        return
+    yield FoundFile(path, None, name, data, len(data), source.size_bytes, source.mtime_ns,
+                    source.export_meta)
+
+
+def _unreadable(path: Path, err: OSError) -> UnreadableFile:
+    exc = UnreadableFile(f"{path}: cannot read ({err.strerror or type(err).__name__})")
+    exc.__cause__ = err
+    return exc
+
+
+# errors zipfile/gzip/zlib/lzma raise for damaged or unsupported data
+_BACKEND_ERRORS = (zipfile.BadZipFile, zlib.error, lzma.LZMAError, EOFError, OSError,
+                   RuntimeError, ValueError, NotImplementedError)
+
+
+def _bad_archive(what: str, err: BaseException) -> BadArchive:
+    if isinstance(err, gzip.BadGzipFile):
+        why = "not a gzip file"
+    elif isinstance(err, EOFError):
+        why = "truncated: the compressed data ends before its end-of-stream marker"
+    elif isinstance(err, zlib.error):
+        why = "corrupt compressed data"
+    elif isinstance(err, NotImplementedError):
+        why = "compression method not supported by Python's zipfile (e.g. Deflate64); re-zip it"
+    elif isinstance(err, RuntimeError) and "encrypted" in str(err):
+        why = "encrypted (password-protected) zip member"
+    elif isinstance(err, zipfile.BadZipFile) and "CRC" in str(err):
+        why = "fails its CRC check (damaged)"
+    elif isinstance(err, zipfile.BadZipFile):
+        why = "not a zip file, or its directory is damaged"
+    else:
+        why = "damaged archive"
+    exc = BadArchive(f"{what}: {why}")
+    exc.__cause__ = err
+    return exc
+
+
+def _read_capped(stream: IO[bytes], cap: int, what: str) -> bytes:
+    """All of ``stream``, refusing (ArchiveTooLarge) once it passes ``cap`` bytes."""
+    chunks: list[bytes] = []
+    total = 0
+    while True:
+        chunk = stream.read(min(_CHUNK_BYTES, cap + 1 - total))
+        if not chunk:
+            return b"".join(chunks)
+        total += len(chunk)
+        if total > cap:
+            raise ArchiveTooLarge(f"{what}: expands beyond {cap} bytes (limit max_member_bytes)")
+        chunks.append(chunk)
+
+
+def _copy_capped(stream: IO[bytes], out: IO[bytes], cap: int, what: str) -> None:
+    """Copy ``stream`` into the spool ``out``; ArchiveTooLarge past ``cap`` bytes."""
+    total = 0
+    while chunk := stream.read(_CHUNK_BYTES):
+        total += len(chunk)
+        if total > cap:
+            raise ArchiveTooLarge(f"{what}: expands beyond {cap} bytes (limit max_archive_bytes)")
+        try:
+            out.write(chunk)
+        except OSError as err:  # the temp dir, not the archive: disk full, no temp dir
+            raise UnreadableFile(
+                f"{what}: cannot spool the nested zip to a temporary file ({err.strerror or err})"
+            ) from err
+
+
+def _gunzip(stream: IO[bytes], cap: int, what: str) -> bytes:
+    """Decompress a gzip stream (multi-member allowed), capped; BadArchive when damaged."""
+    try:
+        with gzip.GzipFile(fileobj=stream, mode="rb") as gz:
+            return _read_capped(gz, cap, what)
+    except IngestError:
+        raise
+    except _BACKEND_ERRORS as err:
+        raise _bad_archive(what, err) from err
+
+
+def _iter_zip(fileobj: IO[bytes], source: SourceFile, chain: str, depth: int,
+              archive_member: str | None, limits: _Limits,
+              summary: Summary) -> Iterator[Item]:
+    """Members of one zip (``chain`` = '!'-joined member names leading to it, '' at the top)."""
+    path = source.path
+
+    def problem(member: str | None, err: IngestError) -> Problem:
+        return Problem(path, member, err)
+
+    label = archive_member or path.name
+    try:
+        zf = zipfile.ZipFile(fileobj)
+    except _BACKEND_ERRORS as err:
+        yield problem(archive_member, _bad_archive(label, err))
+        return
+    with zf:
+        infos = sorted((i for i in zf.infolist() if not i.is_dir()), key=lambda i: i.filename)
+        if not infos:
+            yield problem(archive_member, EmptyFile(f"{label}: zip with no files"))
+            return
+        unsafe = {id(i): r for i in infos if (r := unsafe_member_reason(i))}
+        exports, csv_items = _zip_exports(zf, infos, unsafe, source, chain, limits, summary)
+        for info in infos:
+            name = info.filename
+            member = chain + name
+            if id(info) in unsafe:
+                yield problem(member, UnsafeArchiveMember(f"{name!r}: {unsafe[id(info)]}; not read"))
+                continue
+            if id(info) in csv_items:  # a Strava activities.csv, read above
+                if csv_items[id(info)] is not None:
+                    yield csv_items[id(info)]
+                continue
+            if _is_macos_metadata(name):
+                summary.skipped_by_ext[_MACOS_METADATA] += 1
+                continue
+            leaf = name.rsplit("/", 1)[-1]
+            kind, key = classify(leaf)
+            if kind == "skip":
+                summary.skipped_by_ext[key] += 1
+                continue
+            if kind == "unsupported":
+                yield problem(member, UnsupportedFormat(
+                    f"{leaf}: compressed with a format footfall does not open; decompress it first"))
+                continue
+            if kind == "zip":
+                yield from _nested_zip(zf, info, source, member, depth, limits, summary)
+                continue
+            try:
+                data = _read_member(zf, info, kind, limits.max_member_bytes)
+            except IngestError as err:
+                yield problem(member, err)
+                continue
+            if not data:
+                yield problem(member, EmptyFile(f"{leaf}: zero bytes"))
+                continue
+            meta = None
+            for index in exports:  # innermost (longest prefix) first
+                if name.startswith(index.prefix):
+                    meta = index.lookup(name[len(index.prefix):])
+                    if meta is not None:
+                        break
+            yield FoundFile(path, member, key, data, len(data), source.size_bytes,
+                            source.mtime_ns, meta)
+        for index in exports:
+            yield from index.unmatched()
+
+
+def _read_member(zf: zipfile.ZipFile, info: zipfile.ZipInfo, kind: str, cap: int) -> bytes:
+    what = info.filename
+    if info.file_size > cap:
+        raise ArchiveTooLarge(f"{what}: declares {info.file_size} bytes, over {cap} (limit max_member_bytes)")
+    try:
+        with zf.open(info) as raw:
+            if kind == "gzip":
+                return _gunzip(raw, cap, what)
+            return _read_capped(raw, cap, what)
+    except IngestError:
+        raise
+    except _BACKEND_ERRORS as err:
+        raise _bad_archive(what, err) from err
+
+
+def _nested_zip(zf: zipfile.ZipFile, info: zipfile.ZipInfo, source: SourceFile, member: str,
+                depth: int, limits: _Limits, summary: Summary) -> Iterator[Item]:
+    """A zip inside a zip: copy it (capped) to an anonymous spool file, then walk it."""
+    if depth + 1 > limits.max_depth:
+        yield Problem(source.path, member, ArchiveTooLarge(
+            f"{info.filename}: zip nested deeper than {limits.max_depth} levels (limit max_depth)"))
+        return
+    if info.file_size > limits.max_archive_bytes:
+        yield Problem(source.path, member, ArchiveTooLarge(
+            f"{info.filename}: declares {info.file_size} bytes, over {limits.max_archive_bytes}"
+            " (limit max_archive_bytes)"))
+        return
+    spool = tempfile.SpooledTemporaryFile(max_size=SPOOL_IN_MEMORY_BYTES)
+    with spool:
+        try:
+            with zf.open(info) as raw:
+                _copy_capped(raw, spool, limits.max_archive_bytes, info.filename)
+        except IngestError as err:
+            yield Problem(source.path, member, err)
+            return
+        except _BACKEND_ERRORS as err:
+            yield Problem(source.path, member, _bad_archive(info.filename, err))
+            return
+        spool.seek(0)
+        yield from _iter_zip(spool, source, member + "!", depth + 1, member, limits, summary)
+
+
+def _zip_exports(zf: zipfile.ZipFile, infos: list[zipfile.ZipInfo], unsafe: dict[int, str],
+                 source: SourceFile, chain: str, limits: _Limits,
+                 summary: Summary) -> tuple[list[_ExportIndex], dict[int, Problem | None]]:
+    """Strava activities.csv members of one zip, read before any activity member.
+
+    Returns the export indexes (longest prefix first) and, keyed by ``id(info)``, each csv member
+    that is an activity list (None) or could not be read as one (its Problem).
+    """
+    exports: list[_ExportIndex] = []
+    csv_items: dict[int, Problem | None] = {}
+    for info in infos:
+        leaf = info.filename.rsplit("/", 1)[-1]
+        if leaf.lower() != EXPORT_CSV_NAME or id(info) in unsafe or _is_macos_metadata(info.filename):
+            continue
+        member = chain + info.filename
+        try:
+            data = _read_member(zf, info, "plain", min(limits.max_member_bytes, MAX_EXPORT_CSV_BYTES))
+            metas = parse_activities_csv(data, _location(source.path, member))
+        except IngestError as err:
+            csv_items[id(info)] = Problem(source.path, member, err)
+            continue
+        if metas is None:
+            continue  # some other csv: counted as skipped
+        summary.export_csvs += 1
+        prefix = info.filename[: len(info.filename) - len(leaf)]
+        exports.append(_ExportIndex(source.path, member, prefix, metas))
+        csv_items[id(info)] = None
+    exports.sort(key=lambda ix: len(ix.prefix), reverse=True)
+    return exports, csv_items
