@@ -52,6 +52,13 @@ _ALL = [
               "next-morning pain is compared with the mean of this many previous days (footfall choice)"),
     Threshold("pain_rising_min", 3, "score 0-10", "Silbernagel et al. 2007",
               "pain >= 3 rising across three consecutive runs"),
+    Threshold("pain_morning_above_baseline", 0, "score points", "Silbernagel et al. 2007",
+              "next-morning pain more than this many points above the runner's recent baseline "
+              "(mean next-morning score of the previous pain_baseline_days days): pain must "
+              "subside by the next morning"),
+    Threshold("pain_baseline_min_entries", 3, "entries", "footfall choice",
+              "next-morning baseline needs at least this many next-morning scores in the previous "
+              "pain_baseline_days days; with fewer there is no baseline and no flag"),
     # --- footwear, footfall heuristics ---
     Threshold("new_shoe_days", 14, "days", "footfall heuristic", "a shoe's first 14 days"),
     Threshold("new_shoe_week_share", 0.5, "fraction", "footfall heuristic",
@@ -67,6 +74,21 @@ _ALL = [
               "a gap between samples longer than this is a pause (smart recording writes up to ~8 s)"),
     Threshold("cadence_steps_ceiling_spm", 260, "steps/min", "Runalyze",
               "GPX/TCX cadence: doubled median above this means it was already steps/min"),
+    Threshold("gait_min_bout_s", 10, "s", "footfall heuristic",
+              "a run or walk bout shorter than this merges into its neighbours (a 3 s walk break "
+              "inside a run is not a walk interval)"),
+    Threshold("gct_max_ms", 1500, "ms", "footfall heuristic",
+              "ground contact time above this is not a measurement (one-foot stance at 80 spm "
+              "walking is ~900 ms); below it the step-period bound of SCIENCE.md s4 applies"),
+    Threshold("elevation_hysteresis_m", 3, "m", "GoldenCheetah default",
+              "altitude must reverse by more than this before a climb/descent is counted"),
+    Threshold("speed_window_s", 10, "s", "footfall heuristic",
+              "speed derived from GPS positions/distance is averaged over this much moving time, "
+              "centred (point-to-point GPS speed is noisy); a file's own speed is used as is"),
+    # --- reading files (ingest/) ---
+    Threshold("gpx_activity_split_gap_s", 10_800, "s", "footfall heuristic",
+              "GPX tracks/segments further apart in time than this (or going back in time) are "
+              "separate activities (multi-day files); shorter gaps are pauses of one activity"),
 ]
 
 THRESHOLDS: dict[str, Threshold] = {t.name: t for t in _ALL}
