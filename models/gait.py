@@ -1,0 +1,317 @@
+"""Time per sample, speed, moving/stopped, and run/walk gait for one activity's records.
+
+All functions take the records of ONE activity in time order (``record_index`` order) and return
+values aligned with them. Units: seconds, metres, metres per second, steps per minute.
+
+Choices (thresholds from ``models/thresholds.py``; none is validated, see SCIENCE.md):
+
+- **Time per sample** (``sample_durations``): a sample covers the interval since the previous
+  sample, ``dt_i = t_i - t_(i-1)`` (s). FIT records carry values accumulated up to their
+  timestamp (cumulative distance; cadence and speed averaged over the last second), so the
+  backward interval is the one they describe. A gap longer than ``pause_gap_s`` is a pause: the
+  sample after it gets ``dt = 0`` (the pause is not counted anywhere). The first sample gets 0;
+  samples without a timestamp get 0.
+- **Speed** (``derive_speed``): the file's ``speed_mps`` where present (the device filters it);
+  otherwise the distance covered (cumulative ``distance_m``, else the haversine between
+  positions) over ``speed_window_s`` of active time centred on the sample. Across a pause (or a
+  non-positive time step) there is no speed; those samples take the next known speed (then the
+  previous one).
+- **Moving** (``moving_mask``): speed > ``moving_min_speed_mps``; on foot, a cadence of exactly
+  0 below ``run_min_speed_mps`` is standing (GPS drift at a crossing is not walking). When the
+  activity carries no positive speed at all (treadmill without foot pod, time + heart rate only)
+  a sample is moving when its raw cadence is > 0; with neither, ``is_moving`` is NULL.
+- **Gait** (``classify_gait``): a moving sample is ``run`` when its cadence is
+  >= ``run_min_cadence_spm``; without a (non-zero) cadence it is ``run`` when its speed is
+  >= ``run_min_speed_mps``; otherwise ``walk``. A sample that is not moving is ``stop``.
+- **Smoothing** (``smooth_gait``): the moving samples (stops and pauses are transparent) form
+  alternating run and walk bouts. The shortest bout lasting less than ``gait_min_bout_s`` takes
+  its neighbours' label and merges with them, repeated until every bout is long enough (or one
+  bout is left). So a 3 s walk break inside a run is run time, not a walk interval. The
+  ``records.gait`` column holds the smoothed label; ``run_time_s`` and ``walk_time_s`` sum ``dt``
+  over it.
+- **Run-walk intervals** (``run_walk_intervals``): the number of walk bouts that have a run bout
+  before AND after them (walk breaks, i.e. run -> walk -> run alternations). A walk before the
+  first run (warm-up) or after the last run (cool-down) is a bout but not an interval: "10 min
+  run / 2 min walk x 3" gives 3 walk bouts and 2 intervals.
+"""
+
+from __future__ import annotations
+
+import heapq
+import math
+
+import numpy as np
+import polars as pl
+
+from models.thresholds import value as threshold
+
+EARTH_RADIUS_M = 6_371_008.8  # mean Earth radius (IUGG), metres
+
+
+def sample_durations(recorded_at: pl.Series, *, overrides: dict[str, float] | None = None) -> np.ndarray:
+    """Seconds each sample covers: time since the previous sample, 0 after a pause or first.
+
+    ``recorded_at`` is a datetime series in time order. A gap > ``pause_gap_s`` gives 0, so
+    pauses are counted in no time total. NULL timestamps give 0 (and do not break the chain:
+    the next timed sample is measured from the last timed one).
+    """
+    gap = threshold("pause_gap_s", overrides)
+    secs = _epoch_seconds(recorded_at)
+    out = np.zeros(len(secs))
+    last = math.nan
+    for i, t in enumerate(secs):
+        if math.isnan(t):
+            continue
+        if not math.isnan(last):
+            d = t - last
+            out[i] = d if 0 < d <= gap else 0.0
+        last = t
+    return out
+
+
+def haversine_m(lat1: np.ndarray, lon1: np.ndarray, lat2: np.ndarray, lon2: np.ndarray) -> np.ndarray:
+    """Great-circle distance in metres between degree coordinates (NaN where any is NaN)."""
+    p1, p2 = np.radians(lat1), np.radians(lat2)
+    dp = p2 - p1
+    dl = np.radians(lon2) - np.radians(lon1)
+    a = np.sin(dp / 2) ** 2 + np.cos(p1) * np.cos(p2) * np.sin(dl / 2) ** 2
+    return 2 * EARTH_RADIUS_M * np.arcsin(np.sqrt(np.clip(a, 0.0, 1.0)))
+
+
+def derive_speed(
+    records: pl.DataFrame, dt_s: np.ndarray, *, overrides: dict[str, float] | None = None
+) -> np.ndarray:
+    """Speed in m/s per sample: ``speed_mps``, else distance over a centred time window.
+
+    The distance steps come from the cumulative ``distance_m``, else the haversine between
+    positions. GPS point-to-point speed is noisy (stuck fixes give 0, jumps give 60 m/s), so a
+    sample's derived speed is the distance covered over ``speed_window_s`` of active time centred
+    on it (at least its own interval). Active time is the sum of ``dt_s`` (0 across pauses), so
+    a window never spans a pause and the jump across a pause is not distance. NaN where no speed
+    can be known; gaps are filled from the next known speed, then the previous one.
+    """
+    n = records.height
+    if n == 0:
+        return np.zeros(0)
+    given = _floats(records["speed_mps"])
+    dist = _floats(records["distance_m"])
+    step = _backward_steps(dist)
+    if np.all(np.isnan(step)):
+        lat, lon = _floats(records["latitude_deg"]), _floats(records["longitude_deg"])
+        step = _backward_haversine(lat, lon)
+    ok = (dt_s > 0) & ~np.isnan(step) & (step >= 0)
+    derived = _windowed_speed(np.where(ok, step, 0.0), np.where(ok, dt_s, 0.0), ok,
+                              threshold("speed_window_s", overrides))
+    speed = np.where(np.isnan(given), derived, given)
+    return _fill_nan(speed)
+
+
+def _windowed_speed(step_m: np.ndarray, dt_s: np.ndarray, ok: np.ndarray, window_s: float) -> np.ndarray:
+    """Distance / time over a centred window of active time; NaN where the sample has no step."""
+    clock = np.cumsum(dt_s)
+    covered = np.cumsum(step_m)
+    idx = np.arange(len(clock))
+    lo = np.searchsorted(clock, clock - window_s / 2, side="left")
+    hi = np.searchsorted(clock, clock + window_s / 2, side="right") - 1
+    lo = np.minimum(lo, np.maximum(idx - 1, 0))  # at least the sample's own interval
+    hi = np.maximum(hi, idx)
+    span = clock[hi] - clock[lo]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        speed = (covered[hi] - covered[lo]) / span
+    return np.where(ok & (span > 0), speed, np.nan)
+
+
+def moving_mask(
+    speed_mps: np.ndarray,
+    cadence_raw: np.ndarray,
+    *,
+    on_foot: bool = True,
+    overrides: dict[str, float] | None = None,
+) -> np.ndarray:
+    """is_moving per sample as a float array: 1.0 moving, 0.0 stopped, NaN unknown.
+
+    Speed > ``moving_min_speed_mps`` when the activity has any positive speed; otherwise raw
+    cadence > 0 (treadmill without speed); otherwise unknown. On foot, a sample whose cadence is
+    exactly 0 (no steps) and whose speed is below ``run_min_speed_mps`` is standing, whatever
+    the GPS says (position drift while waiting at a crossing); a cadence of 0 at running speed is
+    a sensor dropout and the speed decides. Not on foot (a bike coasts at cadence 0) only speed
+    counts.
+    """
+    floor = threshold("moving_min_speed_mps", overrides)
+    speed = np.asarray(speed_mps, dtype=float)
+    cad = np.asarray(cadence_raw, dtype=float)
+    if np.nanmax(np.append(speed, 0.0)) > 0:
+        out = np.where(speed > floor, 1.0, 0.0)
+        if on_foot:
+            standing = (cad == 0) & (speed < threshold("run_min_speed_mps", overrides))
+            out = np.where(standing, 0.0, out)
+        return np.where(np.isnan(speed), np.nan, out)
+    if np.nanmax(np.append(cad, 0.0)) > 0:
+        out = np.where(cad > 0, 1.0, 0.0)
+        return np.where(np.isnan(cad), 0.0, out)
+    return np.full(len(speed), np.nan)
+
+
+def classify_gait(
+    is_moving: np.ndarray,
+    cadence_spm: np.ndarray,
+    speed_mps: np.ndarray,
+    *,
+    overrides: dict[str, float] | None = None,
+) -> list[str | None]:
+    """Raw (unsmoothed) gait per sample: 'run' | 'walk' | 'stop' | None (motion unknown).
+
+    Moving and cadence >= ``run_min_cadence_spm`` -> run; moving without a non-zero cadence:
+    speed >= ``run_min_speed_mps`` -> run; other moving samples -> walk; not moving -> stop.
+    """
+    run_cad = threshold("run_min_cadence_spm", overrides)
+    run_speed = threshold("run_min_speed_mps", overrides)
+    out: list[str | None] = []
+    for mv, cad, sp in zip(is_moving, cadence_spm, speed_mps):
+        if math.isnan(mv):
+            out.append(None)
+        elif mv == 0:
+            out.append("stop")
+        elif not math.isnan(cad) and cad > 0:
+            out.append("run" if cad >= run_cad else "walk")
+        elif not math.isnan(sp):
+            out.append("run" if sp >= run_speed else "walk")
+        else:
+            out.append("walk")
+    return out
+
+
+def smooth_gait(
+    gait: list[str | None], dt_s: np.ndarray, *, overrides: dict[str, float] | None = None
+) -> list[str | None]:
+    """Merge run/walk bouts shorter than ``gait_min_bout_s`` into their neighbours.
+
+    Only 'run'/'walk' samples take part (stops and unknowns keep their label and do not split a
+    bout). Bouts alternate, so a short bout's neighbours share a label: the short bout takes it,
+    and the three become one bout. Shortest first; ties go to the earlier bout.
+    """
+    min_bout = threshold("gait_min_bout_s", overrides)
+    idx = [i for i, g in enumerate(gait) if g in ("run", "walk")]
+    if not idx:
+        return list(gait)
+    # run-length bouts over the moving samples: [label, duration, first pos, last pos] in idx
+    bouts: list[list] = []
+    for pos, i in enumerate(idx):
+        if bouts and bouts[-1][0] == gait[i]:
+            bouts[-1][1] += float(dt_s[i])
+            bouts[-1][3] = pos
+        else:
+            bouts.append([gait[i], float(dt_s[i]), pos, pos])
+    n = len(bouts)
+    prev = list(range(-1, n - 1))
+    nxt = list(range(1, n + 1))
+    nxt[-1] = -1
+    alive = [True] * n
+    heap = [(b[1], k) for k, b in enumerate(bouts)]
+    heapq.heapify(heap)
+    while heap:
+        dur, k = heapq.heappop(heap)
+        if not alive[k] or dur != bouts[k][1]:
+            continue
+        if dur >= min_bout or (prev[k] == -1 and nxt[k] == -1):
+            break
+        p, q = prev[k], nxt[k]
+        keep = p if p != -1 else q  # the merged bout lives on in the earlier neighbour
+        label = bouts[keep][0]
+        first = bouts[p][2] if p != -1 else bouts[k][2]
+        last = bouts[q][3] if q != -1 else bouts[k][3]
+        total = bouts[k][1] + (bouts[p][1] if p != -1 else 0.0) + (bouts[q][1] if q != -1 else 0.0)
+        for dead in (k, p, q):
+            if dead != -1 and dead != keep:
+                alive[dead] = False
+        bouts[keep] = [label, total, first, last]
+        # relink: keep's neighbours are the outer neighbours of the merged span
+        left = prev[p] if p != -1 else -1
+        right = nxt[q] if q != -1 else -1
+        prev[keep], nxt[keep] = left, right
+        if left != -1:
+            nxt[left] = keep
+        if right != -1:
+            prev[right] = keep
+        heapq.heappush(heap, (total, keep))
+    out = list(gait)
+    for k in range(n):
+        if alive[k]:
+            label, _, first, last = bouts[k]
+            for pos in range(first, last + 1):
+                out[idx[pos]] = label
+    return out
+
+
+def gait_bouts(gait: list[str | None], dt_s: np.ndarray) -> pl.DataFrame:
+    """Run/walk bouts over the moving samples (stops are transparent).
+
+    Columns: ``gait`` ('run'|'walk'), ``first_index``/``last_index`` (positions in the records),
+    ``duration_s`` (sum of ``dt`` of the bout's samples).
+    """
+    rows: list[dict] = []
+    for i, g in enumerate(gait):
+        if g not in ("run", "walk"):
+            continue
+        if rows and rows[-1]["gait"] == g:
+            rows[-1]["last_index"] = i
+            rows[-1]["duration_s"] += float(dt_s[i])
+        else:
+            rows.append({"gait": g, "first_index": i, "last_index": i, "duration_s": float(dt_s[i])})
+    return pl.DataFrame(
+        rows,
+        schema={"gait": pl.Utf8, "first_index": pl.Int64, "last_index": pl.Int64, "duration_s": pl.Float64},
+    )
+
+
+def run_walk_intervals(bouts: pl.DataFrame) -> int:
+    """Walk bouts with a run bout before and after them (walk breaks inside a run)."""
+    labels = bouts["gait"].to_list()
+    return sum(
+        1
+        for k, g in enumerate(labels)
+        if g == "walk" and "run" in labels[:k] and "run" in labels[k + 1 :]
+    )
+
+
+# --------------------------------------------------------------------------------------------
+
+
+def _epoch_seconds(ts: pl.Series) -> np.ndarray:
+    if ts.dtype == pl.Null or ts.len() == 0:
+        return np.full(ts.len(), np.nan)
+    us = ts.cast(pl.Datetime("us")).dt.epoch("us").cast(pl.Float64)
+    return us.fill_null(float("nan")).to_numpy() / 1e6
+
+
+def _floats(s: pl.Series) -> np.ndarray:
+    return s.cast(pl.Float64).fill_null(float("nan")).fill_nan(float("nan")).to_numpy().astype(float)
+
+
+def _backward_steps(cumulative: np.ndarray) -> np.ndarray:
+    """Increment of a cumulative series since the previous non-NaN value (NaN if none)."""
+    out = np.full(len(cumulative), np.nan)
+    last = math.nan
+    for i, v in enumerate(cumulative):
+        if math.isnan(v):
+            continue
+        if not math.isnan(last):
+            out[i] = v - last
+        last = v
+    return out
+
+
+def _backward_haversine(lat: np.ndarray, lon: np.ndarray) -> np.ndarray:
+    """Metres from the previous positioned sample (NaN without positions)."""
+    out = np.full(len(lat), np.nan)
+    have = np.flatnonzero(~np.isnan(lat) & ~np.isnan(lon))
+    if len(have) > 1:
+        a, b = have[:-1], have[1:]
+        out[b] = haversine_m(lat[a], lon[a], lat[b], lon[b])
+    return out
+
+
+def _fill_nan(x: np.ndarray) -> np.ndarray:
+    """Fill NaN from the next known value, then from the previous one."""
+    s = pl.Series(x).fill_nan(None).fill_null(strategy="backward").fill_null(strategy="forward")
+    return s.fill_null(float("nan")).to_numpy().astype(float)
