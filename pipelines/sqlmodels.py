@@ -1,0 +1,289 @@
+"""Run the SQL models in ``sql/`` (staging -> intermediate -> marts), their data tests, and read flags.
+
+The models are plain ``.sql`` files, one relation each, named after the relation they create
+(``sql/30_marts/weekly_load.sql`` holds ``create or replace table weekly_load as ...``). The runner:
+
+1. checks every file (``discover_models``): one ``create or replace view|table <file stem>``; a
+   view must not read ``getvariable()`` (DuckDB variables live in the connection that set them, so
+   an analyst's connection would see NULL: anything that reads a threshold or ``today`` is a
+   TABLE, materialized with the values of this build);
+2. orders them: layer by layer (``10_staging``, ``20_intermediate``, ``30_marts``), and inside a
+   layer by name, except that a model runs after the models it names (its references are found by
+   name, like dbt's ``ref()``; a reference to a later layer or a cycle is an error);
+3. in ONE transaction: sets every threshold of ``models/thresholds.py`` (with the user's
+   overrides) as a DuckDB variable of the same name, plus ``today`` (DATE) and ``built_at``
+   (TIMESTAMP, UTC); loads the ``thresholds`` table (name, value, default_value, is_override,
+   unit, source, note) that flag rows join their source and caveat from, and ``build_info``
+   (built_at, today, models); runs every model file in full; records newly raised flag ids in
+   ``flag_log``; commits. A failure rolls everything back,
+   so readers never see a half-built set: the previous build stays as it was.
+
+``flag_log`` (flag_id, athlete_id, rule, local_date, activity_id, first_raised_at) is the only
+state the models keep between builds: ``flags.first_raised_at`` comes from it, so a sync or a
+report can list the flags raised since a given time. Everything else is rebuilt from the raw
+tables on every run.
+
+Materialization: staging views and ``int_sessions`` are views (cheap renames/joins, always
+current); ``daily_load``, ``weekly_load``, ``acwr_daily``, ``session_spikes`` and ``flags`` are
+tables (they read variables, and the EWMA recursion and windowed spike baselines are worth
+computing once per build, not per query).
+"""
+
+from __future__ import annotations
+
+import graphlib
+import re
+from dataclasses import dataclass
+from datetime import date, datetime
+from pathlib import Path
+
+import duckdb
+import polars as pl
+
+from models.thresholds import THRESHOLDS, value
+from pipelines.db import SQL_DIR, quote_ident, utcnow
+
+LAYERS = ("10_staging", "20_intermediate", "30_marts")
+TESTS_DIR = SQL_DIR / "tests"
+
+#: The one table of state the models keep across builds (see the module docstring).
+FLAG_LOG_DDL = """
+CREATE TABLE IF NOT EXISTS flag_log (
+    flag_id VARCHAR PRIMARY KEY,      -- flags.flag_id (stable hash of athlete, rule, date, activity)
+    athlete_id VARCHAR,
+    rule VARCHAR,
+    local_date DATE,
+    activity_id VARCHAR,
+    first_raised_at TIMESTAMP         -- UTC time of the build that first raised it
+)
+"""
+
+_CREATE = re.compile(
+    r"\bcreate\s+or\s+replace\s+(view|table)\s+([A-Za-z_][A-Za-z0-9_]*)\s+as\b", re.IGNORECASE
+)
+_LINE_COMMENT = re.compile(r"--[^\n]*")
+
+
+class ModelError(RuntimeError):
+    """A model file is malformed or failed to run; the message names the file."""
+
+
+class ModelsNotBuilt(RuntimeError):
+    """The database has no models yet (nothing was synced or built)."""
+
+
+@dataclass(frozen=True)
+class Model:
+    name: str  # the relation it creates == the file stem
+    layer: str  # 10_staging | 20_intermediate | 30_marts
+    path: Path
+    kind: str  # view | table
+    sql: str  # the whole file, executed as is
+    refs: frozenset[str]  # other models it names
+
+
+def _code(sql: str) -> str:
+    """The SQL without ``--`` comments (model files keep ``--`` out of string literals)."""
+    return _LINE_COMMENT.sub("", sql)
+
+
+def discover_models(sql_dir: Path = SQL_DIR) -> list[Model]:
+    """The model files under ``sql_dir``, checked and in the order they must run."""
+    found: list[Model] = []
+    for layer in LAYERS:
+        for path in sorted((sql_dir / layer).glob("*.sql")):
+            sql = path.read_text()
+            code = _code(sql)
+            creates = _CREATE.findall(code)
+            if len(creates) != 1:
+                raise ModelError(
+                    f"{path}: expected exactly one 'create or replace view|table {path.stem} as', "
+                    f"found {len(creates)}"
+                )
+            kind, name = creates[0][0].lower(), creates[0][1]
+            if name != path.stem:
+                raise ModelError(f"{path}: creates {name!r}; a model file is named after its relation")
+            if kind == "view" and "getvariable" in code.lower():
+                raise ModelError(
+                    f"{path}: a view must not read getvariable() (other connections would see NULL); "
+                    f"make it a table"
+                )
+            found.append(Model(name, layer, path, kind, sql, frozenset()))
+    names = [m.name for m in found]
+    dupes = sorted({n for n in names if names.count(n) > 1})
+    if dupes:
+        raise ModelError(f"models defined twice: {dupes}")
+    layer_of = {m.name: LAYERS.index(m.layer) for m in found}
+    patterns = {n: re.compile(rf"\b{n}\b", re.IGNORECASE) for n in names}
+    ordered: list[Model] = []
+    for i, layer in enumerate(LAYERS):
+        in_layer: dict[str, Model] = {}
+        for m in found:
+            if m.layer != layer:
+                continue
+            code = _code(m.sql)
+            refs = frozenset(n for n in names if n != m.name and patterns[n].search(code))
+            later = sorted(r for r in refs if layer_of[r] > i)
+            if later:
+                raise ModelError(f"{m.path}: references {later}, which are built in a later layer")
+            in_layer[m.name] = Model(m.name, m.layer, m.path, m.kind, m.sql, refs)
+        ts = graphlib.TopologicalSorter()
+        for name in sorted(in_layer):
+            ts.add(name, *sorted(r for r in in_layer[name].refs if r in in_layer))
+        try:
+            ts.prepare()
+        except graphlib.CycleError as err:
+            raise ModelError(f"models in {layer} reference each other in a cycle: {err.args[1]}") from err
+        while ts.is_active():
+            ready = sorted(ts.get_ready())  # name order among models whose references are built
+            for name in ready:
+                ordered.append(in_layer[name])
+            ts.done(*ready)
+    return ordered
+
+
+def threshold_values(overrides: dict[str, float] | None = None) -> dict[str, float]:
+    """Every threshold's value for this build (``models/thresholds.py`` with the overrides)."""
+    unknown = sorted(set(overrides or {}) - set(THRESHOLDS))
+    if unknown:
+        raise KeyError(f"unknown thresholds {unknown}; known: {sorted(THRESHOLDS)}")
+    values = {name: value(name, overrides) for name in THRESHOLDS}
+    acute, chronic = values["acwr_acute_days"], values["acwr_chronic_days"]
+    if not (acute >= 1 and acute == int(acute) and chronic == int(chronic)
+            and chronic % acute == 0 and chronic // acute >= 2):
+        raise ValueError(
+            f"acwr_chronic_days ({chronic:g}) must be a whole multiple (at least 2x) of "
+            f"acwr_acute_days ({acute:g}): the chronic window is made of acute-length blocks"
+        )
+    return values
+
+
+def _set_variables(con: duckdb.DuckDBPyConnection, variables: dict[str, object]) -> None:
+    for name, v in variables.items():
+        con.execute(f"SET VARIABLE {quote_ident(name)} = ?", [v])
+
+
+def _load_thresholds(con: duckdb.DuckDBPyConnection, values: dict[str, float]) -> None:
+    con.execute(
+        "CREATE OR REPLACE TABLE thresholds (name VARCHAR PRIMARY KEY, value DOUBLE, "
+        "default_value DOUBLE, is_override BOOLEAN, unit VARCHAR, source VARCHAR, note VARCHAR)"
+    )
+    con.executemany(
+        "INSERT INTO thresholds VALUES (?, ?, ?, ?, ?, ?, ?)",
+        [
+            [t.name, values[t.name], float(t.value), values[t.name] != float(t.value), t.unit,
+             t.source, t.note]
+            for t in THRESHOLDS.values()
+        ],
+    )
+
+
+def run_models(
+    con: duckdb.DuckDBPyConnection,
+    *,
+    overrides: dict[str, float] | None = None,
+    today: date | None = None,
+) -> list[str]:
+    """Build every model in one transaction; return the names built, in build order.
+
+    ``overrides``: threshold values replacing those of ``models/thresholds.py`` (unknown names
+    raise ``KeyError``). ``today``: the last day of each athlete's calendar (default: the current
+    local date). The connection must not be inside a transaction already.
+    """
+    models = discover_models()
+    values = threshold_values(overrides)
+    variables: dict[str, object] = {
+        **values,
+        "today": today or date.today(),
+        "built_at": utcnow(),
+    }
+    con.execute("BEGIN TRANSACTION")
+    try:
+        _set_variables(con, variables)
+        _load_thresholds(con, values)
+        con.execute(
+            "CREATE OR REPLACE TABLE build_info AS "
+            "SELECT CAST(? AS TIMESTAMP) AS built_at, CAST(? AS DATE) AS today, "
+            "CAST(? AS VARCHAR[]) AS models",
+            [variables["built_at"], variables["today"], [m.name for m in models]],
+        )
+        con.execute(FLAG_LOG_DDL)
+        for m in models:
+            try:
+                con.execute(m.sql)
+            except duckdb.Error as err:
+                raise ModelError(f"model {m.name} ({m.path}) failed: {err}") from err
+        con.execute(
+            "INSERT OR IGNORE INTO flag_log "
+            "SELECT flag_id, athlete_id, rule, local_date, activity_id, first_raised_at FROM flags "
+            "WHERE flag_id NOT IN (SELECT flag_id FROM flag_log)"
+        )
+        con.execute("COMMIT")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+    return [m.name for m in models]
+
+
+def _as_subquery(sql: str) -> str:
+    """A single SELECT from a test file, without comments and the trailing semicolon."""
+    return _code(sql).strip().rstrip(";").strip()
+
+
+def _tables(con: duckdb.DuckDBPyConnection) -> set[str]:
+    return {r[0] for r in con.execute("SELECT table_name FROM information_schema.tables").fetchall()}
+
+
+def run_data_tests(con: duckdb.DuckDBPyConnection, tests_dir: Path = TESTS_DIR) -> dict[str, int]:
+    """Run each ``sql/tests/assert_*.sql``; return {test name: offending row count} (0 = pass).
+
+    The variables are set from the ``thresholds`` table of the last build, so the tests judge the
+    models with the values they were built with (works on a read-only connection too).
+    """
+    tables = _tables(con)
+    values: dict[str, object] = {}
+    if "thresholds" in tables:
+        values.update(con.execute("SELECT name, value FROM thresholds").fetchall())
+    else:
+        values.update(threshold_values())
+    if "build_info" in tables:
+        built_at, today = con.execute("SELECT built_at, today FROM build_info").fetchall()[0]
+        values.update(built_at=built_at, today=today)
+    _set_variables(con, values)
+    counts: dict[str, int] = {}
+    for path in sorted(tests_dir.glob("assert_*.sql")):
+        body = _as_subquery(path.read_text())
+        try:
+            n = con.execute(f"SELECT count(*) FROM (\n{body}\n) AS offending").fetchall()[0][0]
+        except duckdb.Error as err:
+            raise ModelError(f"data test {path.stem} ({path}) failed to run: {err}") from err
+        counts[path.stem] = int(n)
+    return counts
+
+
+def query_flags(
+    con: duckdb.DuckDBPyConnection,
+    athlete: str | None = None,
+    since: date | str | None = None,
+) -> pl.DataFrame:
+    """The flags, oldest first; only ``athlete``'s and those on or after ``since`` when given."""
+    if "flags" not in _tables(con):
+        raise ModelsNotBuilt(
+            "this database has no flags table yet: run `footfall sync PATH` or `footfall build`"
+        )
+    if isinstance(since, str):
+        since = date.fromisoformat(since)
+    if isinstance(since, datetime):
+        since = since.date()
+    where, params = [], []
+    if athlete is not None:
+        where.append("athlete_id = ?")
+        params.append(athlete)
+    if since is not None:
+        where.append("local_date >= ?")
+        params.append(since)
+    q = "SELECT * FROM flags"
+    if where:
+        q += " WHERE " + " AND ".join(where)
+    q += " ORDER BY local_date, athlete_id, rule, activity_id"
+    return con.sql(q, params=params).pl()

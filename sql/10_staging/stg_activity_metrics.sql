@@ -1,0 +1,36 @@
+-- stg_activity_metrics: per-activity metrics computed by models/summary.py.
+-- grain: one row per activity; key: activity_id
+-- units: distance_m metres; moving_time_s, elapsed_time_s seconds; steps count (both feet);
+--        trimp arbitrary units (Banister, NULL when heart rate or the athlete's HR rest/max is unknown)
+-- variables: none
+
+create or replace view stg_activity_metrics as
+
+with
+
+activity_metrics as (
+
+    select * from activity_metrics
+
+),
+
+final as (
+
+    select
+        activity_id,
+        athlete_id,
+        sport,
+        is_run,
+        started_at,
+        local_date,
+        distance_m,
+        moving_time_s,
+        elapsed_time_s,
+        steps,
+        trimp
+
+    from activity_metrics
+
+)
+
+select * from final

@@ -1,0 +1,106 @@
+-- session_spikes: each run's distance against the longest run of the previous days
+-- (single-session spike, Frandsen et al. 2025, BJSM 59(17):1203-1210; SCIENCE.md s1.6).
+-- grain: one row per run (int_sessions.is_run); key: activity_id
+-- units: distance_m, baseline_distance_m metres; spike_ratio fraction (0.6 = 60% longer); spike_pct %
+-- rules:
+--   * baseline = the longest run of the same athlete that STARTED in [started_at - L days, started_at),
+--     L = spike_lookback_days. By start time, so an earlier run on the same day counts (a
+--     second run of the day is compared with the first); a run starting at the very same instant
+--     does not. Runs without a distance (NULL or 0) never serve as the baseline.
+--   * spike_ratio = distance_m / baseline_distance_m - 1, rounded to 1e-9 so that float noise
+--     (11000 / 10000 - 1 = 0.10000000000000009) never moves a run across a cut point.
+--   * band (Frandsen et al. 2025 states): 'reference' <= spike_caution_ratio (includes any
+--     regression), 'small' <= spike_warning_ratio, 'moderate' <= spike_alert_ratio, 'large' above;
+--     'no_baseline' (ratio NULL) when no run with a distance started in the lookback window
+--     (Frandsen et al. do not say; SCIENCE.md s1.6 / s5); 'no_distance' when this run has no distance.
+-- variables: spike_lookback_days, spike_caution_ratio, spike_warning_ratio, spike_alert_ratio
+--            (all Frandsen et al. 2025, models/thresholds.py)
+
+create or replace table session_spikes as
+
+with
+
+sessions as (
+
+    select * from int_sessions
+
+),
+
+runs as (
+
+    select
+        athlete_id,
+        activity_id,
+        started_at,
+        local_date,
+        sport,
+        distance_m,
+        nullif(distance_m, 0) as usable_distance_m
+
+    from sessions
+    where is_run
+      and started_at is not null
+
+),
+
+baselines as (
+
+    select
+        *,
+        max(usable_distance_m) over lookback as baseline_distance_m,
+        arg_max(activity_id, usable_distance_m) over lookback as baseline_activity_id,
+        count(usable_distance_m) over lookback as n_runs_lookback
+
+    from runs
+    window lookback as (
+        partition by athlete_id
+        order by started_at
+        range between to_days(cast(getvariable('spike_lookback_days') as integer)) preceding
+            and current row
+        exclude group
+    )
+
+),
+
+ratios as (
+
+    select
+        *,
+        case
+            when usable_distance_m is not null and baseline_distance_m is not null
+                then round(usable_distance_m / baseline_distance_m - 1, 9)
+        end as spike_ratio
+
+    from baselines
+
+),
+
+final as (
+
+    select
+        athlete_id,
+        activity_id,
+        local_date,
+        started_at,
+        sport,
+        distance_m,
+        baseline_distance_m,
+        baseline_activity_id,
+        n_runs_lookback,
+        spike_ratio,
+        round(spike_ratio * 100, 9) as spike_pct,
+        case
+            when usable_distance_m is null then 'no_distance'
+            when baseline_distance_m is null then 'no_baseline'
+            when spike_ratio <= getvariable('spike_caution_ratio') then 'reference'
+            when spike_ratio <= getvariable('spike_warning_ratio') then 'small'
+            when spike_ratio <= getvariable('spike_alert_ratio') then 'moderate'
+            else 'large'
+        end as band
+
+    from ratios
+
+)
+
+select * from final
+order by athlete_id, started_at

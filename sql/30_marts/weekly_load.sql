@@ -1,0 +1,108 @@
+-- weekly_load: each athlete's load per ISO week (Monday start) of the LOCAL date, with the
+-- week-over-week change in running distance and Foster's monotony and strain.
+-- grain: one row per athlete_id x week_start_date (a Monday), with no gaps, from the week of the
+--        athlete's first activity to the week of `today`; key: (athlete_id, week_start_date)
+-- units: running_distance_m, longest_run_m, mean/sd_daily_distance_m, strain_m metres;
+--        running_moving_time_s, duration_s seconds; steps count; srpe_load_au, trimp AU;
+--        distance_change_pct percent; monotony ratio (no unit)
+-- rules:
+--   * n_days: days of the week inside the athlete's calendar (daily_load). The first week (before
+--     the first activity) and the current week (after today) can be partial: is_complete_week.
+--   * distance_change_pct = (week / previous week - 1) x 100 (Nielsen et al. 2014, SCIENCE.md
+--     s1.5), rounded to 1e-9 so that float noise (39/30: 30.000000000000004) never decides. NULL when the
+--     previous week ran 0 m or was partial (the first, partial week says nothing about the
+--     runner's previous load). The current week is compared as it stands (week to date).
+--   * monotony = mean / SD of the 7 daily running distances (rest days 0) of a complete week
+--     (Foster 1998, SCIENCE.md s1.7); SD is the sample SD (n - 1; Foster does not say which);
+--     NULL when the week is partial or SD = 0. strain_m = running_distance_m x monotony.
+--   * srpe_load_au, trimp: NULL when any day of the week is NULL (see daily_load).
+-- variables: none directly (built from daily_load, which reads `today`)
+
+create or replace table weekly_load as
+
+with
+
+daily as (
+
+    select * from daily_load
+
+),
+
+weekly as (
+
+    select
+        athlete_id,
+        week_start_date,
+        count(*) as n_days,
+        cast(sum(n_activities) as bigint) as n_activities,
+        cast(sum(n_runs) as bigint) as n_runs,
+        sum(running_distance_m) as running_distance_m,
+        sum(running_moving_time_s) as running_moving_time_s,
+        sum(steps) as steps,
+        cast(sum(n_runs_without_steps) as bigint) as n_runs_without_steps,
+        sum(duration_s) as duration_s,
+        max(longest_run_m) as longest_run_m,
+        case when count(srpe_load_au) = count(*) then sum(srpe_load_au) end as srpe_load_au,
+        case when count(trimp) = count(*) then sum(trimp) end as trimp,
+        avg(running_distance_m) as mean_daily_distance_m,
+        stddev_samp(running_distance_m) as sd_daily_distance_m
+
+    from daily
+    group by athlete_id, week_start_date
+
+),
+
+with_previous as (
+
+    select
+        *,
+        n_days = 7 as is_complete_week,
+        lag(running_distance_m) over athlete_weeks as prev_running_distance_m,
+        lag(n_days) over athlete_weeks as prev_n_days
+
+    from weekly
+    window athlete_weeks as (partition by athlete_id order by week_start_date)
+
+),
+
+final as (
+
+    select
+        athlete_id,
+        week_start_date,
+        isoyear(week_start_date) as iso_year,
+        weekofyear(week_start_date) as iso_week,
+        n_days,
+        is_complete_week,
+        n_activities,
+        n_runs,
+        running_distance_m,
+        running_moving_time_s,
+        steps,
+        n_runs_without_steps,
+        duration_s,
+        longest_run_m,
+        srpe_load_au,
+        trimp,
+        prev_running_distance_m,
+        case
+            when prev_n_days = 7 and prev_running_distance_m > 0
+                then round((running_distance_m / prev_running_distance_m - 1) * 100, 9)
+        end as distance_change_pct,
+        mean_daily_distance_m,
+        sd_daily_distance_m,
+        case
+            when is_complete_week and sd_daily_distance_m > 0
+                then mean_daily_distance_m / sd_daily_distance_m
+        end as monotony,
+        case
+            when is_complete_week and sd_daily_distance_m > 0
+                then running_distance_m * mean_daily_distance_m / sd_daily_distance_m
+        end as strain_m
+
+    from with_previous
+
+)
+
+select * from final
+order by athlete_id, week_start_date
