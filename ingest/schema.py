@@ -151,6 +151,7 @@ ACTIVITY_METRICS: dict[str, pl.DataType] = {
     "activity_id": pl.Utf8,
     "athlete_id": pl.Utf8,
     "sport": pl.Utf8,
+    "sport_source": pl.Utf8,  # file | inferred (untyped GPX/TCX: from gait and speed) | none
     "is_run": pl.Boolean,
     "started_at": UTC_DT,
     "local_date": pl.Date,

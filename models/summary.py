@@ -252,6 +252,7 @@ def _derive_one(
         "distance_source": distance_source,
         "moving_time_source": "derived" if moving_time is not None else "none",
         "steps_source": cad_source if steps is not None else "none",
+        "median_moving_speed_mps": float(np.nanmedian(speed[mv])) if np.any(mv & ~np.isnan(speed)) else None,
         "rejected_values": rejected,
         "n_records": n,
     }
@@ -291,6 +292,31 @@ def _present(v: Any) -> bool:
     return v is not None and not (isinstance(v, float) and math.isnan(v))
 
 
+def infer_sport(
+    sport: str | None, derived: dict[str, Any], overrides: dict[str, float] | None = None
+) -> tuple[str | None, str]:
+    """(sport, sport_source) for an activity; untyped ones (GPX/TCX without a type) are inferred.
+
+    A file that names its sport keeps it (``file``). With no sport (NULL or 'generic'), the
+    records decide: median moving speed above ``run_max_speed_mps`` -> left unknown (likely a
+    ride: no steps claimed); otherwise running gait >= ``infer_run_share`` of moving time ->
+    'running', walking gait the larger share -> 'walking' (``inferred``). Without gait data the
+    sport stays unknown (``none``).
+    """
+    if cad.is_foot_sport(sport) is not None:
+        return sport, "file"
+    speed = derived.get("median_moving_speed_mps")
+    run_s = derived.get("run_time_s") or 0.0
+    walk_s = derived.get("walk_time_s") or 0.0
+    if speed is not None and speed > threshold("run_max_speed_mps", overrides):
+        return sport, "none"
+    if run_s + walk_s <= 0:
+        return sport, "none"
+    if run_s / (run_s + walk_s) >= threshold("infer_run_share", overrides):
+        return "running", "inferred"
+    return "walking", "inferred"
+
+
 def _metrics_row(act: dict[str, Any], d: dict[str, Any], athlete: AthleteProfile | None) -> dict[str, Any]:
     """Device values where the file has them, derived values otherwise (see module docstring)."""
     foot = cad.is_foot_sport(act.get("sport"))
@@ -326,14 +352,16 @@ def _metrics_row(act: dict[str, Any], d: dict[str, Any], athlete: AthleteProfile
         if _present(act.get(dev)):
             row[col] = float(act[dev])
 
+    sport, sport_source = infer_sport(act.get("sport"), d)
     athlete_id = act.get("athlete_id") if "athlete_id" in act else None
     if athlete_id is None and athlete is not None:
         athlete_id = athlete.athlete_id
     row.update(
         activity_id=act.get("activity_id"),
         athlete_id=athlete_id,
-        sport=act.get("sport"),
-        is_run=act.get("sport") == "running",
+        sport=sport,
+        sport_source=sport_source,
+        is_run=sport == "running",
         started_at=act.get("started_at"),
         local_date=act.get("local_date"),
     )

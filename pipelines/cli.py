@@ -104,6 +104,11 @@ def _print_summary(s: dict, db: Path) -> None:
         for path, cls, reason in s["quarantined"]:
             q.add_row(path, cls, reason)
         console.print(q)
+    if s.get("skipped_by_extension"):
+        skipped = ", ".join(f"{n} {ext}" for ext, n in sorted(s["skipped_by_extension"].items()))
+        console.print(f"not activity files, not read: {skipped}")
+    for w in s.get("walk_errors") or []:
+        console.print(f"[yellow]could not walk:[/yellow] {w}")
     if s.get("export_rows_without_file"):
         console.print(f"{s['export_rows_without_file']} export index rows name a file that is not in the export (kept in export_activities).")
     _print_flags(s.get("new_flags") or [], title="flags raised by this sync")
@@ -186,7 +191,7 @@ def flags(
 ) -> None:
     """Print the flags (unsafe loading) as a table, or JSON."""
     from pipelines.db import DatabaseBusy, connection
-    from pipelines.sqlmodels import query_flags
+    from pipelines.sqlmodels import ModelsNotBuilt, query_flags
 
     s = _settings(db)
     since_d = None
@@ -202,11 +207,19 @@ def flags(
             df = query_flags(con, athlete=athlete, since=since_d)
     except DatabaseBusy as err:
         _fail(str(err))
+    except ModelsNotBuilt:
+        _fail(f"{s.db} has no flags yet; run `footfall sync PATH` or `footfall build` first")
     rows = df.to_dicts()
     if as_json:
         print(json.dumps(rows, default=str, indent=2))
     else:
         _print_flags(rows, title=f"flags in {s.db}")
+
+
+from pipelines.cli_journal import log_app, shoes_app  # noqa: E402
+
+app.add_typer(log_app, name="log")
+app.add_typer(shoes_app, name="shoes")
 
 
 def main() -> None:

@@ -46,7 +46,7 @@ def sync(
     started_at = utcnow()
     settings = _settings(db, athlete, workers)
     summary = s.SyncSummary(athlete_id=settings.athlete)
-    sources = t.discover_sources(paths)
+    sources, summary.skipped_by_extension, summary.walk_errors = t.discover_sources(paths)
     summary.sources_seen = len(sources)
     plan = t.plan_sync(settings.db, sources, settings)
     summary.sources_unchanged = plan.unchanged

@@ -218,7 +218,8 @@ def _land(con, results, athlete_id, sources, now, stats) -> None:
             if not kept_ids:
                 status = "duplicate"
                 dup_of = dropped[all_ids[0]][1]
-                reason = f"same run as {dup_of}; kept the richer source"
+                note = f"same run as {dup_of}; kept the richer source"
+                reason = f"{note} (this copy: {r.status}: {reason})" if reason else note
         n_records = 0
         if dec is not None and kept_ids:
             keep = pl.col("activity_id").is_in(pl.Series(kept_ids, dtype=pl.Utf8).implode())

@@ -50,7 +50,8 @@ class SyncSummary:
     quarantined: list[tuple[str, str, str]] = field(default_factory=list)
     decoders: dict[str, int] = field(default_factory=dict)
     export_rows_without_file: int = 0
-    skipped_by_extension: dict[str, int] = field(default_factory=dict)
+    skipped_by_extension: dict[str, int] = field(default_factory=dict)  # not activity files
+    walk_errors: list[str] = field(default_factory=list)
     new_flags: list[dict] = field(default_factory=list)
     models_built: list[str] = field(default_factory=list)
     seconds: float = 0.0
@@ -76,13 +77,13 @@ class SyncSummary:
 # --------------------------------------------------------------------------- discover / plan
 
 
-def discover_sources(paths: Iterable[str | Path]) -> list:
-    from ingest.discover import list_sources
+def discover_sources(paths: Iterable[str | Path]) -> tuple[list, dict[str, int], list[str]]:
+    """(sources on disk, files skipped by extension, folders/links that could not be walked)."""
+    from ingest.discover import Summary, list_sources
 
-    missing = [str(p) for p in paths if not Path(p).exists()]
-    if missing:
-        raise FileNotFoundError(f"no such file or folder: {', '.join(missing)}")
-    return list_sources([Path(p) for p in paths])
+    summary = Summary()
+    sources = list_sources([Path(p) for p in paths], summary=summary)
+    return sources, dict(summary.skipped_by_ext), list(summary.walk_errors)
 
 
 def plan_sync(db_path: Path, sources: list, settings: Settings) -> Plan:

@@ -182,6 +182,7 @@ CREATE TABLE IF NOT EXISTS activity_metrics (
     activity_id VARCHAR,
     athlete_id VARCHAR,
     sport VARCHAR,
+    sport_source VARCHAR,
     is_run BOOLEAN,
     started_at TIMESTAMP,
     local_date DATE,
