@@ -115,19 +115,25 @@ def _print_summary(s: dict, db: Path) -> None:
 
 
 def _print_flags(flags: list[dict], title: str) -> None:
+    """One block per flag: date, severity, rule and source on a line, the message below."""
     if not flags:
         console.print(f"[green]{title}: none[/green]")
         return
-    t = Table(title=title)
-    for c in ("local_date", "athlete_id", "severity", "rule", "message", "source"):
-        t.add_column(c, overflow="fold")
+    console.print(f"[bold]{title}: {len(flags)}[/bold]")
     colour = {"alert": "red", "warning": "yellow", "caution": "cyan"}
     for f in flags:
-        sev = f.get("severity", "")
-        t.add_row(str(f.get("local_date")), str(f.get("athlete_id")),
-                  f"[{colour.get(sev, 'white')}]{sev}[/]", str(f.get("rule")),
-                  str(f.get("message")), str(f.get("source")))
-    console.print(t)
+        sev = str(f.get("severity", ""))
+        console.print(
+            f"[{colour.get(sev, 'white')}]{sev.upper():8}[/] {f.get('local_date')}  "
+            f"{f.get('athlete_id')}  [bold]{f.get('rule')}[/bold]  "
+            f"(value {_num(f.get('value'))}, threshold {_num(f.get('threshold'))}; "
+            f"{f.get('source')})"
+        )
+        console.print(f"         {f.get('message')}", highlight=False)
+
+
+def _num(v) -> str:
+    return f"{v:.3g}" if isinstance(v, float) else str(v)
 
 
 @app.command()
@@ -167,7 +173,10 @@ def demo(
     console.print(f"wrote {len(files)} sample files to {export}/")
     summary = _run_sync([str(export)], s.db, "demo", None, quiet=False)
     _print_summary(summary, s.db)
-    console.print(f"\nOpen it with SQL:  duckdb -readonly {s.db} \"SELECT * FROM weekly_load\"")
+    console.print(
+        f"\nNext: footfall flags --db {s.db}    |    "
+        f"footfall query \"SELECT * FROM weekly_load ORDER BY week_start_date DESC LIMIT 4\" --db {s.db}"
+    )
 
 
 @app.command()
@@ -220,6 +229,36 @@ from pipelines.cli_journal import log_app, shoes_app  # noqa: E402
 
 app.add_typer(log_app, name="log")
 app.add_typer(shoes_app, name="shoes")
+
+
+@app.command()
+def query(
+    sql: Annotated[str, typer.Argument(help="A SQL query, run read-only.")],
+    db: DbOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Run a read-only SQL query against the DuckDB file and print the result."""
+    import duckdb
+
+    from pipelines.db import DatabaseBusy, connection
+
+    s = _settings(db)
+    if not s.db.exists():
+        _fail(f"{s.db} does not exist; run `footfall sync PATH` first")
+    try:
+        with connection(s.db, read_only=True, wait_s=s.lock_wait_s) as con:
+            df = con.sql(sql).pl()
+    except DatabaseBusy as err:
+        _fail(str(err))
+    except duckdb.Error as err:
+        _fail(f"query failed: {err}", 2)
+    if as_json:
+        print(json.dumps(df.to_dicts(), default=str, indent=2))
+    else:
+        import polars as pl
+
+        with pl.Config(tbl_rows=50, tbl_cols=20, fmt_str_lengths=40, tbl_width_chars=200):
+            print(df)
 
 
 def main() -> None:
