@@ -164,7 +164,16 @@ def demo(
 
     s = _settings(db, "demo")
     export = out / "export"
-    files = make_sample_export(weeks=weeks)
+    # The sample ends today; a later demo reuses the first day so it stays the same export
+    # (a second set of shifted runs would be new activities, not re-syncs).
+    stamp = out / "end_date.txt"
+    try:
+        end = date.fromisoformat(stamp.read_text().strip()) if stamp.exists() else date.today()
+    except ValueError:
+        end = date.today()
+    out.mkdir(parents=True, exist_ok=True)
+    stamp.write_text(end.isoformat() + "\n")
+    files = make_sample_export(weeks=weeks, end_date=end)
     for rel, data in files.items():
         p = export / rel
         p.parent.mkdir(parents=True, exist_ok=True)
