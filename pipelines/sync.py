@@ -208,14 +208,15 @@ def land_batch(db_path: Path, results: list[FileResult], batch: Batch, settings:
 
 def build_models(db_path: Path, settings: Settings) -> tuple[list[str], list[dict]]:
     """Run sql/ models; return (models built, flags raised that were not there before)."""
-    try:
-        from pipelines.sqlmodels import run_models
-    except ImportError:
-        return [], []
+    from pipelines.sqlmodels import run_models
+
+    from pipelines.journal import after_sync, local_today
+
     with dbm.connection(db_path, wait_s=settings.lock_wait_s) as con:
         dbm.migrate(con)
+        after_sync(con)  # Strava gear/effort -> shoes/RPE, then the default-shoe rules
         before = _flag_ids(con)
-        built = run_models(con, overrides=settings.thresholds)
+        built = run_models(con, overrides=settings.thresholds, today=local_today(settings.timezone))
         new = []
         if "flags" in _tables(con):
             flags = con.sql("SELECT * FROM flags ORDER BY local_date, athlete_id").pl()

@@ -496,7 +496,8 @@ def test_models_run_in_dependency_order_with_tables_for_what_reads_variables():
             assert m.kind == "table", m.name
     kinds = {m.name: m.kind for m in models}
     assert {n for n, k in kinds.items() if k == "table"} == {
-        "daily_load", "weekly_load", "acwr_daily", "session_spikes", "flags"}
+        "daily_load", "weekly_load", "acwr_daily", "session_spikes", "flags",
+        "shoe_mileage", "journal_flags"}
 
 
 def test_every_model_file_documents_grain_and_units():

@@ -2,7 +2,7 @@
 -- week-over-week change in running distance and Foster's monotony and strain.
 -- grain: one row per athlete_id x week_start_date (a Monday), with no gaps, from the week of the
 --        athlete's first activity to the week of `today`; key: (athlete_id, week_start_date)
--- units: running_distance_m, longest_run_m, mean/sd_daily_distance_m, strain_m metres;
+-- units: pain_* scores 0-10; running_distance_m, longest_run_m, mean/sd_daily_distance_m, strain_m metres;
 --        running_moving_time_s, duration_s seconds; steps count; srpe_load_au, trimp AU;
 --        distance_change_pct percent; monotony ratio (no unit)
 -- rules:
@@ -16,6 +16,9 @@
 --     (Foster 1998, SCIENCE.md s1.7); SD is the sample SD (n - 1; Foster does not say which);
 --     NULL when the week is partial or SD = 0. strain_m = running_distance_m x monotony.
 --   * srpe_load_au, trimp: NULL when any day of the week is NULL (see daily_load).
+--   * pain_<moment>_max / _mean (moment: before, during, after, next_morning): the highest and the
+--     mean pain score (0-10) logged for that moment on the week's days (int_pain_entries, by the
+--     day the pain was felt); NULL when none was logged. n_pain_entries counts every moment.
 -- variables: none directly (built from daily_load, which reads `today`)
 
 create or replace table weekly_load as
@@ -48,6 +51,32 @@ weekly as (
         stddev_samp(running_distance_m) as sd_daily_distance_m
 
     from daily
+    group by athlete_id, week_start_date
+
+),
+
+pain as (
+
+    select * from int_pain_entries
+
+),
+
+weekly_pain as (
+
+    select
+        athlete_id,
+        week_start_date,
+        count(*) as n_pain_entries,
+        max(score) filter (where moment = 'before') as pain_before_max,
+        avg(score) filter (where moment = 'before') as pain_before_mean,
+        max(score) filter (where moment = 'during') as pain_during_max,
+        avg(score) filter (where moment = 'during') as pain_during_mean,
+        max(score) filter (where moment = 'after') as pain_after_max,
+        avg(score) filter (where moment = 'after') as pain_after_mean,
+        max(score) filter (where moment = 'next_morning') as pain_next_morning_max,
+        avg(score) filter (where moment = 'next_morning') as pain_next_morning_mean
+
+    from pain
     group by athlete_id, week_start_date
 
 ),
@@ -98,9 +127,19 @@ final as (
         case
             when is_complete_week and sd_daily_distance_m > 0
                 then running_distance_m * mean_daily_distance_m / sd_daily_distance_m
-        end as strain_m
+        end as strain_m,
+        coalesce(p.n_pain_entries, 0) as n_pain_entries,
+        p.pain_before_max,
+        p.pain_before_mean,
+        p.pain_during_max,
+        p.pain_during_mean,
+        p.pain_after_max,
+        p.pain_after_mean,
+        p.pain_next_morning_max,
+        p.pain_next_morning_mean
 
     from with_previous
+    left join weekly_pain as p using (athlete_id, week_start_date)
 
 )
 
