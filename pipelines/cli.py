@@ -182,6 +182,7 @@ def demo(
     console.print(f"wrote {len(files)} sample files to {export}/")
     summary = _run_sync([str(export)], s.db, "demo", None, quiet=False)
     _print_summary(summary, s.db)
+    _write_report(s.db, out / "report.html", athlete="demo")
     console.print(
         f"\nNext: footfall flags --db {s.db}    |    "
         f"footfall query \"SELECT * FROM weekly_load ORDER BY week_start_date DESC LIMIT 4\" --db {s.db}"
@@ -268,6 +269,88 @@ def query(
 
         with pl.Config(tbl_rows=50, tbl_cols=20, fmt_str_lengths=40, tbl_width_chars=200):
             print(df)
+
+
+def _write_report(db: Path, out: Path, athlete: str | None = None, configured: str | None = None,
+                  weeks: int | None = None, lock_wait_s: float = 60.0) -> None:
+    from pipelines.db import DatabaseBusy
+    from pipelines.report import DEFAULT_WEEKS, ReportError, write_report
+
+    try:
+        r = write_report(db, out, athlete=athlete, configured_athlete=configured,
+                         weeks=DEFAULT_WEEKS if weeks is None else weeks, lock_wait_s=lock_wait_s)
+    except (ReportError, DatabaseBusy) as err:
+        _fail(str(err), getattr(err, "exit_code", 1))
+    notes = "; ".join(n.key for n in r.notes)
+    console.print(
+        f"report: {out.resolve()}  ({r.athlete_id}, {r.start} to {r.end}: {len(r.charts)} charts, "
+        f"{len(r.flags)} flags{'; nothing logged yet for: ' + notes if notes else ''}). Open it in a browser.",
+        soft_wrap=True, highlight=False,
+    )
+
+
+@app.command()
+def report(
+    db: DbOpt = None,
+    athlete: Annotated[Optional[str], typer.Option(help="Athlete id (default: the only athlete in the file, else the config's).")] = None,
+    out: Annotated[Path, typer.Option("--out", help="The HTML file to write.")] = Path("report.html"),
+    weeks: Annotated[Optional[int], typer.Option(help="Weeks to show, ending with the last synced day (0 = all; default 26).")] = None,
+) -> None:
+    """Write one self-contained HTML page of charts (load, ratios, spikes, gait, pain, shoes) and flags."""
+    s = _settings(db)
+    if weeks is not None and weeks < 0:
+        _fail("--weeks must be 0 (all) or more", 2)
+    _write_report(s.db, out, athlete=athlete, configured=s.athlete, weeks=weeks, lock_wait_s=s.lock_wait_s)
+
+
+@app.command()
+def export(
+    parquet: Annotated[Path, typer.Option("--parquet", help="Folder to write <mart>.parquet files into.")],
+    db: DbOpt = None,
+) -> None:
+    """Write each mart (daily/weekly load, ratios, spikes, flags, shoes, activity metrics) as Parquet."""
+    from pipelines.db import DatabaseBusy
+    from pipelines.export import ExportError, export_parquet
+
+    s = _settings(db)
+    try:
+        counts = export_parquet(s.db, parquet, lock_wait_s=s.lock_wait_s)
+    except (ExportError, DatabaseBusy) as err:
+        _fail(str(err))
+    t = Table(title=f"footfall export → {parquet}/")
+    t.add_column("file")
+    t.add_column("rows", justify="right")
+    for name, n in counts.items():
+        t.add_row(f"{name}.parquet", f"{n:,}")
+    console.print(t)
+
+
+@app.command()
+def serve(
+    paths: Annotated[list[Path], typer.Argument(help="Folders, files or archives to sync on each run.")],
+    cron: Annotated[str, typer.Option(help="When to sync: a cron in your timezone (config 'timezone', else the machine's).")] = "0 5 * * *",
+    db: DbOpt = None,
+    athlete: AthleteOpt = None,
+    workers: Annotated[Optional[int], typer.Option(help="Decode processes (default: one per core).")] = None,
+) -> None:
+    """Sync on a schedule with Prefect (starts a local Prefect server and its UI unless one is running)."""
+    from pipelines.serve import ServeError, check_cron, local_timezone, serve as serve_schedule
+
+    s = _settings(db, athlete)
+    missing = [str(p) for p in paths if not p.exists()]
+    if missing:
+        _fail(f"not found: {', '.join(missing)}", 2)
+    try:
+        check_cron(cron, local_timezone(s.timezone))
+    except ServeError as err:
+        _fail(str(err), 2)
+    try:
+        serve_schedule(paths, cron=cron, db=s.db, athlete=s.athlete, timezone=s.timezone,
+                       workers=workers, config_path=s.config_path,
+                       say=lambda m: console.print(m, soft_wrap=True, highlight=False))
+    except ServeError as err:
+        _fail(str(err))
+    console.print("stopped serving; the schedule is paused (`footfall serve` again resumes it)")
 
 
 def main() -> None:

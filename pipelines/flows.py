@@ -79,7 +79,78 @@ def sync(
         progress.report("models", 1)
     summary.seconds = round(time.perf_counter() - t0, 3)
     t.record_sync_run(settings.db, summary, [str(p) for p in paths], started_at, settings)
-    return summary.to_dict()
+    result = summary.to_dict()
+    publish_artifacts(result)
+    return result
+
+
+#: Prefect artifact keys (each sync adds a version; the UI shows the latest under Artifacts).
+SUMMARY_ARTIFACT = "footfall-sync-summary"
+FLAGS_ARTIFACT = "footfall-new-flags"
+
+
+def _artifact_tables(summary: dict) -> tuple[list[dict], list[dict]]:
+    st = summary.get("by_status") or {}
+    rows = [
+        ("athlete", summary.get("athlete_id")),
+        ("new files", summary.get("files_new", 0)),
+        ("skipped (unchanged or already landed)",
+         summary.get("skipped_known", 0) + summary.get("sources_unchanged", 0)),
+        ("landed", st.get("landed", 0)),
+        ("salvaged", st.get("salvaged", 0)),
+        ("quarantined", st.get("quarantined", 0)),
+        ("not an activity", st.get("not_activity", 0)),
+        ("no timestamps", st.get("no_timestamps", 0)),
+        ("duplicates of a run already kept", summary.get("duplicates", 0)),
+        ("activities landed", summary.get("activities", 0)),
+        ("records landed", summary.get("records", 0)),
+        ("new flags", len(summary.get("new_flags") or [])),
+        ("seconds", summary.get("seconds")),
+    ]
+    table = [{"what": k, "value": str(v)} for k, v in rows]
+    flags = [{k: _cell(f.get(k)) for k in FLAG_COLUMNS} for f in summary.get("new_flags") or []]
+    return table, flags
+
+
+FLAG_COLUMNS = ("local_date", "severity", "rule", "message", "value", "threshold", "source", "activity_id")
+
+
+def _cell(v):
+    """A JSON-able table cell: numbers and text as they are, anything else (dates) as text."""
+    return v if v is None or isinstance(v, (bool, int, float, str)) else str(v)
+
+
+def publish_artifacts(summary: dict) -> None:
+    """The sync's summary and its new flags as table artifacts (Prefect UI, Artifacts).
+
+    Only inside a flow run (``sync.fn()`` in a test publishes nothing); a failure is logged as a
+    warning and never fails the sync, whose data is already committed.
+    """
+    try:
+        from prefect.artifacts import create_table_artifact
+        from prefect.context import FlowRunContext
+
+        if FlowRunContext.get() is None:
+            return
+        table, flags = _artifact_tables(summary)
+        who = summary.get("athlete_id")
+        create_table_artifact(
+            key=SUMMARY_ARTIFACT, table=table,
+            description=f"footfall sync {summary.get('sync_id')} for athlete {who!r}",
+        )
+        create_table_artifact(
+            key=FLAGS_ARTIFACT,
+            table=flags or [{"message": "no new flags in this sync"}],
+            description=f"flags raised by footfall sync {summary.get('sync_id')} for athlete {who!r} "
+                        "(rule, value against threshold, source)",
+        )
+    except Exception as err:  # noqa: BLE001 - artifacts are a view; the sync has landed
+        try:
+            from prefect.logging import get_run_logger
+
+            get_run_logger().warning("footfall: could not publish the sync artifacts: %s", err)
+        except Exception:  # noqa: BLE001
+            pass
 
 
 @flow(name="footfall-build")
