@@ -77,22 +77,12 @@ def _run_sync(paths: list[str], db: Path, athlete: str, workers: int | None, qui
 
 
 def _print_summary(s: dict, db: Path) -> None:
-    st = s["by_status"]
     t = Table(title=f"footfall sync → {db}  ({s['seconds']:.1f} s)", show_header=True)
     t.add_column("what")
     t.add_column("count", justify="right")
-    rows = [
-        ("new files", s["files_new"]),
-        ("skipped (unchanged or already landed)", s["skipped_known"] + s["sources_unchanged"]),
-        ("landed", st.get("landed", 0)),
-        ("salvaged (damaged, kept what was readable)", st.get("salvaged", 0)),
-        ("quarantined", st.get("quarantined", 0)),
-        ("not an activity", st.get("not_activity", 0)),
-        ("no timestamps", st.get("no_timestamps", 0)),
-        ("duplicates of a run already kept", s["duplicates"]),
-        ("activities landed", s["activities"]),
-        ("records landed", s["records"]),
-    ]
+    from pipelines.sync import summary_rows
+
+    rows = summary_rows(s)
     for k, v in rows:
         t.add_row(k, f"{v:,}")
     console.print(t)

@@ -90,23 +90,8 @@ FLAGS_ARTIFACT = "footfall-new-flags"
 
 
 def _artifact_tables(summary: dict) -> tuple[list[dict], list[dict]]:
-    st = summary.get("by_status") or {}
-    rows = [
-        ("athlete", summary.get("athlete_id")),
-        ("new files", summary.get("files_new", 0)),
-        ("skipped (unchanged or already landed)",
-         summary.get("skipped_known", 0) + summary.get("sources_unchanged", 0)),
-        ("landed", st.get("landed", 0)),
-        ("salvaged", st.get("salvaged", 0)),
-        ("quarantined", st.get("quarantined", 0)),
-        ("not an activity", st.get("not_activity", 0)),
-        ("no timestamps", st.get("no_timestamps", 0)),
-        ("duplicates of a run already kept", summary.get("duplicates", 0)),
-        ("activities landed", summary.get("activities", 0)),
-        ("records landed", summary.get("records", 0)),
-        ("new flags", len(summary.get("new_flags") or [])),
-        ("seconds", summary.get("seconds")),
-    ]
+    rows = [("athlete", summary.get("athlete_id")), *s.summary_rows(summary),
+            ("new flags", len(summary.get("new_flags") or [])), ("seconds", summary.get("seconds"))]
     table = [{"what": k, "value": str(v)} for k, v in rows]
     flags = [{k: _cell(f.get(k)) for k in FLAG_COLUMNS} for f in summary.get("new_flags") or []]
     return table, flags

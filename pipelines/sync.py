@@ -74,6 +74,23 @@ class SyncSummary:
         return asdict(self)
 
 
+def summary_rows(s: dict) -> list[tuple[str, int]]:
+    """The sync summary's counts as (label, count) rows: the CLI table and the Prefect artifact."""
+    st = s.get("by_status") or {}
+    return [
+        ("new files", s.get("files_new", 0)),
+        ("skipped (unchanged or already landed)", s.get("skipped_known", 0) + s.get("sources_unchanged", 0)),
+        ("landed", st.get("landed", 0)),
+        ("salvaged (damaged, kept what was readable)", st.get("salvaged", 0)),
+        ("quarantined", st.get("quarantined", 0)),
+        ("not an activity", st.get("not_activity", 0)),
+        ("no timestamps", st.get("no_timestamps", 0)),
+        ("duplicates of a run already kept", s.get("duplicates", 0)),
+        ("activities landed", s.get("activities", 0)),
+        ("records landed", s.get("records", 0)),
+    ]
+
+
 # --------------------------------------------------------------------------- discover / plan
 
 
