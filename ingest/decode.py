@@ -78,9 +78,11 @@ def decode_bytes(data: bytes, name: str = "", fmt: str | None = None) -> Decoded
         return quarantine(fid, fmt or "unknown", err)
     try:
         if fmt == "fit":
-            from ingest.fit import decode_fit
+            # columnar fast path; falls back to fitparse (and says so in Decoded.decoder) for
+            # anything it does not handle, including every damaged file
+            from ingest.fit_columnar import decode_fit_fast
 
-            return decode_fit(data, fid)
+            return decode_fit_fast(data, fid)
         if fmt == "gpx":
             from ingest.gpx import decode_gpx
 

@@ -473,7 +473,8 @@ def _developer_fields(df: pl.DataFrame | None) -> pl.DataFrame:
     """developer_fields from the field_description frame (one row per description message)."""
     if df is None or df.height == 0:
         return pl.DataFrame(schema=DEVELOPER_FIELDS_SCHEMA)
-    num = df["field_definition_number"] if "field_definition_number" in df.columns else None
+    # a damaged description can carry a non-number here: treat it as missing, not as a crash
+    num = _num_col(df, "field_definition_number") if "field_definition_number" in df.columns else None
     names = _text_col(df, "field_name")
     if num is not None:
         fallback = pl.Series([None if n is None else f"unnamed_dev_field_{int(n)}" for n in num])
