@@ -111,6 +111,7 @@ RECORDS: dict[str, pl.DataType] = {
     "cadence_spm": pl.Float64,
     "is_moving": pl.Boolean,
     "gait": pl.Utf8,  # run | walk | stop
+    "grade_pct": pl.Float64,  # altitude change / distance over grade_window_m, percent
 }
 
 #: FIT events (timer start/stop, ...), used for pauses.

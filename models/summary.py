@@ -60,6 +60,31 @@ __all__ = ["AthleteProfile", "derive_activity", "derive_from_records", "elevatio
 DEVICE_SUMMARY_FORMATS = ("fit", "tcx")
 
 
+def grade_pct(
+    altitude_m: np.ndarray, distance_m: np.ndarray, *, overrides: dict[str, float] | None = None
+) -> np.ndarray:
+    """Grade (percent) at each sample: altitude change over the distance back to the last sample
+    at least ``grade_window_m`` metres behind. NaN where altitude or distance is missing or the
+    activity has not yet covered the window (a treadmill run with no altitude has no grade).
+    """
+    alt = np.asarray(altitude_m, dtype=float)
+    dist = np.asarray(distance_m, dtype=float)
+    out = np.full(alt.shape, np.nan)
+    ok = ~np.isnan(alt) & ~np.isnan(dist)
+    if ok.sum() < 2:
+        return out
+    idx = np.flatnonzero(ok)
+    a, d = alt[idx], np.maximum.accumulate(dist[idx])  # counter glitches never run backwards
+    w = threshold("grade_window_m", overrides)
+    back = np.searchsorted(d, d - w, side="right") - 1  # last sample at least w metres behind
+    valid = back >= 0
+    j = np.where(valid, back, 0)
+    run = d - d[j]
+    g = np.where(valid & (run >= w), (a - a[j]) / np.where(run > 0, run, np.nan) * 100.0, np.nan)
+    out[idx] = g
+    return out
+
+
 def elevation_gain_loss(
     altitude_m: np.ndarray, *, overrides: dict[str, float] | None = None
 ) -> tuple[float, float] | tuple[None, None]:
@@ -206,6 +231,8 @@ def _derive_one(
         pl.Series("cadence_spm", spm, dtype=pl.Float64).fill_nan(None),
         pl.Series("is_moving", moving, dtype=pl.Float64).fill_nan(None).cast(pl.Boolean),
         pl.Series("gait", gait, dtype=pl.Utf8),
+        pl.Series("grade_pct", grade_pct(_floats(records, "altitude_m"), _floats(records, "distance_m"),
+                                         overrides=overrides), dtype=pl.Float64).fill_nan(None),
     )
 
     # --- activity-level values from the records ---

@@ -91,6 +91,9 @@ _ALL = [
     Threshold("infer_run_share", 0.5, "fraction", "footfall heuristic",
               "an untyped activity is a run when at least this share of its moving time is "
               "running gait, a walk when walking gait is the larger share"),
+    Threshold("grade_window_m", 20, "m", "footfall heuristic",
+              "grade at a sample = altitude change over at least this much distance behind it "
+              "(GPS/barometric altitude is too noisy sample to sample)"),
     # --- reading files (ingest/) ---
     Threshold("gpx_activity_split_gap_s", 10_800, "s", "footfall heuristic",
               "GPX tracks/segments further apart in time than this (or going back in time) are "

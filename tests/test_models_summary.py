@@ -304,3 +304,21 @@ def test_infer_sport_for_untyped_activities():
     ride = {"median_moving_speed_mps": 8.0, "run_time_s": 1700.0, "walk_time_s": 0.0}
     assert infer_sport(None, ride) == (None, "none")
     assert infer_sport(None, {"median_moving_speed_mps": 3.0}) == (None, "none")
+
+
+def test_grade_hand_worked():
+    import numpy as np
+
+    from models.summary import grade_pct
+    from models.thresholds import value
+
+    w = value("grade_window_m")
+    dist = np.arange(0.0, 10 * w, w / 4)  # a sample every quarter window
+    alt = 100.0 + 0.05 * dist  # a steady 5% climb
+    g = grade_pct(alt, dist)
+    assert np.all(np.isnan(g[:4]))  # less than one window covered yet
+    assert np.allclose(g[4:], 5.0)
+    flat = grade_pct(np.full(5, 3.0), np.full(5, np.nan))
+    assert np.all(np.isnan(flat))  # no distance (treadmill): no grade
+    down = grade_pct(200.0 - 0.1 * dist, dist)
+    assert np.allclose(down[4:], -10.0)

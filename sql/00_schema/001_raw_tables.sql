@@ -147,7 +147,8 @@ CREATE TABLE IF NOT EXISTS records (
     dev_cadence_raw DOUBLE,
     cadence_spm DOUBLE,
     is_moving BOOLEAN,
-    gait VARCHAR
+    gait VARCHAR,
+    grade_pct DOUBLE
 );
 
 CREATE TABLE IF NOT EXISTS events (
