@@ -76,6 +76,31 @@ def _run_sync(paths: list[str], db: Path, athlete: str, workers: int | None, qui
         progress.set_hook(None)
 
 
+def _unchanged_summary(paths: list[str], s) -> dict | None:
+    """The summary of a sync with nothing to do, or None when some source is new or changed."""
+    import time
+
+    from pipelines.db import DatabaseBusy
+    from pipelines.sync import SyncSummary, discover_sources, plan_sync
+
+    t0 = time.perf_counter()
+    try:
+        sources, skipped, walk_errors = discover_sources(paths)
+        if not s.db.exists():
+            return None
+        plan = plan_sync(s.db, sources, s)
+    except FileNotFoundError as err:
+        _fail(str(err))
+    except DatabaseBusy as err:
+        _fail(str(err))
+    if plan.sources:
+        return None
+    out = SyncSummary(athlete_id=s.athlete, sources_seen=len(sources), sources_unchanged=plan.unchanged,
+                      skipped_by_extension=skipped, walk_errors=walk_errors)
+    out.seconds = round(time.perf_counter() - t0, 3)
+    return out.to_dict()
+
+
 def _print_summary(s: dict, db: Path) -> None:
     t = Table(title=f"footfall sync → {db}  ({s['seconds']:.1f} s)", show_header=True)
     t.add_column("what")
@@ -133,10 +158,18 @@ def sync(
     athlete: AthleteOpt = None,
     workers: Annotated[Optional[int], typer.Option(help="Decode processes (default: one per core).")] = None,
     as_json: JsonOpt = False,
+    always_run: Annotated[bool, typer.Option("--always-run", help="Run the Prefect flow even when no file changed.")] = False,
 ) -> None:
-    """Sync watch exports into the DuckDB file; print what landed and the flags raised."""
+    """Sync watch exports into the DuckDB file; print what landed and the flags raised.
+
+    When every file and archive is unchanged since the last sync (path, size and mtime), there is
+    nothing to decode, land or rebuild: the sync says so without starting a Prefect flow run
+    (which costs several seconds on the temporary server). ``--always-run`` runs it anyway.
+    """
     s = _settings(db, athlete)
-    summary = _run_sync([str(p) for p in paths], s.db, s.athlete, workers, quiet=as_json)
+    summary = None if always_run else _unchanged_summary([str(p) for p in paths], s)
+    if summary is None:
+        summary = _run_sync([str(p) for p in paths], s.db, s.athlete, workers, quiet=as_json)
     if as_json:
         print(json.dumps(summary, default=str, indent=2))
     else:
