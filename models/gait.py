@@ -38,7 +38,6 @@ Choices (thresholds from ``models/thresholds.py``; none is validated, see SCIENC
 from __future__ import annotations
 
 import heapq
-import math
 
 import numpy as np
 import polars as pl
@@ -58,14 +57,10 @@ def sample_durations(recorded_at: pl.Series, *, overrides: dict[str, float] | No
     gap = threshold("pause_gap_s", overrides)
     secs = _epoch_seconds(recorded_at)
     out = np.zeros(len(secs))
-    last = math.nan
-    for i, t in enumerate(secs):
-        if math.isnan(t):
-            continue
-        if not math.isnan(last):
-            d = t - last
-            out[i] = d if 0 < d <= gap else 0.0
-        last = t
+    have = np.flatnonzero(~np.isnan(secs))
+    if len(have) > 1:
+        d = np.diff(secs[have])
+        out[have[1:]] = np.where((d > 0) & (d <= gap), d, 0.0)
     return out
 
 
@@ -166,19 +161,14 @@ def classify_gait(
     """
     run_cad = threshold("run_min_cadence_spm", overrides)
     run_speed = threshold("run_min_speed_mps", overrides)
-    out: list[str | None] = []
-    for mv, cad, sp in zip(is_moving, cadence_spm, speed_mps):
-        if math.isnan(mv):
-            out.append(None)
-        elif mv == 0:
-            out.append("stop")
-        elif not math.isnan(cad) and cad > 0:
-            out.append("run" if cad >= run_cad else "walk")
-        elif not math.isnan(sp):
-            out.append("run" if sp >= run_speed else "walk")
-        else:
-            out.append("walk")
-    return out
+    mv = np.asarray(is_moving, dtype=float)
+    cad = np.asarray(cadence_spm, dtype=float)
+    sp = np.asarray(speed_mps, dtype=float)
+    with np.errstate(invalid="ignore"):
+        has_cad = cad > 0  # False for NaN
+        is_run = np.where(has_cad, cad >= run_cad, sp >= run_speed)  # NaN speed -> walk
+    labels = np.where(np.isnan(mv), None, np.where(mv == 0, "stop", np.where(is_run, "run", "walk")))
+    return labels.tolist()
 
 
 def smooth_gait(
@@ -191,17 +181,12 @@ def smooth_gait(
     and the three become one bout. Shortest first; ties go to the earlier bout.
     """
     min_bout = threshold("gait_min_bout_s", overrides)
-    idx = [i for i, g in enumerate(gait) if g in ("run", "walk")]
-    if not idx:
+    idx, labels, starts, ends = _moving_runs(gait)
+    if len(idx) == 0:
         return list(gait)
     # run-length bouts over the moving samples: [label, duration, first pos, last pos] in idx
-    bouts: list[list] = []
-    for pos, i in enumerate(idx):
-        if bouts and bouts[-1][0] == gait[i]:
-            bouts[-1][1] += float(dt_s[i])
-            bouts[-1][3] = pos
-        else:
-            bouts.append([gait[i], float(dt_s[i]), pos, pos])
+    durs = _bout_seconds(dt_s, idx, starts).tolist()
+    bouts: list[list] = [[lab, d, int(a), int(b)] for lab, d, a, b in zip(labels, durs, starts, ends)]
     n = len(bouts)
     prev = list(range(-1, n - 1))
     nxt = list(range(1, n + 1))
@@ -234,13 +219,12 @@ def smooth_gait(
         if right != -1:
             prev[right] = keep
         heapq.heappush(heap, (total, keep))
-    out = list(gait)
+    out = np.asarray(gait, dtype=object)
     for k in range(n):
         if alive[k]:
             label, _, first, last = bouts[k]
-            for pos in range(first, last + 1):
-                out[idx[pos]] = label
-    return out
+            out[idx[first : last + 1]] = label
+    return out.tolist()
 
 
 def gait_bouts(gait: list[str | None], dt_s: np.ndarray) -> pl.DataFrame:
@@ -249,19 +233,37 @@ def gait_bouts(gait: list[str | None], dt_s: np.ndarray) -> pl.DataFrame:
     Columns: ``gait`` ('run'|'walk'), ``first_index``/``last_index`` (positions in the records),
     ``duration_s`` (sum of ``dt`` of the bout's samples).
     """
-    rows: list[dict] = []
-    for i, g in enumerate(gait):
-        if g not in ("run", "walk"):
-            continue
-        if rows and rows[-1]["gait"] == g:
-            rows[-1]["last_index"] = i
-            rows[-1]["duration_s"] += float(dt_s[i])
-        else:
-            rows.append({"gait": g, "first_index": i, "last_index": i, "duration_s": float(dt_s[i])})
+    idx, labels, first, last = _moving_runs(gait)
     return pl.DataFrame(
-        rows,
+        {
+            "gait": labels,
+            "first_index": idx[first],
+            "last_index": idx[last],
+            "duration_s": _bout_seconds(dt_s, idx, first),
+        },
         schema={"gait": pl.Utf8, "first_index": pl.Int64, "last_index": pl.Int64, "duration_s": pl.Float64},
     )
+
+
+def _bout_seconds(dt_s: np.ndarray, idx: np.ndarray, starts: np.ndarray) -> np.ndarray:
+    """Sum of ``dt_s`` over each bout (bouts are consecutive runs of ``idx`` from ``starts``)."""
+    if len(idx) == 0:
+        return np.zeros(0)
+    return np.add.reduceat(np.asarray(dt_s, dtype=float)[idx], starts)
+
+
+def _moving_runs(gait: list[str | None]) -> tuple[np.ndarray, list[str], np.ndarray, np.ndarray]:
+    """The positions of the 'run'/'walk' samples and their run-length bouts: (positions, bout
+    labels, first and last index of each bout into the positions)."""
+    g = np.asarray(gait, dtype=object)
+    idx = np.flatnonzero((g == "run") | (g == "walk"))
+    if len(idx) == 0:
+        return idx, [], np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+    is_run = g[idx] == "run"
+    starts = np.flatnonzero(np.concatenate(([True], is_run[1:] != is_run[:-1])))
+    ends = np.concatenate((starts[1:] - 1, [len(idx) - 1]))
+    labels = np.where(is_run[starts], "run", "walk").tolist()
+    return idx, labels, starts, ends
 
 
 def run_walk_intervals(bouts: pl.DataFrame) -> int:
@@ -291,13 +293,9 @@ def _floats(s: pl.Series) -> np.ndarray:
 def _backward_steps(cumulative: np.ndarray) -> np.ndarray:
     """Increment of a cumulative series since the previous non-NaN value (NaN if none)."""
     out = np.full(len(cumulative), np.nan)
-    last = math.nan
-    for i, v in enumerate(cumulative):
-        if math.isnan(v):
-            continue
-        if not math.isnan(last):
-            out[i] = v - last
-        last = v
+    have = np.flatnonzero(~np.isnan(cumulative))
+    if len(have) > 1:
+        out[have[1:]] = np.diff(cumulative[have])
     return out
 
 
