@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 import duckdb
+import numpy as np
 import polars as pl
 
 from ingest import schema
@@ -115,7 +116,9 @@ def _delete_activity(con, activity_id: str) -> None:
 def _insert_frame(con, table: str, df: pl.DataFrame) -> None:
     if df is None or df.height == 0:
         return
-    con.register("_landing", df.to_arrow())
+    # Arrow string views: polars hands its strings over without copying them (DuckDB reads
+    # them as they are); the default large_string conversion copies every text column
+    con.register("_landing", df.to_arrow(compat_level=pl.CompatLevel.newest()))
     try:
         con.execute(f"INSERT INTO {table} BY NAME SELECT * FROM _landing")
     finally:
@@ -205,7 +208,13 @@ def _land(con, results, athlete_id, sources, now, stats) -> None:
                     )
 
     # --- frames ---
-    frames: dict[str, list[pl.DataFrame]] = {t: [] for t in (*ACTIVITY_TABLES, "activity_metrics")}
+    # Each table is concatenated over the batch (chunks appended, no copy) and filtered once to
+    # the kept activities: one filter per table instead of one per file and table. A file's
+    # frames carry only its own activity ids (activity_id_for(file_id, ...)), so the batch's
+    # kept set selects exactly what each file's own kept set would.
+    parts: dict[str, list[pl.DataFrame]] = {t: [] for t in (*ACTIVITY_TABLES, "activity_metrics")}
+    record_owner: list[tuple[int, int]] = []  # (index in file_rows, records in the frame)
+    kept_all: list[str] = []
     file_rows = []
     for r in fresh:
         dec = r.decoded
@@ -222,18 +231,13 @@ def _land(con, results, athlete_id, sources, now, stats) -> None:
                 reason = f"{note} (this copy: {r.status}: {reason})" if reason else note
         n_records = 0
         if dec is not None and kept_ids:
-            keep = pl.col("activity_id").is_in(pl.Series(kept_ids, dtype=pl.Utf8).implode())
-            acts = dec.activities.filter(keep).with_columns(pl.lit(athlete_id).alias("athlete_id"))
-            frames["activities"].append(acts)
-            for t in ACTIVITY_TABLES[1:]:
-                frames[t].append(getattr(dec, t).filter(keep))
+            kept_all.extend(kept_ids)
+            for t in ACTIVITY_TABLES:
+                parts[t].append(getattr(dec, t))
             if r.metrics is not None and r.metrics.height:
-                frames["activity_metrics"].append(
-                    r.metrics.filter(keep).with_columns(pl.lit(athlete_id).alias("athlete_id"))
-                )
-            n_records = int(dec.records.filter(keep).height)
+                parts["activity_metrics"].append(r.metrics)
+            record_owner.append((len(file_rows), dec.records.height))
             stats.activities += len(kept_ids)
-            stats.records += n_records
         elif dec is not None:
             n_records = dec.records.height
         if status == "duplicate":
@@ -260,10 +264,25 @@ def _land(con, results, athlete_id, sources, now, stats) -> None:
                 "landed_at": now,
             }
         )
-    for t, dfs in frames.items():
+    keep = pl.Series("kept", kept_all, dtype=pl.Utf8).implode()
+    for t, dfs in parts.items():
         dfs = [d for d in dfs if d is not None and d.height]
-        if dfs:
-            _insert_frame(con, t, pl.concat(dfs, how="vertical_relaxed"))
+        if not dfs:
+            continue
+        df = pl.concat(dfs, how="vertical_relaxed", rechunk=False)
+        mask = df.select(pl.col("activity_id").is_in(keep).fill_null(False)).to_series()
+        if t == "records":  # each file's landed records: the kept rows of its slice
+            kept = np.concatenate(([0], np.cumsum(mask.to_numpy(), dtype=np.int64)))
+            end = np.cumsum([n for _, n in record_owner], dtype=np.int64)
+            start = end - np.array([n for _, n in record_owner], dtype=np.int64)
+            for (i, _), c in zip(record_owner, (kept[end] - kept[start]).tolist()):
+                file_rows[i]["n_records"] = c
+                stats.records += c
+        if not mask.all():
+            df = df.filter(mask)
+        if t in ("activities", "activity_metrics"):
+            df = df.with_columns(pl.lit(athlete_id).alias("athlete_id"))
+        _insert_frame(con, t, df)
     if file_rows:
         _insert_frame(con, "files", pl.DataFrame(file_rows, infer_schema_length=None))
 
@@ -276,11 +295,21 @@ def _land(con, results, athlete_id, sources, now, stats) -> None:
     if meta_rows:
         _insert_frame(con, "export_activities", pl.DataFrame(meta_rows, infer_schema_length=None))
 
-    for path, size, mtime_ns, n_files in sources:
-        con.execute(
-            "INSERT OR REPLACE INTO sync_sources VALUES (?, ?, ?, ?, ?, ?)",
-            [path, size, mtime_ns, athlete_id, n_files, now],
+    if sources:  # one statement for the batch's sources (the last row of a path wins)
+        last = {path: (path, size, mtime_ns, n_files) for path, size, mtime_ns, n_files in sources}
+        rows = list(last.values())
+        src = pl.DataFrame(
+            {"path": [r[0] for r in rows], "size_bytes": [r[1] for r in rows],
+             "mtime_ns": [r[2] for r in rows], "n_files": [r[3] for r in rows]},
+            schema={"path": pl.Utf8, "size_bytes": pl.Int64, "mtime_ns": pl.Int64, "n_files": pl.Int64},
         )
+        con.register("_sources", src.to_arrow())
+        try:
+            con.execute(
+                "INSERT OR REPLACE INTO sync_sources "
+                "SELECT path, size_bytes, mtime_ns, ?, n_files, ? FROM _sources", [athlete_id, now])
+        finally:
+            con.unregister("_sources")
 
 
 def _export_row(m: dict, athlete_id: str, file_id: str | None) -> dict:

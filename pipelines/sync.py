@@ -196,14 +196,26 @@ def make_pool(workers: int) -> Executor:
     return ProcessPoolExecutor(max_workers=n, mp_context=get_context("spawn"))
 
 
+def chunk_items(items: list, workers: int, most: int = CHUNK_FILES) -> list[list]:
+    """Consecutive chunks of at most ``most`` files, shrinking towards the end of the batch
+    (each ~ what is left / (2 x workers)), so the workers finish a batch together instead of
+    one worker decoding the last full chunk while the others wait."""
+    chunks, i, n = [], 0, len(items)
+    while i < n:
+        size = max(1, min(most, (n - i) // (2 * workers)))
+        chunks.append(items[i : i + size])
+        i += size
+    return chunks
+
+
 def decode_items(items: list[tuple], ctx: DeriveContext, pool: Executor | None) -> list[FileResult]:
     """Decode files, in worker processes when a pool is given; results keep the input order."""
     if not items:
         return []
     if pool is None or len(items) <= CHUNK_FILES:
         return decode_batch(items, ctx)
-    chunks = [items[i : i + CHUNK_FILES] for i in range(0, len(items), CHUNK_FILES)]
-    futures = [pool.submit(decode_batch, c, ctx) for c in chunks]
+    futures = [pool.submit(decode_batch, c, ctx)
+               for c in chunk_items(items, getattr(pool, "_max_workers", 1) or 1)]
     out: list[FileResult] = []
     for f in futures:
         out.extend(f.result())
@@ -213,14 +225,37 @@ def decode_items(items: list[tuple], ctx: DeriveContext, pool: Executor | None) 
 # --------------------------------------------------------------------------- land / build
 
 
+#: DuckDB threads while landing: one writer next to the decode workers, which own the cores
+#: (measured on 2 cores: a batch's inserts take ~25% less CPU and less time than with 2 threads).
+LAND_THREADS = 1
+
+
 def land_batch(db_path: Path, results: list[FileResult], batch: Batch, settings: Settings,
                athlete_id: str) -> LandStats:
+    """Land one batch in one transaction, then drop the batch's frames from ``results`` (they
+    are in the database now; the caller keeps statuses, decoders and counts), so a sync holds
+    one batch of frames at a time, not two."""
     with dbm.connection(db_path, wait_s=settings.lock_wait_s) as con:
+        con.execute(f"SET threads = {LAND_THREADS}")
         dbm.migrate(con)
         st = land_results(con, results, athlete_id=athlete_id, sources=batch.sources_done)
         if batch.export_rows_without_file:
             land_export_rows(con, batch.export_rows_without_file, athlete_id)
-        return st
+    release_frames(results)
+    batch.items.clear()
+    return st
+
+
+def release_frames(results: list[FileResult]) -> None:
+    """Replace each result's frames by shared empty ones (statuses and counts stay)."""
+    from ingest import schema
+
+    empty = {t: schema.empty(t) for t in schema.TABLES}
+    for r in results:
+        if r.decoded is not None:
+            for t, df in empty.items():
+                setattr(r.decoded, t, df)
+        r.metrics = None
 
 
 def build_models(db_path: Path, settings: Settings) -> tuple[list[str], list[dict]]:
