@@ -62,6 +62,16 @@ def sync(
         hr_max_bpm=a.hr_max_bpm, sex=a.sex, thresholds=dict(settings.thresholds),
     )
     pool = None
+    landing = None  # (future of land_batch, its results, its batch): lands while the next decodes
+
+    def finish_landing() -> None:
+        nonlocal landing
+        if landing is not None:
+            future, results, batch = landing
+            landing = None
+            summary.add(future.result(), results)
+            summary.export_rows_without_file += len(batch.export_rows_without_file)
+
     try:
         for batch in s.iter_batches(
             plan, batch_files=settings.batch_files, max_member_bytes=settings.max_member_bytes,
@@ -69,12 +79,17 @@ def sync(
         ):
             if pool is None and len(batch.items) >= s.POOL_MIN_FILES:
                 pool = s.make_pool(settings.workers)
+            # the decode workers take this batch while the previous one lands (one writer:
+            # batches land one at a time and in order)
             results = batch.ready + t.decode_files(batch.items, ctx, pool)
             progress.report("files", len(results))
-            stats = t.land_batch(settings.db, results, batch, settings, settings.athlete)
-            summary.add(stats, results)
-            summary.export_rows_without_file += len(batch.export_rows_without_file)
+            finish_landing()
+            landing = (t.land_batch.submit(settings.db, results, batch, settings, settings.athlete),
+                       results, batch)
+        finish_landing()
     finally:
+        if landing is not None:  # an error while the last batch landed: let it end first
+            landing[0].wait()
         if pool is not None:
             pool.shutdown(cancel_futures=True)
     if build:

@@ -41,6 +41,10 @@ class LandStats:
     duplicates: int = 0
     skipped_known: int = 0
     quarantined: list[tuple[str, str, str]] = field(default_factory=list)  # (file, class, reason)
+    #: files landed before this batch that a richer copy in it replaced:
+    #: (file_id, status it had, activities removed, records removed)
+    demoted: list[tuple[str, str, int, int]] = field(default_factory=list)
+    file_status: dict[str, str] = field(default_factory=dict)  # status each file landed with
 
 
 @dataclass
@@ -195,17 +199,22 @@ def _land(con, results, athlete_id, sources, now, stats) -> None:
                  f"same run as {kept}; kept the richer source", now],
             )
         # files whose every activity is now a duplicate get status 'duplicate'
+        removed = Counter(cand.file_id for aid, (cand, _) in dropped.items() if aid in existing_ids)
         for aid, (cand, kept) in dropped.items():
             if aid in existing_ids:
                 left = con.execute(
                     "SELECT count(*) FROM activities WHERE file_id = ?", [cand.file_id]
                 ).fetchone()[0]
-                if left == 0:
+                row = con.execute(
+                    "SELECT status, n_records FROM files WHERE file_id = ?", [cand.file_id]
+                ).fetchone()
+                if left == 0 and row is not None and row[0] != "duplicate":
                     con.execute(
                         "UPDATE files SET status = 'duplicate', duplicate_of = ?, reason = ? "
                         "WHERE file_id = ?",
                         [kept, f"same run as {kept} (richer source landed later)", cand.file_id],
                     )
+                    stats.demoted.append((cand.file_id, row[0], removed[cand.file_id], int(row[1] or 0)))
 
     # --- frames ---
     # Each table is concatenated over the batch (chunks appended, no copy) and filtered once to
@@ -245,6 +254,8 @@ def _land(con, results, athlete_id, sources, now, stats) -> None:
         if status == "quarantined":
             stats.quarantined.append((r.display, r.error_class or "", r.reason or ""))
         stats.by_status[status] += 1
+        if r.file_id:
+            stats.file_status[r.file_id] = status
         file_rows.append(
             {
                 "file_id": r.file_id,

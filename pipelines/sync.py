@@ -55,6 +55,8 @@ class SyncSummary:
     new_flags: list[dict] = field(default_factory=list)
     models_built: list[str] = field(default_factory=list)
     seconds: float = 0.0
+    #: status of each file landed by this sync (to move a file a later batch replaced)
+    file_status: dict[str, str] = field(default_factory=dict, repr=False)
 
     def add(self, st: LandStats, results: list[FileResult]) -> None:
         c = Counter(self.by_status)
@@ -66,12 +68,24 @@ class SyncSummary:
         self.records += st.records
         self.duplicates += st.duplicates
         self.quarantined.extend(st.quarantined)
+        self.file_status.update(st.file_status)
+        for file_id, old, n_activities, n_records in st.demoted:
+            if self.file_status.get(file_id) == old:  # landed earlier in this same sync
+                c[old] -= 1
+                c["duplicate"] += 1
+                self.by_status = {k: v for k, v in c.items() if v}
+                self.activities -= n_activities
+                self.records -= n_records
+                self.duplicates += 1
+                self.file_status[file_id] = "duplicate"
         d = Counter(self.decoders)
         d.update(r.decoded.decoder for r in results if r.decoded is not None and r.decoded.decoder)
         self.decoders = dict(d)
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        out = asdict(self)
+        out.pop("file_status")
+        return out
 
 
 def summary_rows(s: dict) -> list[tuple[str, int]]:
