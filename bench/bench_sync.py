@@ -22,7 +22,8 @@
    <tmp> --json`` (the real CLI: Python start, imports, Prefect's temporary server, the flow,
    models, flags) with ``PREFECT_HOME`` in a temp dir, no ``PREFECT_API_URL`` and no user config:
 
-   - (a) full sync from an empty database to flags (once);
+   - (a) full sync from an empty database to flags (``--full-reps`` runs, each into a new
+     database, median);
    - (b) unchanged re-sync (``--reps`` runs, median);
    - (c) one new file (a new run written into ``<archive>/new/``, then sync; ``--reps`` runs, a
      different new file each time, median; removed from the archive afterwards);
@@ -768,6 +769,7 @@ def main() -> None:
     ap.add_argument("--years", type=float, default=5)
     ap.add_argument("--out", type=Path, default=ROOT / "bench" / "out")
     ap.add_argument("--reps", type=int, default=3, help="runs of the re-sync and one-new-file syncs")
+    ap.add_argument("--full-reps", type=int, default=3, help="full syncs from empty (median)")
     ap.add_argument("--regen", action="store_true", help="rebuild the archive even if cached")
     ap.add_argument("--sample", type=int, default=24, help="archive files in the fitparse baseline")
     ap.add_argument("--with-server", action="store_true",
@@ -823,9 +825,14 @@ def main() -> None:
         subprocess.run(cli + ["--help"], env=env, cwd=tmp, capture_output=True, check=True)
         cli_help_s = time.perf_counter() - t
 
-        db = tmp / "bench.duckdb"
         print("\n(a) full sync from an empty database:")
-        full, summary = measure("full", "full sync", cli + ["sync", str(archive), "--db", str(db), "--json"])
+        for i in range(args.full_reps):  # each into a new database; the last one is kept
+            db = tmp / f"bench-{i}.duckdb"
+            full, summary = measure("full", f"full sync #{i + 1}",
+                                    cli + ["sync", str(archive), "--db", str(db), "--json"])
+            if i + 1 < args.full_reps:
+                for p in tmp.glob(f"bench-{i}.duckdb*"):
+                    p.unlink()
         print(f"    {full.files_new:,} files -> {full.activities:,} activities, {full.records:,} records, "
               f"{full.new_flags} flags; decoders {full.decoders}")
         if summary and summary.get("quarantined"):
@@ -913,9 +920,10 @@ def main() -> None:
         load1 = os.getloadavg()
         print(f"footfall sync, {len(files):,} files / {n_rec:,} records ({args.years:g} years), "
               f"{workers} cores, batch_files {args.batch_files or 'default'}; "
-              f"medians of {args.reps}; load average {load0[1]:.2f} at start, {load1[1]:.2f} at end (5 min)")
+              f"medians of {args.reps} ({args.full_reps} full syncs); load average {load0[1]:.2f} at start, {load1[1]:.2f} at end (5 min)")
         print(f"  Prefect floor (python + imports + temporary server + one flow): {floor:.2f} s "
               f"(`footfall --help`: {cli_help_s:.2f} s; first run on a new PREFECT_HOME {med['home'].wall_s:.2f} s)")
+        full = med["full"]
         rows = [("(a) full sync, empty -> flags", full, TARGETS["full"]),
                 ("(b) unchanged re-sync", med["resync"], TARGETS["resync"]),
                 ("(c) one new file", med["new"], TARGETS["new_file"])]
