@@ -319,6 +319,12 @@ def _present(v: Any) -> bool:
     return v is not None and not (isinstance(v, float) and math.isnan(v))
 
 
+def _positive(v: Any) -> bool:
+    """A device average that can be a measurement: devices write 0 for "no sensor data"
+    (0 ms contact time, 0 spm, 0 bpm), which is no value, so the derived one stands."""
+    return _present(v) and float(v) > 0
+
+
 def infer_sport(
     sport: str | None, derived: dict[str, Any], overrides: dict[str, float] | None = None
 ) -> tuple[str | None, str]:
@@ -357,26 +363,26 @@ def _metrics_row(act: dict[str, Any], d: dict[str, Any], athlete: AthleteProfile
     if _present(act.get("elapsed_time_s")):
         row["elapsed_time_s"] = float(act["elapsed_time_s"])
     if foot is not False:
-        if _present(act.get("device_avg_cadence_spm")):
+        if _positive(act.get("device_avg_cadence_spm")):
             row["avg_cadence_spm"], row["cadence_source"] = float(act["device_avg_cadence_spm"]), "device"
-        if _present(act.get("device_total_strides")):
+        if _positive(act.get("device_total_strides")):
             row["steps"], row["steps_source"] = 2.0 * float(act["device_total_strides"]), "device"
     else:
         row["avg_cadence_spm"] = row["steps"] = None
         row["steps_source"] = row["cadence_source"] = "none"
-    if _present(act.get("device_avg_ground_contact_time_ms")):
+    if _positive(act.get("device_avg_ground_contact_time_ms")):
         row["avg_ground_contact_time_ms"] = float(act["device_avg_ground_contact_time_ms"])
         row["gct_source"] = "device"
-    for col, dev in (
-        ("avg_gct_balance_left_pct", "device_avg_gct_balance_left_pct"),
-        ("avg_vertical_oscillation_mm", "device_avg_vertical_oscillation_mm"),
-        ("avg_vertical_ratio_pct", "device_avg_vertical_ratio_pct"),
-        ("avg_step_length_mm", "device_avg_step_length_mm"),
-        ("avg_heart_rate_bpm", "device_avg_heart_rate_bpm"),
-        ("elevation_gain_m", "device_total_ascent_m"),
-        ("elevation_loss_m", "device_total_descent_m"),
+    for col, dev, usable in (
+        ("avg_gct_balance_left_pct", "device_avg_gct_balance_left_pct", _positive),
+        ("avg_vertical_oscillation_mm", "device_avg_vertical_oscillation_mm", _positive),
+        ("avg_vertical_ratio_pct", "device_avg_vertical_ratio_pct", _positive),
+        ("avg_step_length_mm", "device_avg_step_length_mm", _positive),
+        ("avg_heart_rate_bpm", "device_avg_heart_rate_bpm", _positive),
+        ("elevation_gain_m", "device_total_ascent_m", _present),
+        ("elevation_loss_m", "device_total_descent_m", _present),
     ):
-        if _present(act.get(dev)):
+        if usable(act.get(dev)):
             row[col] = float(act[dev])
 
     sport, sport_source = infer_sport(act.get("sport"), d)

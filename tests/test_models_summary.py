@@ -322,3 +322,22 @@ def test_grade_hand_worked():
     assert np.all(np.isnan(flat))  # no distance (treadmill): no grade
     down = grade_pct(200.0 - 0.1 * dist, dist)
     assert np.allclose(down[4:], -10.0)
+
+
+def test_device_zeros_are_no_data_and_the_derived_value_stands():
+    """Watches write 0 in a session summary for a sensor they did not have (corpus: batt.fit and
+    suunto-weight.fit carry avg_stance_time 0): not a 0 ms contact time."""
+    act = activity(device_avg_cadence_spm=0.0, device_total_strides=0, device_avg_ground_contact_time_ms=0.0,
+                   device_avg_vertical_oscillation_mm=0.0, device_avg_heart_rate_bpm=0.0,
+                   device_total_ascent_m=0.0)
+    recs = records(cadence_raw=80.0, ground_contact_time_ms=260.0)
+    row = one(derive_activity(activities(act), recs, NO_LAPS)[1])
+    assert row["avg_cadence_spm"] == pytest.approx(160.0) and row["cadence_source"] == "derived"
+    assert row["steps_source"] == "derived" and row["steps"] > 0
+    assert row["avg_ground_contact_time_ms"] == pytest.approx(260.0) and row["gct_source"] == "derived"
+    assert row["avg_vertical_oscillation_mm"] is None  # no records value either: NULL, not 0
+    assert row["avg_heart_rate_bpm"] is None
+    assert row["elevation_gain_m"] == 0.0  # a flat run's 0 m ascent is a measurement
+    # and with no records value at all, the contact time is NULL with source 'none'
+    row = one(derive_activity(activities(act), records(cadence_raw=80.0), NO_LAPS)[1])
+    assert row["avg_ground_contact_time_ms"] is None and row["gct_source"] == "none"
