@@ -154,3 +154,54 @@ def test_bad_inputs_are_quarantined_and_the_rest_lands(corpus_dir, prefect_harne
     assert rows[("empty.gpx", None)][0] in ("no_timestamps", "not_activity")
     assert all(r for (_, _), (s, _, r) in rows.items() if s != "landed")
     assert summary["by_status"]["quarantined"] >= 4
+
+
+def test_a_writer_holding_the_file_while_a_batch_lands_fails_the_sync_cleanly(
+        prefect_harness, isolated_config, tmp_path):
+    """One writer: another process takes the DuckDB file after the sync planned and decoded,
+    right before the batch lands (in its own task, next to the decoding). The landing waits
+    ``lock_wait_s``, retries once, then the sync fails with DatabaseBusy and the database is as
+    it was: nothing of the batch, no half batch."""
+    import subprocess
+    import sys
+    from datetime import date
+
+    from ingest.sample import make_sample_export
+    from pipelines import progress
+
+    export = tmp_path / "export"
+    for rel, data in make_sample_export(weeks=2, end_date=date(2026, 11, 1)).items():
+        p = export / rel
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_bytes(data)
+    (isolated_config / "footfall.toml").write_text("lock_wait_s = 1.0\n")
+    dbfile = tmp_path / "held.duckdb"
+    con = db.connect(dbfile)
+    db.migrate(con)
+    con.close()
+    before = table_digest(dbfile)
+
+    holder = None
+
+    def take_the_file(stage, advance, total):
+        nonlocal holder
+        if stage == "files" and holder is None:  # decoded; the landing comes next
+            holder = subprocess.Popen(
+                [sys.executable, "-c", "import duckdb,sys,time; c=duckdb.connect(sys.argv[1]); "
+                 "print('held', flush=True); time.sleep(60)", str(dbfile)],
+                stdout=subprocess.PIPE, text=True)
+            assert holder.stdout.readline().strip() == "held"
+
+    progress.set_hook(take_the_file)
+    try:
+        with pytest.raises(db.DatabaseBusy, match="held by another process"):
+            run_sync([export], dbfile, athlete="held")
+    finally:
+        progress.set_hook(None)
+        if holder is not None:
+            holder.kill()
+            holder.wait()
+    assert holder is not None, "the sync never reached its landing"
+    assert table_digest(dbfile) == before
+    summary = run_sync([export], dbfile, athlete="held")  # released: the same sync lands
+    assert summary["by_status"].get("landed", 0) > 0
