@@ -48,7 +48,7 @@ class Settings:
     athletes: dict[str, AthleteSettings] = field(default_factory=dict)
     workers: int = 0  # decode processes; 0 = one per core
     lock_wait_s: float = 60.0  # how long a sync waits for another process to release the file
-    batch_files: int = 100  # files per transaction; one batch lands while the next decodes (~125 MB of frames each at 1 Hz)
+    batch_files: int = 60  # files per transaction; one batch lands while the next decodes (~75 MB of frames each at 1 Hz)
     max_member_bytes: int = 512 * 1024 * 1024
     config_path: Path | None = None
 
