@@ -296,6 +296,7 @@ def _land(con, results, athlete_id, sources, now, stats) -> None:
         _insert_frame(con, t, df)
     if file_rows:
         _insert_frame(con, "files", pl.DataFrame(file_rows, infer_schema_length=None))
+        _forget_read_errors(con, [f for f in file_rows if f["error_class"] != "UnreadableFile"])
 
     # --- a bulk export's own index (Strava activities.csv), kept against the file it names ---
     meta_rows = []
@@ -321,6 +322,26 @@ def _land(con, results, athlete_id, sources, now, stats) -> None:
                 "SELECT path, size_bytes, mtime_ns, ?, n_files, ? FROM _sources", [athlete_id, now])
         finally:
             con.unregister("_sources")
+
+
+def _forget_read_errors(con, file_rows: list[dict]) -> None:
+    """A file that could not be read before (permissions, I/O) and is read now: its old
+    'cannot read' quarantine row goes; the row just landed for its content says what it is."""
+    if not file_rows:
+        return
+    read = pl.DataFrame(
+        {"path": [f["path"] for f in file_rows], "member": [f["member"] for f in file_rows]},
+        schema={"path": pl.Utf8, "member": pl.Utf8},
+    )
+    con.register("_read_now", read.to_arrow())
+    try:
+        con.execute(
+            "DELETE FROM files WHERE error_class = 'UnreadableFile' AND EXISTS ("
+            " SELECT 1 FROM _read_now r WHERE r.path = files.path"
+            " AND r.member IS NOT DISTINCT FROM files.member)"
+        )
+    finally:
+        con.unregister("_read_now")
 
 
 def _export_row(m: dict, athlete_id: str, file_id: str | None) -> dict:

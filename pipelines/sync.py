@@ -151,13 +151,17 @@ def iter_batches(plan: Plan, *, batch_files: int, max_member_bytes: int,
 
     A source's row in ``sync_sources`` is written with the batch that holds its last file, so a
     sync interrupted mid-archive reads that archive again next time (landed files then skip by hash).
+    A source the OS refused to read (permissions, I/O error) gets no row: the next sync tries it
+    again, and once it reads, its 'cannot read' quarantine row is replaced (``land_results``).
     """
     from ingest.discover import FoundFile, Problem, iter_source
+    from ingest.errors import UnreadableFile
 
     batch = Batch(items=[], ready=[], sources_done=[])
     pending_ids: set[str] = set()
     for src in plan.sources:
         n_files = 0
+        transient = False  # an OS read error: read this source again next sync
         for item in iter_source(src, max_member_bytes=max_member_bytes):
             if isinstance(item, FoundFile):
                 n_files += 1
@@ -174,6 +178,7 @@ def iter_batches(plan: Plan, *, batch_files: int, max_member_bytes: int,
             elif isinstance(item, Problem):
                 n_files += 1
                 err = item.error
+                transient = transient or isinstance(err, UnreadableFile)
                 batch.ready.append(
                     FileResult(
                         path=str(item.path), member=item.member,
@@ -190,7 +195,8 @@ def iter_batches(plan: Plan, *, batch_files: int, max_member_bytes: int,
             if len(batch.items) + len(batch.ready) >= batch_files:
                 yield batch
                 batch = Batch(items=[], ready=[], sources_done=[])
-        batch.sources_done.append((str(src.path), src.size_bytes, src.mtime_ns, n_files))
+        if not transient:  # a source that could not be read is not "done": retried next sync
+            batch.sources_done.append((str(src.path), src.size_bytes, src.mtime_ns, n_files))
         if on_source:
             on_source(src)
     if batch.items or batch.ready or batch.sources_done or batch.export_rows_without_file:
