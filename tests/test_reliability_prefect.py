@@ -88,14 +88,55 @@ def _run_sync(export: Path, dbfile: Path, env: dict, timeout_s: float = 400):
     return r, time.monotonic() - t0
 
 
-class Stranger:
-    """Someone else's server on 127.0.0.1:4200: records every request. ``upstream``: forwards
-    each request there (a working Prefect API), else answers only ``/api/health`` (``true``) and
-    500 to the rest."""
+MARK = "FOOTFALL_TEST_STRANGER_MARK"
 
-    def __init__(self, upstream: str | None = None):
+
+def _client_pid(peer_port: int) -> int | None:
+    """The PID holding the client end (local port ``peer_port``) of a connection to the stranger."""
+    inode = None
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        f = line.split()
+        if int(f[1].rsplit(":", 1)[1], 16) == peer_port and int(f[2].rsplit(":", 1)[1], 16) == STRANGER_PORT:
+            inode = f[9]
+    if inode is None:
+        return None
+    target = f"socket:[{inode}]"
+    for d in Path("/proc").iterdir():
+        if d.name.isdigit():
+            try:
+                if any(os.readlink(fd) == target for fd in (d / "fd").iterdir()):
+                    return int(d.name)
+            except OSError:
+                continue
+    return None
+
+
+def _is_ours(pid: int | None, mark: str) -> bool:
+    """A request of this test: from this process, or from a process whose environment has the
+    test's mark (the `footfall sync` subprocess and its children)."""
+    if pid is None:
+        return False
+    if pid == os.getpid():
+        return True
+    try:
+        return f"{MARK}={mark}".encode() in Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+    except OSError:
+        return False
+
+
+class Stranger:
+    """Someone else's server on 127.0.0.1:4200: records every request of this test (this process
+    and the processes carrying ``self.mark`` in their environment). ``fail``: answers those only on
+    ``/api/health`` (``true``) and 500 to the rest; else forwards them to ``upstream`` (a working
+    Prefect API), recorded. Requests of other processes (other people's tests on this machine) are
+    forwarded to ``upstream`` unrecorded, so that the stranger harms nobody else."""
+
+    def __init__(self, upstream: str, fail: bool = False):
+        import uuid
+
         self.requests: list[tuple[str, str, bytes]] = []
-        self.upstream = upstream
+        self.others = 0
+        self.upstream, self.fail, self.mark = upstream, fail, uuid.uuid4().hex
         stranger = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
@@ -104,13 +145,17 @@ class Stranger:
             def _handle(self):
                 n = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(n) if n else b""
-                stranger.requests.append((self.command, self.path, body))
+                ours = _is_ours(_client_pid(self.client_address[1]), stranger.mark)
+                if ours:
+                    stranger.requests.append((self.command, self.path, body))
+                else:
+                    stranger.others += 1
                 if self.path.rstrip("/") == "/api/health":
                     status, data, ctype = 200, b"true", "application/json"
-                elif stranger.upstream and "upgrade" not in self.headers.get("Connection", "").lower():
-                    status, data, ctype = stranger.forward(self.command, self.path, body, self.headers)
-                else:
+                elif "upgrade" in self.headers.get("Connection", "").lower() or (ours and stranger.fail):
                     status, data, ctype = 500, b'{"detail": "no"}', "application/json"
+                else:
+                    status, data, ctype = stranger.forward(self.command, self.path, body, self.headers)
                 self.send_response(status)
                 self.send_header("Content-Type", ctype)
                 self.send_header("Content-Length", str(len(data)))
@@ -136,6 +181,8 @@ class Stranger:
             con.request(method, u.path.rstrip("/") + path[len("/api"):], body=body or None, headers=fwd)
             resp = con.getresponse()
             return resp.status, resp.read(), resp.getheader("Content-Type") or "application/json"
+        except OSError:
+            return 502, b'{"detail": "upstream gone"}', "application/json"
         finally:
             con.close()
 
@@ -153,14 +200,18 @@ class Stranger:
                 f"the body site was sent in {len(leaked)}: {leaked[:4]}")
 
 
-def _stranger(upstream: str | None = None) -> Stranger:
+def _stranger(fail: bool = False) -> Stranger:
+    from prefect.settings import PREFECT_API_URL
+
     from pipelines.serve import port_free
 
+    if not Path("/proc/net/tcp").is_file():
+        pytest.skip("telling this test's requests from others' needs /proc (Linux)")
     if not port_free(STRANGER_PORT):
         pytest.skip(f"127.0.0.1:{STRANGER_PORT} is in use (a Prefect server of someone else?): "
                     "the stranger cannot stand there")
     try:
-        return Stranger(upstream)
+        return Stranger(PREFECT_API_URL.value(), fail=fail)
     except OSError as err:
         pytest.skip(f"cannot listen on 127.0.0.1:{STRANGER_PORT}: {err}")
 
@@ -176,26 +227,24 @@ def test_a_stranger_on_4200_gets_nothing(prefect_harness, small_export, subproce
     """A working Prefect server of someone else on 4200 (here: a recording proxy to a real one)
     receives no request from a sync: not the paths, not the flags with a pain score and body
     site. Before the fix, the sync reported everything to it."""
-    from prefect.settings import PREFECT_API_URL
-
     env = _sync_env(tmp_path, subprocess_home)
     dbfile = tmp_path / "mine.duckdb"
     _log_pain(dbfile, env)
-    with _stranger(upstream=PREFECT_API_URL.value()) as stranger:
-        r, seconds = _run_sync(small_export, dbfile, env)
+    with _stranger() as stranger:
+        r, seconds = _run_sync(small_export, dbfile, {**env, MARK: stranger.mark})
     assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-3000:]
     assert "pain_during" in {f["rule"] for f in _flags_of_sync(r.stdout)}  # there was health data to leak
     assert stranger.requests == [], stranger.summary()
 
 
-def test_a_stranger_that_fails_all_but_health_does_not_slow_the_sync(small_export, subprocess_home,
-                                                                     tmp_path):
+def test_a_stranger_that_fails_all_but_health_does_not_slow_the_sync(prefect_harness, small_export,
+                                                                     subprocess_home, tmp_path):
     """Before the fix, a server answering `/api/health` and 500 to the rest made the sync fail
     after ~124 s; now the sync never asks it anything and lands in its usual time."""
     env = _sync_env(tmp_path, subprocess_home)
     dbfile = tmp_path / "mine.duckdb"
-    with _stranger() as stranger:
-        r, seconds = _run_sync(small_export, dbfile, env)
+    with _stranger(fail=True) as stranger:
+        r, seconds = _run_sync(small_export, dbfile, {**env, MARK: stranger.mark})
     assert r.returncode == 0, f"{seconds:.0f} s: " + r.stdout[-2000:] + r.stderr[-3000:]
     assert stranger.requests == [], stranger.summary()
     assert seconds < 100, f"the sync took {seconds:.0f} s"
@@ -367,7 +416,7 @@ def test_the_server_footfall_started_is_identified_and_used(own_server, small_ex
     assert any(r.parameters.get("athlete") == "own" for r in flow_runs)  # the run went to our server
 
 
-def test_serve_never_adopts_a_stranger_on_4200(own_server, monkeypatch):
+def test_serve_never_adopts_a_stranger_on_4200(prefect_harness, own_server, monkeypatch):
     """Before the fix, `footfall serve` scheduled on whatever answered on 4200."""
     from prefect.settings import PREFECT_API_URL, temporary_settings
 
