@@ -156,6 +156,8 @@ def start_server(*, host: str = HOST, port: int | None = None, timeout_s: float 
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if proc.poll() is not None:
+            if record:
+                clear_state(token)
             raise ServeError(f"`prefect server start` exited with code {proc.returncode}; "
                              f"its output is in {log_path}:\n{_tail(log_path)}")
         if api_healthy(api_url):
