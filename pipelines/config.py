@@ -16,6 +16,9 @@ The config file is ``$FOOTFALL_CONFIG``, else ``./footfall.toml``, else
     hr_max_bpm = 188
     sex = "female"
 
+    [privacy]
+    share_health_with_prefect = false # true: flag messages and pain scores in Prefect artifacts
+
 Thresholds themselves live only in ``models/thresholds.py``; this file carries overrides.
 """
 
@@ -51,6 +54,7 @@ class Settings:
     batch_files: int = 60  # files per transaction; one batch lands while the next decodes (~75 MB of frames each at 1 Hz)
     max_member_bytes: int = 512 * 1024 * 1024
     config_path: Path | None = None
+    share_health_with_prefect: bool = False  # pain scores and flag messages in Prefect artifacts
 
     def with_overrides(self, **kw) -> Settings:
         return replace(self, **{k: v for k, v in kw.items() if v is not None})
@@ -123,6 +127,11 @@ def _apply_file(s: Settings, data: dict, path: Path) -> Settings:
             hr_rest_bpm=a.get("hr_rest_bpm"), hr_max_bpm=a.get("hr_max_bpm"), sex=a.get("sex")
         )
     kw["athletes"] = athletes
+    privacy = data.get("privacy", {})
+    share = privacy.get("share_health_with_prefect", False) if isinstance(privacy, dict) else None
+    if not isinstance(share, bool):
+        raise ConfigError(f"{path}: [privacy] share_health_with_prefect must be true or false")
+    kw["share_health_with_prefect"] = share
     return replace(s, **kw)
 
 

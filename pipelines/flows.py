@@ -1,9 +1,14 @@
 """Prefect flows: composition only. The work is in ``pipelines/sync.py`` and its tasks.
 
 Which Prefect server a run reports to (``run_flow``): ``PREFECT_API_URL`` when set (environment
-or Prefect profile); else a Prefect server already answering on ``127.0.0.1:4200`` (the one
-``footfall serve`` or ``prefect server start`` runs: the run then shows in its UI, and costs no
-server start); else Prefect's temporary server, started for this run (~6 s on 2 cores).
+or Prefect profile); else the server ``footfall serve`` started, when it is still running and
+identified by its state file (``pipelines.serve.footfall_server``: the run then shows in its UI,
+and costs no server start); else Prefect's temporary server, started for this run (~6 s on 2
+cores; footfall waits up to 120 s for it, ``PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS``
+wins). Whatever else answers on 127.0.0.1:4200 is never used.
+
+Health data (pain scores, body sites, journal text) stays out of what the flow sends to Prefect
+(artifacts) unless the config says ``[privacy] share_health_with_prefect = true``.
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ from prefect import flow  # noqa: E402
 from prefect.settings import (  # noqa: E402
     PREFECT_API_URL,
     PREFECT_FLOWS_HEARTBEAT_FREQUENCY,
+    PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS,
     temporary_settings,
 )
 
@@ -100,7 +106,7 @@ def sync(
     summary.seconds = round(time.perf_counter() - t0, 3)
     t.record_sync_run(settings.db, summary, [str(p) for p in paths], started_at, settings)
     result = summary.to_dict()
-    publish_artifacts(result)
+    publish_artifacts(result, share_health=settings.share_health_with_prefect)
     return result
 
 
@@ -109,15 +115,37 @@ SUMMARY_ARTIFACT = "footfall-sync-summary"
 FLAGS_ARTIFACT = "footfall-new-flags"
 
 
-def _artifact_tables(summary: dict) -> tuple[list[dict], list[dict]]:
+def _artifact_tables(summary: dict, share_health: bool = False) -> tuple[list[dict], list[dict]]:
     rows = [("athlete", summary.get("athlete_id")), *s.summary_rows(summary),
             ("new flags", len(summary.get("new_flags") or [])), ("seconds", summary.get("seconds"))]
     table = [{"what": k, "value": str(v)} for k, v in rows]
     flags = [{k: _cell(f.get(k)) for k in FLAG_COLUMNS} for f in summary.get("new_flags") or []]
+    if not share_health:
+        flags = [_without_health(f) for f in flags]
     return table, flags
 
 
 FLAG_COLUMNS = ("local_date", "severity", "rule", "message", "value", "threshold", "source", "activity_id")
+#: Rules computed from the watch data alone (sql/30_marts/flags.sql): shared in full. Every other
+#: rule comes from the runner's log (pain, shoes: sql/30_marts/journal_flags.sql).
+LOAD_RULES = frozenset({"single_session_spike", "weekly_ramp", "acwr_high", "monotony"})
+PAIN_FLAG_TEXT = "pain flag: see footfall flags"
+
+
+def _without_health(flag: dict) -> dict:
+    """A flag row fit for Prefect without the user's opt-in: load rules as they are; a rule from
+    the runner's log keeps rule, severity, date and source, and loses its message (pain score,
+    body site, shoe name); a pain rule also loses value and threshold (pain scores)."""
+    rule = str(flag.get("rule") or "")
+    if rule in LOAD_RULES:
+        return flag
+    out = dict(flag)
+    if rule.startswith(("shoe", "new_shoe")):
+        out["message"] = "shoe flag: see footfall flags"
+    else:  # pain rules, and any rule added later: its name, severity, date and source only
+        out["value"] = out["threshold"] = None
+        out["message"] = PAIN_FLAG_TEXT if rule.startswith("pain") else "journal flag: see footfall flags"
+    return out
 
 
 def _cell(v):
@@ -125,11 +153,13 @@ def _cell(v):
     return v if v is None or isinstance(v, (bool, int, float, str)) else str(v)
 
 
-def publish_artifacts(summary: dict) -> None:
+def publish_artifacts(summary: dict, share_health: bool = False) -> None:
     """The sync's summary and its new flags as table artifacts (Prefect UI, Artifacts).
 
     Only inside a flow run (``sync.fn()`` in a test publishes nothing); a failure is logged as a
-    warning and never fails the sync, whose data is already committed.
+    warning and never fails the sync, whose data is already committed. ``share_health`` (config
+    ``[privacy] share_health_with_prefect``): flag messages and pain scores as they are; else
+    without them (``_without_health``).
     """
     try:
         from prefect.artifacts import create_table_artifact
@@ -137,7 +167,7 @@ def publish_artifacts(summary: dict) -> None:
 
         if FlowRunContext.get() is None:
             return
-        table, flags = _artifact_tables(summary)
+        table, flags = _artifact_tables(summary, share_health)
         who = summary.get("athlete_id")
         create_table_artifact(
             key=SUMMARY_ARTIFACT, table=table,
@@ -153,7 +183,8 @@ def publish_artifacts(summary: dict) -> None:
         try:
             from prefect.logging import get_run_logger
 
-            get_run_logger().warning("footfall: could not publish the sync artifacts: %s", err)
+            get_run_logger().warning("footfall: could not publish the sync artifacts: %s",
+                                     err if share_health else type(err).__name__)
         except Exception:  # noqa: BLE001
             pass
 
@@ -166,27 +197,45 @@ def build(db: str | None = None) -> list[str]:
     return built
 
 
-#: Where ``footfall serve`` and ``prefect server start`` put a local server by default.
-LOCAL_API_URL = "http://127.0.0.1:4200/api"
+#: How long a sync waits for Prefect's temporary server to answer (Prefect's default, 20 s, is
+#: too short for a first start on a loaded 2-core machine). A user's setting wins.
+EPHEMERAL_STARTUP_TIMEOUT_S = 120
 
 
-def local_api_url(candidate: str = LOCAL_API_URL, timeout_s: float = 0.5) -> str | None:
-    """The local Prefect server to use when none is configured: ``candidate`` if it answers
-    its health check, else None (Prefect then starts its temporary server). A configured
-    ``PREFECT_API_URL`` always wins: then None."""
+def local_api_url() -> str | None:
+    """The Prefect server to use when none is configured: the one ``footfall serve`` started,
+    when it is running and identified (``pipelines.serve.footfall_server``), else None (Prefect
+    then starts its temporary server). A configured ``PREFECT_API_URL`` always wins: then None.
+    Nothing else that answers locally (e.g. on 127.0.0.1:4200) is ever used."""
     if PREFECT_API_URL.value():
         return None
-    from pipelines.serve import api_healthy
+    from pipelines.serve import footfall_server
 
-    return candidate if api_healthy(candidate, timeout_s=timeout_s) else None
+    server = footfall_server()
+    return server.api_url if server is not None else None
+
+
+def _startup_timeout_configured() -> bool:
+    name = PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS.name
+    if name in os.environ:
+        return True
+    try:
+        from prefect.settings import load_current_profile
+
+        return any(getattr(k, "name", k) == name for k in load_current_profile().settings)
+    except Exception:  # noqa: BLE001 - an unreadable profile: Prefect itself will say so
+        return False
 
 
 def run_flow(fn, /, **kwargs):
-    """Run a flow with the per-run heartbeat thread off (it adds ~1 s to every run), on a
-    running local Prefect server when there is one and none is configured (``local_api_url``)."""
+    """Run a flow with the per-run heartbeat thread off (it adds ~1 s to every run), on the
+    local Prefect server footfall started when there is one and none is configured
+    (``local_api_url``), else on Prefect's temporary server with a longer start-up wait."""
     updates = {PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}
     local = local_api_url()
     if local:
         updates[PREFECT_API_URL] = local
+    elif not _startup_timeout_configured():
+        updates[PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS] = EPHEMERAL_STARTUP_TIMEOUT_S
     with temporary_settings(updates):
         return fn(**kwargs)

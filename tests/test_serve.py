@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import http.server
 import signal
-import threading
 from datetime import date
 from pathlib import Path
 
@@ -163,37 +161,3 @@ def test_an_artifact_failure_never_fails_the_flow(prefect_harness):
     assert flags == [{"local_date": "2026-01-05", "severity": "alert", "rule": "single_session_spike",
                       "message": "m", "value": 1.25, "threshold": 1.0, "source": "Frandsen et al. 2025",
                       "activity_id": None}]
-
-
-class _Health(http.server.BaseHTTPRequestHandler):
-    def do_GET(self):  # noqa: N802 - http.server's name
-        body = b"true" if self.path == "/api/health" else b"no"
-        self.send_response(200 if body == b"true" else 404)
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args):  # quiet
-        pass
-
-
-def test_a_running_local_server_is_used_unless_one_is_configured():
-    """``run_flow`` reports to a Prefect server already answering locally (as ``footfall serve``
-    leaves one) instead of starting the temporary server; a configured URL always wins."""
-    from prefect.settings import PREFECT_API_URL, temporary_settings
-
-    from pipelines.flows import local_api_url
-
-    srv = http.server.HTTPServer(("127.0.0.1", 0), _Health)
-    threading.Thread(target=srv.serve_forever, daemon=True).start()
-    url = f"http://127.0.0.1:{srv.server_address[1]}/api"
-    try:
-        with temporary_settings({PREFECT_API_URL: None}):
-            assert local_api_url(url) == url
-            assert local_api_url(url + "/nothing-here") is None  # answers, but not healthy
-        with temporary_settings({PREFECT_API_URL: "http://127.0.0.1:9/api"}):
-            assert local_api_url(url) is None  # configured: Prefect's choice stands
-    finally:
-        srv.shutdown()
-        srv.server_close()
-    with temporary_settings({PREFECT_API_URL: None}):
-        assert local_api_url(url, timeout_s=0.2) is None  # nothing listens any more
