@@ -112,6 +112,14 @@ def _existing_candidates(con, athlete_id: str, lo: datetime, hi: datetime) -> li
     return [_Candidate(*r) for r in rows]
 
 
+def _shift(t: datetime, days: int) -> datetime:
+    """``t`` moved by ``days``, clamped to what a datetime holds (year 1 and 9999 never raise)."""
+    try:
+        return t + timedelta(days=days)
+    except OverflowError:
+        return datetime.min if days < 0 else datetime.max
+
+
 def _delete_activity(con, activity_id: str) -> None:
     for t in (*ACTIVITY_TABLES, "activity_metrics"):
         con.execute(f"DELETE FROM {t} WHERE activity_id = ?", [activity_id])
@@ -175,9 +183,7 @@ def _land(con, results, athlete_id, sources, now, stats) -> None:
         starts = [c.started_at for c in cands if c.started_at is not None]
         pool: list[_Candidate] = []
         if starts:
-            pool = _existing_candidates(
-                con, athlete_id, min(starts) - timedelta(days=1), max(starts) + timedelta(days=1)
-            )
+            pool = _existing_candidates(con, athlete_id, _shift(min(starts), -1), _shift(max(starts), 1))
         existing_ids = {c.activity_id for c in pool}
         for c in sorted(cands, key=lambda c: c.richness, reverse=True):
             twin = next((p for p in pool if p.activity_id not in dropped and same_run(c, p)), None)
@@ -296,6 +302,13 @@ def _land(con, results, athlete_id, sources, now, stats) -> None:
         _insert_frame(con, t, df)
     if file_rows:
         _insert_frame(con, "files", pl.DataFrame(file_rows, infer_schema_length=None))
+    # what the plausibility checks refused or set NULL, for every new file (kept or not)
+    checks = [r.decoded.value_checks for r in fresh
+              if r.decoded is not None and getattr(r.decoded, "value_checks", None) is not None
+              and r.decoded.value_checks.height]
+    if checks:
+        _insert_frame(con, "value_checks", pl.concat(checks, how="vertical_relaxed")
+                      .with_columns(pl.lit(athlete_id).alias("athlete_id")))
 
     # --- a bulk export's own index (Strava activities.csv), kept against the file it names ---
     meta_rows = []

@@ -59,6 +59,12 @@ def decode_one(data: bytes, name: str, ctx: DeriveContext) -> tuple[Decoded, pl.
     dec = decode_bytes(data, name)
     if dec.activities.height == 0:
         return dec, None
+    from models.plausibility import check_decoded
+
+    # impossible spans refuse the activity, impossible values become NULL, before any metric
+    check_decoded(dec, overrides=ctx.thresholds)
+    if dec.activities.height == 0:
+        return dec, None
     from models.localtime import fill_local_time
 
     dec.activities = fill_local_time(dec.activities, ctx.timezone)
