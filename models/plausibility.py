@@ -93,6 +93,8 @@ ROW_TIMES = {"records": "recorded_at", "events": "recorded_at", "developer_value
 NULL_TIMES = {"laps": ("started_at", "ended_at")}
 
 TIME_UNIT = "s since 1970-01-01 UTC"
+#: A record's position is set NULL as a whole when either coordinate is refused.
+POSITION = ("latitude_deg", "longitude_deg")
 ACTIVITY_TABLES = ("activities", "laps", "records", "events", "developer_values", "field_sources")
 
 
@@ -206,10 +208,19 @@ def _null_out_of_bounds(df: pl.DataFrame, table: str, file_id: str, overrides,
             if n_nan:
                 parts.append(f"{n_nan} not a number")
             checks.append(_check_row(file_id, aid, table, c, "set_null", n, mn, mx, lo, hi, b.unit,
-                                     b.name, "; ".join(parts) + f" ({b.source})"))
+                                     b.name, "; ".join(parts) + f" ({b.source})"
+                                     + ("; the position is set NULL as a pair" if c in POSITION else "")))
+    masks = {c: _bad(c, bounds[c][1], bounds[c][2], df.schema[c]) for c in bad_cols}
+    pair = [c for c in POSITION if c in df.columns]
+    if len(pair) == 2 and any(c in masks for c in pair):  # a position is a pair: both go
+        either = pl.lit(False)
+        for c in pair:
+            if c in masks:
+                either = either | masks[c]
+        for c in pair:
+            masks[c] = either
     return df.with_columns(
-        [pl.when(_bad(c, bounds[c][1], bounds[c][2], df.schema[c])).then(None)
-         .otherwise(pl.col(c)).alias(c) for c in bad_cols]
+        [pl.when(m).then(None).otherwise(pl.col(c)).alias(c) for c, m in masks.items()]
     )
 
 

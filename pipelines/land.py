@@ -21,7 +21,7 @@ import polars as pl
 
 from ingest import schema
 from pipelines.db import utcnow
-from pipelines.work import FileResult
+from pipelines.work import FileResult, path_text
 
 #: A source is "richer" with more canonical columns filled; ties go to the device's own format.
 FORMAT_RANK = {"fit": 3, "tcx": 2, "gpx": 1}
@@ -258,20 +258,20 @@ def _land(con, results, athlete_id, sources, now, stats) -> None:
         if status == "duplicate":
             stats.duplicates += 1
         if status == "quarantined":
-            stats.quarantined.append((r.display, r.error_class or "", r.reason or ""))
+            stats.quarantined.append((path_text(r.display), r.error_class or "", path_text(r.reason or "")))
         stats.by_status[status] += 1
         if r.file_id:
             stats.file_status[r.file_id] = status
         file_rows.append(
             {
                 "file_id": r.file_id,
-                "path": r.path,
-                "member": r.member,
+                "path": path_text(r.path),
+                "member": path_text(r.member),
                 "size_bytes": r.size_bytes,
                 "format": r.format,
                 "athlete_id": athlete_id,
                 "status": status,
-                "reason": reason,
+                "reason": path_text(reason),
                 "error_class": r.error_class,
                 "n_activities": len(kept_ids) if dec is not None else 0,
                 "n_records": n_records if dec is not None else 0,
@@ -345,7 +345,7 @@ def _export_row(m: dict, athlete_id: str, file_id: str | None) -> dict:
     return {
         "athlete_id": athlete_id,
         "export_source": m.get("export_source"),
-        "export_path": m.get("export_path"),
+        "export_path": path_text(m.get("export_path")),
         "filename": m.get("filename"),
         "file_id": file_id,
         "external_id": None if m.get("external_id") is None else str(m.get("external_id")),
