@@ -269,6 +269,7 @@ def release_frames(results: list[FileResult]) -> None:
         if r.decoded is not None:
             for t, df in empty.items():
                 setattr(r.decoded, t, df)
+            r.decoded.value_checks = None
         r.metrics = None
 
 
