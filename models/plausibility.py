@@ -175,9 +175,10 @@ def _bad(col: str, lower: float, upper: float, dtype) -> pl.Expr:
 
 
 def _null_out_of_bounds(df: pl.DataFrame, table: str, file_id: str, overrides,
-                        checks: list[dict]) -> pl.DataFrame:
+                        checks: list[dict], mapping: dict[str, str] | None = None) -> pl.DataFrame:
     """Set values outside their bound (or NaN/inf) to NULL; one check row per activity x column."""
-    cols = [(c, BOUNDS[b]) for c, b in COLUMN_BOUNDS.get(table, {}).items() if c in df.columns]
+    mapping = COLUMN_BOUNDS.get(table, {}) if mapping is None else mapping
+    cols = [(c, BOUNDS[b]) for c, b in mapping.items() if c in df.columns]
     if df.height == 0 or not cols:
         return df
     bounds = {}
@@ -264,6 +265,90 @@ def _null_bad_times(df: pl.DataFrame, table: str, cols, lo: int, hi: int, file_i
     return df
 
 
+def _null_distance_jumps(rec: pl.DataFrame, file_id: str, checks: list[dict]) -> pl.DataFrame:
+    """A record whose cumulative distance rose faster than ``speed_mps`` allows since the
+    previous record with a distance is a glitch (a spike would add its height to the derived
+    distance): its distance becomes NULL."""
+    if rec.height < 2 or rec["distance_m"].null_count() == rec.height:
+        return rec
+    vmax = float(BOUNDS["speed_mps"].upper)
+    d = pl.col("distance_m")
+    t = pl.col("recorded_at").cast(pl.Datetime("us")).dt.epoch("us")
+    prev_d = d.shift(1).forward_fill().over("activity_id")
+    prev_t = pl.when(d.is_not_null()).then(t).shift(1).forward_fill().over("activity_id")
+    dt = ((t - prev_t) / 1e6).fill_null(1.0).clip(lower_bound=1.0)
+    bad = (d - prev_d).fill_null(0.0) > vmax * dt
+    flagged = rec.select(bad.alias("bad"), (d - prev_d).alias("jump"), dt.alias("dt"), "activity_id")
+    if not flagged["bad"].any():
+        return rec
+    g = (flagged.filter("bad").group_by("activity_id", maintain_order=True)
+         .agg(pl.len().alias("n"), (pl.col("jump") / pl.col("dt")).min().alias("mn"),
+              (pl.col("jump") / pl.col("dt")).max().alias("mx")))
+    for aid, n, mn, mx in g.iter_rows():
+        checks.append(_check_row(
+            file_id, aid, "records", "distance_m", "set_null", n, mn, mx, 0.0, vmax, "m/s",
+            "speed_mps", f"{n} cumulative distances jump faster than {vmax:g} m/s since the "
+                         f"previous sample ({BOUNDS['speed_mps'].source})"))
+    return rec.with_columns(pl.when(flagged["bad"]).then(None).otherwise(d).alias("distance_m"))
+
+
+def _null_too_fast_totals(df: pl.DataFrame, table: str, file_id: str, checks: list[dict],
+                          time_cols=("elapsed_time_s", "timer_time_s")) -> pl.DataFrame:
+    """A total distance that implies an average speed over ``speed_mps`` becomes NULL."""
+    cols = [c for c in time_cols if c in df.columns]
+    if df.height == 0 or "distance_m" not in df.columns or not cols:
+        return df
+    vmax = float(BOUNDS["speed_mps"].upper)
+    secs = pl.max_horizontal([pl.col(c) for c in cols]).clip(lower_bound=1.0)
+    speed = pl.col("distance_m") / secs
+    bad = pl.col("distance_m").is_not_null() & secs.is_not_null() & (speed > vmax)
+    hit = df.select("activity_id", bad.alias("bad"), speed.alias("v")).filter("bad")
+    if hit.height == 0:
+        return df
+    for aid, _, v in hit.iter_rows():
+        checks.append(_check_row(
+            file_id, aid, table, "distance_m", "set_null", 1, v, v, 0.0, vmax, "m/s", "speed_mps",
+            f"the distance implies an average of {v:.3g} m/s, above {vmax:g} m/s "
+            f"({BOUNDS['speed_mps'].source})"))
+    return df.with_columns(pl.when(bad).then(None).otherwise(pl.col("distance_m")).alias("distance_m"))
+
+
+#: activity_metrics columns (derived by models/ from the checked records) bounded once more.
+METRIC_BOUNDS = {
+    "distance_m": "distance_m",
+    "moving_time_s": "duration_s",
+    "elapsed_time_s": "duration_s",
+    "avg_cadence_spm": "cadence",
+    "avg_ground_contact_time_ms": "ground_contact_time_ms",
+    "avg_gct_balance_left_pct": "percent",
+    "avg_vertical_oscillation_mm": "vertical_oscillation_mm",
+    "avg_vertical_ratio_pct": "percent",
+    "avg_step_length_mm": "step_length_mm",
+    "avg_heart_rate_bpm": "heart_rate_bpm",
+    "run_time_s": "duration_s",
+    "walk_time_s": "duration_s",
+    "elevation_gain_m": "ascent_m",
+    "elevation_loss_m": "ascent_m",
+}
+
+
+def check_metrics(dec, metrics: pl.DataFrame | None, *, overrides: dict | None = None):
+    """The derived ``activity_metrics`` under the same bounds (a distance that is the sum of
+    plausible steps can still imply an impossible speed); notes go to ``dec.value_checks``."""
+    if metrics is None or metrics.height == 0:
+        return metrics
+    checks: list[dict] = []
+    metrics = _null_out_of_bounds(metrics, "activity_metrics", dec.file_id, overrides, checks,
+                                  METRIC_BOUNDS)
+    metrics = _null_too_fast_totals(metrics, "activity_metrics", dec.file_id, checks,
+                                    time_cols=("elapsed_time_s", "moving_time_s"))
+    if checks:
+        new = schema.conform(pl.DataFrame(checks, infer_schema_length=None), "value_checks")
+        old = getattr(dec, "value_checks", None)
+        dec.value_checks = new if old is None or old.height == 0 else pl.concat([old, new])
+    return metrics
+
+
 def check_decoded(dec, *, now: datetime | None = None, overrides: dict | None = None):
     """Apply the plausibility bounds to an ``ingest.decode.Decoded`` in place; return it.
 
@@ -326,6 +411,9 @@ def check_decoded(dec, *, now: datetime | None = None, overrides: dict | None = 
     # 3. values outside their bound, NaN, inf: NULL
     for t in COLUMN_BOUNDS:
         setattr(dec, t, _null_out_of_bounds(getattr(dec, t), t, fid, overrides, checks))
+    # 4. cumulative distance jumping faster than any speed; totals implying such a speed
+    dec.records = _null_distance_jumps(dec.records, fid, checks)
+    dec.activities = _null_too_fast_totals(dec.activities, "activities", fid, checks)
 
     if notes and dec.status != "quarantined":
         note = "; ".join(notes) + " (see value_checks)"

@@ -106,7 +106,9 @@ def decode_one(data: bytes, name: str, ctx: DeriveContext) -> tuple[Decoded, pl.
         dec.reason = f"{dec.reason}; {note}" if dec.reason else note
         return dec, None
     dec.records = records
-    return dec, metrics
+    from models.plausibility import check_metrics
+
+    return dec, check_metrics(dec, metrics, overrides=ctx.thresholds)
 
 
 def decode_batch(items: list[tuple[str, str | None, str, bytes, dict | None]], ctx: DeriveContext) -> list[FileResult]:

@@ -192,3 +192,27 @@ def test_mojstrovka_1901_never_reaches_daily_load(corpus_dir, prefect_harness, t
         assert status == "quarantined" and "1901-12-13" in reason and "1989-12-31" in reason
         assert con.execute("SELECT count(*) FROM daily_load WHERE local_date < DATE '1990-01-01'").fetchone() == (0,)
         assert con.execute("SELECT count(*) FROM daily_load").fetchone()[0] < 400
+
+
+def test_distance_spikes_and_impossible_speeds_never_reach_the_metrics():
+    """A one-sample spike of 4,000 km and a lasting 2,000 km step in the cumulative distance of a
+    2-minute run, with a session total of 9,000 km: none of them reaches activity_metrics."""
+    from pipelines.work import DeriveContext, decode_one
+
+    t0 = T0 + timedelta(days=2)
+    recs = [{"timestamp": t0 + timedelta(seconds=i), "heart_rate": 150, "distance": float(i * 3)}
+            for i in range(120)]
+    recs[50]["distance"] = 4_000_000.0
+    for r in recs[80:]:
+        r["distance"] += 2_000_000.0
+    slow = {"avg_speed": 3.0, "max_speed": 3.0, "enhanced_avg_speed": 3.0, "enhanced_max_speed": 3.0}
+    data = encode_activity(records=recs, laps=[{"timestamp": t0 + timedelta(seconds=119), **slow}],
+                           session={"total_distance": 9_000_000.0, **slow})
+    dec, metrics = decode_one(data, "spiky.fit", DeriveContext(athlete_id="a"))
+    assert dec.status == "landed"
+    assert dec.records[50, "distance_m"] is None and dec.records[80, "distance_m"] is None
+    assert dec.activities["distance_m"].to_list() == [None]
+    assert metrics["distance_m"].to_list() == [None]
+    got = {(r["table_name"], r["column_name"]): r["n_rejected"] for r in dec.value_checks.to_dicts()}
+    assert got == {("records", "distance_m"): 2, ("activities", "distance_m"): 1,
+                   ("activity_metrics", "distance_m"): 1}
