@@ -173,6 +173,9 @@ def test_absurd_files_through_a_real_sync(prefect_harness, tmp_path):
         assert q("SELECT count(*) FROM activities") == [(2,)]
         lo, = q("SELECT min(local_date) FROM daily_load")[0]
         assert lo.year == 2026
+        from pipelines.sqlmodels import run_data_tests
+
+        assert set(run_data_tests(con).values()) == {0}
 
 
 def test_mojstrovka_1901_never_reaches_daily_load(corpus_dir, prefect_harness, tmp_path):
@@ -216,3 +219,26 @@ def test_distance_spikes_and_impossible_speeds_never_reach_the_metrics():
     got = {(r["table_name"], r["column_name"]): r["n_rejected"] for r in dec.value_checks.to_dicts()}
     assert got == {("records", "distance_m"): 2, ("activities", "distance_m"): 1,
                    ("activity_metrics", "distance_m"): 1}
+
+
+def test_data_test_names_implausible_activities_landed_before_the_checks(tmp_path):
+    """sql/tests/assert_activities_in_plausible_window.sql: a 1901 activity (as an older
+    footfall landed Mojstrovka.gpx) is named; the ordinary one is not."""
+    from pipelines.sqlmodels import run_data_tests, run_models
+
+    con = db.connect(tmp_path / "old.duckdb")
+    try:
+        db.migrate(con)
+        for aid, start in (("old-0", datetime(1901, 12, 13, 20, 45)), ("new-0", datetime(2026, 1, 5, 8))):
+            con.execute("INSERT INTO activities (athlete_id, activity_id, file_id, session_index, "
+                        "source_format, sport, started_at, ended_at, local_date, distance_m, "
+                        "elapsed_time_s, timer_time_s) VALUES ('t', ?, ?, 0, 'gpx', 'running', ?, ?, ?, "
+                        "5000, 1800, 1800)",
+                        [aid, aid, start, start + timedelta(minutes=30), start.date()])
+        run_models(con, today=datetime(2026, 1, 10).date())
+        assert run_data_tests(con)["assert_activities_in_plausible_window"] == 1
+        con.execute("DELETE FROM activities WHERE activity_id = 'old-0'")
+        run_models(con, today=datetime(2026, 1, 10).date())
+        assert run_data_tests(con)["assert_activities_in_plausible_window"] == 0
+    finally:
+        con.close()
