@@ -68,6 +68,7 @@ COLUMN_BOUNDS: dict[str, dict[str, str]] = {
     },
     "activities": {
         "local_offset_s": "local_offset_s",
+        "elapsed_time_s": "duration_s",  # over the bound the activity is refused first (step 1)
         "timer_time_s": "duration_s",
         "distance_m": "distance_m",
         "device_avg_cadence_spm": "cadence",
@@ -119,6 +120,11 @@ def _iso(us: int | None) -> str:
             .dt.to_string("%Y-%m-%dT%H:%M:%S").item())
 
 
+def _slack(overrides) -> str:
+    h = threshold("plausible_future_slack_s", overrides) / 3600
+    return "1 day" if h == 24 else f"{h:g} h"
+
+
 def _day(us: int) -> str:
     return _iso(us)[:10]
 
@@ -134,6 +140,7 @@ def _check_row(file_id, activity_id, table, column, action, n, lo_seen, hi_seen,
 def _refusals(acts: pl.DataFrame, lo: int, hi: int, overrides) -> dict[str, list[tuple]]:
     """activity_id -> [(column, value_us_or_s, bound_name, lower, upper, unit, why)]."""
     max_dur_s = threshold("activity_max_duration_s", overrides)
+    slack = _slack(overrides)
     t = acts.select(
         "activity_id",
         _us("started_at").alias("s"),
@@ -149,10 +156,10 @@ def _refusals(acts: pl.DataFrame, lo: int, hi: int, overrides) -> dict[str, list
                         f"starts {_iso(s)}, before {_day(lo)} (plausible_earliest_unix_s)"))
         elif s is not None and s > hi:
             why.append(("started_at", s / 1e6, "plausible_future_slack_s", lo_s, hi_s, TIME_UNIT,
-                        f"starts {_iso(s)}, after now + 1 day (plausible_future_slack_s)"))
+                        f"starts {_iso(s)}, after now + {slack} (plausible_future_slack_s)"))
         elif e is not None and e > hi:
             why.append(("ended_at", e / 1e6, "plausible_future_slack_s", lo_s, hi_s, TIME_UNIT,
-                        f"ends {_iso(e)}, after now + 1 day (plausible_future_slack_s)"))
+                        f"ends {_iso(e)}, after now + {slack} (plausible_future_slack_s)"))
         if s is not None and e is not None and (e - s) / 1e6 > max_dur_s:
             d = (e - s) / 1e6
             why.append(("ended_at", d, "activity_max_duration_s", 0.0, max_dur_s, "s",
@@ -399,12 +406,8 @@ def check_decoded(dec, *, now: datetime | None = None, overrides: dict | None = 
     if dropped_records:
         n = sum(dropped_records.values())
         notes.append(f"dropped {n} records dated outside {_day(lo)}..now + 1 day")
-        fix = pl.DataFrame({"activity_id": list(dropped_records),
-                            "_dropped": list(dropped_records.values())},
-                           schema={"activity_id": pl.Utf8, "_dropped": pl.Int64})
-        dec.activities = (dec.activities.join(fix, on="activity_id", how="left")
-                          .with_columns((pl.col("n_records") - pl.col("_dropped").fill_null(0))
-                                        .alias("n_records")).drop("_dropped"))
+        fewer = pl.col("activity_id").replace_strict(dropped_records, default=0, return_dtype=pl.Int64)
+        dec.activities = dec.activities.with_columns((pl.col("n_records") - fewer).alias("n_records"))
     for t, cols in NULL_TIMES.items():
         setattr(dec, t, _null_bad_times(getattr(dec, t), t, cols, lo, hi, fid, checks))
 
