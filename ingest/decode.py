@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 import polars as pl
 
 from ingest import schema
-from ingest.errors import IngestError, UnsupportedFormat
+from ingest.errors import ImplausibleData, IngestError, UnsupportedFormat
 
 
 @dataclass
@@ -32,6 +32,8 @@ class Decoded:
     developer_values: pl.DataFrame = field(default_factory=lambda: schema.empty("developer_values"))
     field_sources: pl.DataFrame = field(default_factory=lambda: schema.empty("field_sources"))
     decoder: str | None = None  # which decoder produced the frames (e.g. fitparse, columnar)
+    #: what models/plausibility.py refused or set NULL (schema.VALUE_CHECKS); lands with the file
+    value_checks: pl.DataFrame = field(default_factory=lambda: schema.empty("value_checks"))
 
     def frames(self) -> dict[str, pl.DataFrame]:
         return {name: getattr(self, name) for name in schema.TABLES}
@@ -94,5 +96,7 @@ def decode_bytes(data: bytes, name: str = "", fmt: str | None = None) -> Decoded
         raise UnsupportedFormat(f"unsupported format {fmt!r}")
     except IngestError as err:
         return quarantine(fid, fmt, err)
+    except OverflowError as err:  # a date (or number) beyond what Python can represent
+        return quarantine(fid, fmt, ImplausibleData(f"a time or value out of range ({err})"))
     except Exception as err:  # a reader bug must not stop the sync: quarantine with the class
         return quarantine(fid, fmt, err)

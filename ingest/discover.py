@@ -696,6 +696,8 @@ def _bad_archive(what: str, err: BaseException) -> BadArchive:
         why = "fails its CRC check (damaged)"
     elif isinstance(err, zipfile.BadZipFile):
         why = "not a zip file, or its directory is damaged"
+    elif isinstance(err, UnicodeDecodeError):
+        why = "a member name is not valid UTF-8 although the zip marks it so (re-zip it)"
     else:
         why = "damaged archive"
     exc = BadArchive(f"{what}: {why}")

@@ -47,6 +47,11 @@ class XmlError(CorruptFile):
     """GPX/TCX XML that does not parse."""
 
 
+class ImplausibleData(IngestError):
+    """Decoded, but impossible: a time span outside 1989-12-31..now, longer than 30 days, or a
+    date too far out to represent (bounds in models/thresholds.py)."""
+
+
 class BadArchive(IngestError):
     """A .gz or .zip that is not one, or is damaged."""
 

@@ -52,7 +52,7 @@ import polars as pl
 from ingest import schema
 from ingest.decode import Decoded
 from ingest.errors import CorruptFile, EmptyFile, UnsupportedFormat, XmlError
-from models.thresholds import value as threshold
+from models.thresholds import BOUNDS, value as threshold
 
 DECODER = f"gpxpy {getattr(gpxpy, '__version__', '')}".strip()
 
@@ -165,8 +165,17 @@ def haversine_steps_m(lat: np.ndarray, lon: np.ndarray, starts: np.ndarray) -> n
     steps = np.zeros(n, dtype=np.float64)
     if n < 2:
         return steps
-    la = np.radians(lat.astype(np.float64))
-    lo = np.radians(lon.astype(np.float64))
+    lat = lat.astype(np.float64)
+    lon = lon.astype(np.float64)
+    # a position outside the globe (or NaN/inf) is no position: it must not add distance
+    # (models/plausibility.py sets it NULL afterwards; bounds in models/thresholds.py)
+    with np.errstate(invalid="ignore"):
+        bad = ~((np.abs(lat) <= BOUNDS["latitude_deg"].upper) & (np.abs(lon) <= BOUNDS["longitude_deg"].upper))
+    if bad.any():
+        lat = np.where(bad, np.nan, lat)
+        lon = np.where(bad, np.nan, lon)
+    la = np.radians(lat)
+    lo = np.radians(lon)
     dlat = la[1:] - la[:-1]
     dlon = lo[1:] - lo[:-1]
     a = np.sin(dlat / 2) ** 2 + np.cos(la[:-1]) * np.cos(la[1:]) * np.sin(dlon / 2) ** 2

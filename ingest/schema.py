@@ -190,8 +190,29 @@ TABLES: dict[str, dict[str, pl.DataType]] = {
     "field_sources": FIELD_SOURCES,
 }
 
+#: One row per (file, activity, table, column) where decoded values failed a plausibility bound
+#: (models/plausibility.py, bounds in models/thresholds.py): what was done and why.
+VALUE_CHECKS: dict[str, pl.DataType] = {
+    "file_id": pl.Utf8,
+    "activity_id": pl.Utf8,  # NULL for a check of the whole file
+    "table_name": pl.Utf8,  # activities | laps | records | events | developer_values
+    "column_name": pl.Utf8,
+    "action": pl.Utf8,  # set_null | row_dropped | activity_refused
+    "n_rejected": pl.Int64,  # values set NULL, rows dropped (1 for a refused activity)
+    "min_seen": pl.Float64,  # among the rejected values (times: s since 1970-01-01 UTC)
+    "max_seen": pl.Float64,
+    "lower_bound": pl.Float64,
+    "upper_bound": pl.Float64,
+    "unit": pl.Utf8,
+    "bound_name": pl.Utf8,  # models/thresholds.py BOUNDS / THRESHOLDS name
+    "reason": pl.Utf8,
+}
+
 #: Derived tables (models/), not returned by readers.
-DERIVED: dict[str, dict[str, pl.DataType]] = {"activity_metrics": ACTIVITY_METRICS}
+DERIVED: dict[str, dict[str, pl.DataType]] = {
+    "activity_metrics": ACTIVITY_METRICS,
+    "value_checks": VALUE_CHECKS,
+}
 
 #: File statuses (files.status).
 STATUSES = (

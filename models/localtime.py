@@ -16,7 +16,10 @@ import polars as pl
 
 def offset_seconds(started_at: datetime, tz: str) -> int:
     """UTC offset in seconds of time zone ``tz`` at naive-UTC instant ``started_at``."""
-    aware = started_at.replace(tzinfo=timezone.utc).astimezone(ZoneInfo(tz))
+    try:
+        aware = started_at.replace(tzinfo=timezone.utc).astimezone(ZoneInfo(tz))
+    except (OverflowError, ValueError):  # year 1 west of UTC, year 9999 east of it: no offset
+        return 0
     off = aware.utcoffset()
     return int(off.total_seconds()) if off is not None else 0
 

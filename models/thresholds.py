@@ -98,9 +98,69 @@ _ALL = [
     Threshold("gpx_activity_split_gap_s", 10_800, "s", "footfall heuristic",
               "GPX tracks/segments further apart in time than this (or going back in time) are "
               "separate activities (multi-day files); shorter gaps are pauses of one activity"),
+    # --- plausibility of decoded data (models/plausibility.py) ---
+    Threshold("plausible_earliest_unix_s", 631_065_600, "s since 1970-01-01 UTC", "FIT SDK",
+              "1989-12-31T00:00:00Z, the FIT epoch: no GPS sports watch recorded before it; an "
+              "activity starting earlier is refused, a sample dated earlier is dropped"),
+    Threshold("plausible_future_slack_s", 86_400, "s", "footfall heuristic",
+              "an activity starting later than now + this (or a sample dated later) is refused/"
+              "dropped: one day covers every time zone and a wrong clock by hours"),
+    Threshold("activity_max_duration_s", 2_592_000, "s", "footfall heuristic",
+              "30 days: an activity longer than this (end - start, or elapsed time) is refused"),
+    Threshold("activity_max_distance_m", 10_000_000, "m", "footfall heuristic",
+              "10,000 km, more than 30 days of the fastest ultra-distance cycling (Race Across "
+              "America ~4,800 km in ~8 days); a longer activity or cumulative distance is set NULL"),
 ]
 
 THRESHOLDS: dict[str, Threshold] = {t.name: t for t in _ALL}
+
+
+@dataclass(frozen=True)
+class Bound:
+    """The plausible range of one measured quantity; a decoded value outside it (or NaN/inf)
+    is set NULL and noted in ``value_checks`` (models/plausibility.py)."""
+
+    name: str
+    lower: float
+    upper: float
+    unit: str
+    source: str
+    note: str = ""
+
+
+_BOUNDS = [
+    Bound("latitude_deg", -90, 90, "deg", "WGS 84 definition"),
+    Bound("longitude_deg", -180, 180, "deg", "WGS 84 definition"),
+    Bound("altitude_m", -500, 9_000, "m", "footfall heuristic",
+          "Dead Sea shore -430 m, Everest 8,849 m"),
+    Bound("heart_rate_bpm", 20, 250, "bpm", "footfall heuristic",
+          "below any living athlete's resting rate / above the maximal heart rate of any age (220 - age)"),
+    Bound("cadence", 0, 300, "steps/min, strides/min or rpm", "footfall heuristic",
+          "sprinters reach ~280 steps/min; raw FIT cadence (uint8) tops out at 254"),
+    Bound("speed_mps", 0, 100, "m/s", "footfall heuristic", "speed-skiing record ~70 m/s"),
+    Bound("power_w", 0, 3_000, "W", "footfall heuristic", "track-sprint cyclists peak ~2,500 W"),
+    Bound("temperature_c", -60, 70, "degC", "footfall heuristic", "outdoor air temperature records"),
+    Bound("ground_contact_time_ms", 0, 4_000, "ms", "footfall heuristic",
+          "no stance lasts 4 s; models/ apply the tighter gct_max_ms on top"),
+    Bound("percent", 0, 100, "%", "definition",
+          "stance time %, ground contact balance %, vertical ratio %"),
+    Bound("vertical_oscillation_mm", 0, 500, "mm", "footfall heuristic",
+          "running vertical oscillation is 50-120 mm"),
+    Bound("step_length_mm", 0, 5_000, "mm", "footfall heuristic", "elite sprint steps ~2,500 mm"),
+    Bound("leg_spring_stiffness_kn_m", 0, 200, "kN/m", "footfall heuristic",
+          "Stryd reports ~5-20 kN/m"),
+    Bound("distance_m", 0, THRESHOLDS["activity_max_distance_m"].value, "m", "footfall heuristic",
+          "cumulative or total distance: non-negative, at most activity_max_distance_m"),
+    Bound("duration_s", 0, THRESHOLDS["activity_max_duration_s"].value, "s", "footfall heuristic",
+          "elapsed / timer time: non-negative, at most activity_max_duration_s"),
+    Bound("ascent_m", 0, 100_000, "m", "footfall heuristic",
+          "total ascent/descent of one activity (the record for 24 h is ~21,000 m)"),
+    Bound("calories_kcal", 0, 100_000, "kcal", "footfall heuristic"),
+    Bound("local_offset_s", -50_400, 50_400, "s", "IANA time zone database",
+          "UTC-12 to UTC+14 (with margin): no place has a larger offset"),
+]
+
+BOUNDS: dict[str, Bound] = {b.name: b for b in _BOUNDS}
 
 
 def value(name: str, overrides: dict[str, float] | None = None) -> float:

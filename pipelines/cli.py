@@ -14,6 +14,7 @@ from typing import Annotated, Optional
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 app = typer.Typer(
@@ -30,7 +31,7 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable output."
 
 
 def _fail(msg: str, code: int = 1) -> None:
-    err_console.print(f"[red]error:[/red] {msg}")
+    err_console.print(f"[red]error:[/red] {escape(str(msg))}", highlight=False)
     raise typer.Exit(code)
 
 
@@ -102,7 +103,7 @@ def _unchanged_summary(paths: list[str], s) -> dict | None:
 
 
 def _print_summary(s: dict, db: Path) -> None:
-    t = Table(title=f"footfall sync → {db}  ({s['seconds']:.1f} s)", show_header=True)
+    t = Table(title=f"footfall sync → {escape(str(db))}  ({s['seconds']:.1f} s)", show_header=True)
     t.add_column("what")
     t.add_column("count", justify="right")
     from pipelines.sync import summary_rows
@@ -117,13 +118,13 @@ def _print_summary(s: dict, db: Path) -> None:
         q.add_column("error")
         q.add_column("reason", overflow="fold")
         for path, cls, reason in s["quarantined"]:
-            q.add_row(path, cls, reason)
+            q.add_row(escape(path), escape(cls), escape(reason))
         console.print(q)
     if s.get("skipped_by_extension"):
-        skipped = ", ".join(f"{n} {ext}" for ext, n in sorted(s["skipped_by_extension"].items()))
+        skipped = ", ".join(f"{n} {escape(ext)}" for ext, n in sorted(s["skipped_by_extension"].items()))
         console.print(f"not activity files, not read: {skipped}")
     for w in s.get("walk_errors") or []:
-        console.print(f"[yellow]could not walk:[/yellow] {w}")
+        console.print(f"[yellow]could not walk:[/yellow] {escape(w)}")
     if s.get("export_rows_without_file"):
         console.print(f"{s['export_rows_without_file']} export index rows name a file that is not in the export (kept in export_activities).")
     _print_flags(s.get("new_flags") or [], title="flags raised by this sync")
@@ -139,12 +140,12 @@ def _print_flags(flags: list[dict], title: str) -> None:
     for f in flags:
         sev = str(f.get("severity", ""))
         console.print(
-            f"[{colour.get(sev, 'white')}]{sev.upper():8}[/] {f.get('local_date')}  "
-            f"{f.get('athlete_id')}  [bold]{f.get('rule')}[/bold]  "
+            f"[{colour.get(sev, 'white')}]{escape(sev.upper()):8}[/] {f.get('local_date')}  "
+            f"{escape(str(f.get('athlete_id')))}  [bold]{escape(str(f.get('rule')))}[/bold]  "
             f"(value {_num(f.get('value'))}, threshold {_num(f.get('threshold'))}; "
-            f"{f.get('source')})"
+            f"{escape(str(f.get('source')))})"
         )
-        console.print(f"         {f.get('message')}", highlight=False)
+        console.print(f"         {escape(str(f.get('message')))}", highlight=False)
 
 
 def _num(v) -> str:
@@ -202,13 +203,13 @@ def demo(
         p.parent.mkdir(parents=True, exist_ok=True)
         if not p.exists() or p.read_bytes() != data:
             p.write_bytes(data)
-    console.print(f"wrote {len(files)} sample files to {export}/")
+    console.print(f"wrote {len(files)} sample files to {escape(str(export))}/")
     summary = _run_sync([str(export)], s.db, "demo", None, quiet=False)
     _print_summary(summary, s.db)
     _write_report(s.db, out / "report.html", athlete="demo")
     console.print(
-        f"\nNext: footfall flags --db {s.db}    |    "
-        f"footfall query \"SELECT * FROM weekly_load ORDER BY week_start_date DESC LIMIT 4\" --db {s.db}"
+        f"\nNext: footfall flags --db {escape(str(s.db))}    |    "
+        f"footfall query \"SELECT * FROM weekly_load ORDER BY week_start_date DESC LIMIT 4\" --db {escape(str(s.db))}"
     )
 
 
@@ -255,7 +256,7 @@ def flags(
     if as_json:
         print(json.dumps(rows, default=str, indent=2))
     else:
-        _print_flags(rows, title=f"flags in {s.db}")
+        _print_flags(rows, title=f"flags in {escape(str(s.db))}")
 
 
 from pipelines.cli_journal import log_app, shoes_app  # noqa: E402
@@ -306,8 +307,8 @@ def _write_report(db: Path, out: Path, athlete: str | None = None, configured: s
         _fail(str(err), getattr(err, "exit_code", 1))
     notes = "; ".join(n.key for n in r.notes)
     console.print(
-        f"report: {out.resolve()}  ({r.athlete_id}, {r.start} to {r.end}: {len(r.charts)} charts, "
-        f"{len(r.flags)} flags{'; nothing logged yet for: ' + notes if notes else ''}). Open it in a browser.",
+        f"report: {escape(str(out.resolve()))}  ({escape(str(r.athlete_id))}, {r.start} to {r.end}: {len(r.charts)} charts, "
+        f"{len(r.flags)} flags{'; nothing logged yet for: ' + escape(notes) if notes else ''}). Open it in a browser.",
         soft_wrap=True, highlight=False,
     )
 
@@ -340,7 +341,7 @@ def export(
         counts = export_parquet(s.db, parquet, lock_wait_s=s.lock_wait_s)
     except (ExportError, DatabaseBusy) as err:
         _fail(str(err))
-    t = Table(title=f"footfall export → {parquet}/")
+    t = Table(title=f"footfall export → {escape(str(parquet))}/")
     t.add_column("file")
     t.add_column("rows", justify="right")
     for name, n in counts.items():
@@ -370,7 +371,7 @@ def serve(
     try:
         serve_schedule(paths, cron=cron, db=s.db, athlete=s.athlete, timezone=s.timezone,
                        workers=workers, config_path=s.config_path,
-                       say=lambda m: console.print(m, soft_wrap=True, highlight=False))
+                       say=lambda m: console.print(m, soft_wrap=True, highlight=False, markup=False))
     except ServeError as err:
         _fail(str(err))
     console.print("stopped serving; the schedule is paused (`footfall serve` again resumes it)")

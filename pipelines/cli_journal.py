@@ -268,7 +268,7 @@ def log_show(
     if runs is None:
         console.print("[dim]no models built yet: `footfall sync PATH` or `footfall build` shows runs here[/dim]")
     else:
-        t = Table(title=f"runs of {s.athlete} since {since}")
+        t = Table(title=f"runs of {escape(str(s.athlete))} since {since}")
         for c in ("date", "activity", "km", "shoe", "RPE", "before", "during", "after", "next morning", "where"):
             t.add_column(c, overflow="fold")
         for r in runs.to_dicts():
@@ -283,7 +283,7 @@ def log_show(
     for r in entries.to_dicts():
         t.add_row(r["kind"], str(r["entry_id"]), str(r["local_date"]), (r["moment"] or "").replace("_", " "),
                   _num(r["score"]), escape(r["location"] or ""), r["activity_id"] or "",
-                  escape(r["note"] or ""), r["source"])
+                  escape(r["note"] or ""), escape(str(r["source"] or "")))
     console.print(t)
 
 
@@ -430,7 +430,7 @@ def shoes_list(
         _say(f"no shoes for {s.athlete}: add one with `footfall shoes add NAME`")
         return
     any_retired = any(r["retired_on"] for r in df.to_dicts())
-    t = Table(title=f"shoes in {s.db}")
+    t = Table(title=f"shoes in {escape(str(s.db))}")
     t.add_column("id", justify="right", no_wrap=True)
     t.add_column("shoe", overflow="fold", min_width=16)
     t.add_column("since", no_wrap=True)

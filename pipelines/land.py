@@ -21,7 +21,7 @@ import polars as pl
 
 from ingest import schema
 from pipelines.db import utcnow
-from pipelines.work import FileResult
+from pipelines.work import FileResult, path_text
 
 #: A source is "richer" with more canonical columns filled; ties go to the device's own format.
 FORMAT_RANK = {"fit": 3, "tcx": 2, "gpx": 1}
@@ -112,6 +112,14 @@ def _existing_candidates(con, athlete_id: str, lo: datetime, hi: datetime) -> li
     return [_Candidate(*r) for r in rows]
 
 
+def _shift(t: datetime, days: int) -> datetime:
+    """``t`` moved by ``days``, clamped to what a datetime holds (year 1 and 9999 never raise)."""
+    try:
+        return t + timedelta(days=days)
+    except OverflowError:
+        return datetime.min if days < 0 else datetime.max
+
+
 def _delete_activity(con, activity_id: str) -> None:
     for t in (*ACTIVITY_TABLES, "activity_metrics"):
         con.execute(f"DELETE FROM {t} WHERE activity_id = ?", [activity_id])
@@ -175,9 +183,7 @@ def _land(con, results, athlete_id, sources, now, stats) -> None:
         starts = [c.started_at for c in cands if c.started_at is not None]
         pool: list[_Candidate] = []
         if starts:
-            pool = _existing_candidates(
-                con, athlete_id, min(starts) - timedelta(days=1), max(starts) + timedelta(days=1)
-            )
+            pool = _existing_candidates(con, athlete_id, _shift(min(starts), -1), _shift(max(starts), 1))
         existing_ids = {c.activity_id for c in pool}
         for c in sorted(cands, key=lambda c: c.richness, reverse=True):
             twin = next((p for p in pool if p.activity_id not in dropped and same_run(c, p)), None)
@@ -252,20 +258,20 @@ def _land(con, results, athlete_id, sources, now, stats) -> None:
         if status == "duplicate":
             stats.duplicates += 1
         if status == "quarantined":
-            stats.quarantined.append((r.display, r.error_class or "", r.reason or ""))
+            stats.quarantined.append((path_text(r.display), r.error_class or "", path_text(r.reason or "")))
         stats.by_status[status] += 1
         if r.file_id:
             stats.file_status[r.file_id] = status
         file_rows.append(
             {
                 "file_id": r.file_id,
-                "path": r.path,
-                "member": r.member,
+                "path": path_text(r.path),
+                "member": path_text(r.member),
                 "size_bytes": r.size_bytes,
                 "format": r.format,
                 "athlete_id": athlete_id,
                 "status": status,
-                "reason": reason,
+                "reason": path_text(reason),
                 "error_class": r.error_class,
                 "n_activities": len(kept_ids) if dec is not None else 0,
                 "n_records": n_records if dec is not None else 0,
@@ -297,6 +303,13 @@ def _land(con, results, athlete_id, sources, now, stats) -> None:
     if file_rows:
         _insert_frame(con, "files", pl.DataFrame(file_rows, infer_schema_length=None))
         _forget_read_errors(con, [f for f in file_rows if f["error_class"] != "UnreadableFile"])
+    # what the plausibility checks refused or set NULL, for every new file (kept or not)
+    checks = [r.decoded.value_checks for r in fresh
+              if r.decoded is not None and getattr(r.decoded, "value_checks", None) is not None
+              and r.decoded.value_checks.height]
+    if checks:
+        _insert_frame(con, "value_checks", pl.concat(checks, how="vertical_relaxed")
+                      .with_columns(pl.lit(athlete_id).alias("athlete_id")))
 
     # --- a bulk export's own index (Strava activities.csv), kept against the file it names ---
     meta_rows = []
@@ -353,7 +366,7 @@ def _export_row(m: dict, athlete_id: str, file_id: str | None) -> dict:
     return {
         "athlete_id": athlete_id,
         "export_source": m.get("export_source"),
-        "export_path": m.get("export_path"),
+        "export_path": path_text(m.get("export_path")),
         "filename": m.get("filename"),
         "file_id": file_id,
         "external_id": None if m.get("external_id") is None else str(m.get("external_id")),

@@ -20,7 +20,7 @@ from ingest.decode import file_id_of
 from pipelines import db as dbm
 from pipelines.config import Settings
 from pipelines.land import LandStats, land_export_rows, land_results
-from pipelines.work import DeriveContext, FileResult, decode_batch, problem_id
+from pipelines.work import DeriveContext, FileResult, decode_batch, path_text, problem_id
 
 #: Below this many new files a sync decodes in-process (a process pool costs ~1 s to start).
 POOL_MIN_FILES = 24
@@ -114,7 +114,7 @@ def discover_sources(paths: Iterable[str | Path]) -> tuple[list, dict[str, int],
 
     summary = Summary()
     sources = list_sources([Path(p) for p in paths], summary=summary)
-    return sources, dict(summary.skipped_by_ext), list(summary.walk_errors)
+    return sources, dict(summary.skipped_by_ext), [path_text(w) for w in summary.walk_errors]
 
 
 def plan_sync(db_path: Path, sources: list, settings: Settings) -> Plan:
@@ -130,7 +130,7 @@ def plan_sync(db_path: Path, sources: list, settings: Settings) -> Plan:
             for p, s, m in con.execute("SELECT path, size_bytes, mtime_ns FROM sync_sources").fetchall()
         }
         known = {r[0] for r in con.execute("SELECT file_id FROM files").fetchall()}
-    todo = [s for s in sources if (str(s.path), s.size_bytes, s.mtime_ns) not in seen]
+    todo = [s for s in sources if (path_text(s.path), s.size_bytes, s.mtime_ns) not in seen]
     return Plan(sources=todo, unchanged=len(sources) - len(todo), known_ids=known)
 
 
@@ -168,12 +168,12 @@ def iter_batches(plan: Plan, *, batch_files: int, max_member_bytes: int,
                 fid = file_id_of(item.data)
                 if fid in plan.known_ids or fid in pending_ids:
                     batch.ready.append(
-                        FileResult(path=str(item.path), member=item.member, name=item.name,
+                        FileResult(path=path_text(item.path), member=item.member, name=item.name,
                                    file_id=fid, status="skipped", size_bytes=len(item.data))
                     )
                 else:
                     pending_ids.add(fid)
-                    batch.items.append((str(item.path), item.member, item.name, item.data,
+                    batch.items.append((path_text(item.path), item.member, item.name, item.data,
                                         item.export_meta))
             elif isinstance(item, Problem):
                 n_files += 1
@@ -181,9 +181,9 @@ def iter_batches(plan: Plan, *, batch_files: int, max_member_bytes: int,
                 transient = transient or isinstance(err, UnreadableFile)
                 batch.ready.append(
                     FileResult(
-                        path=str(item.path), member=item.member,
-                        name=(item.member or str(item.path)).rsplit("/", 1)[-1],
-                        file_id=problem_id(str(item.path), item.member, type(err).__name__),
+                        path=path_text(item.path), member=item.member,
+                        name=(item.member or path_text(item.path)).rsplit("/", 1)[-1],
+                        file_id=problem_id(path_text(item.path), item.member, type(err).__name__),
                         status="quarantined", format="unknown",
                         reason=_reason(err), error_class=getattr(err, "error_class", type(err).__name__),
                     )
@@ -196,7 +196,7 @@ def iter_batches(plan: Plan, *, batch_files: int, max_member_bytes: int,
                 yield batch
                 batch = Batch(items=[], ready=[], sources_done=[])
         if not transient:  # a source that could not be read is not "done": retried next sync
-            batch.sources_done.append((str(src.path), src.size_bytes, src.mtime_ns, n_files))
+            batch.sources_done.append((path_text(src.path), src.size_bytes, src.mtime_ns, n_files))
         if on_source:
             on_source(src)
     if batch.items or batch.ready or batch.sources_done or batch.export_rows_without_file:
@@ -275,6 +275,7 @@ def release_frames(results: list[FileResult]) -> None:
         if r.decoded is not None:
             for t, df in empty.items():
                 setattr(r.decoded, t, df)
+            r.decoded.value_checks = None
         r.metrics = None
 
 

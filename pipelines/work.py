@@ -7,6 +7,7 @@ neither prefect nor duckdb and everything it takes and returns pickles (polars f
 from __future__ import annotations
 
 import hashlib
+import os
 from dataclasses import dataclass, field
 
 import polars as pl
@@ -48,6 +49,23 @@ class FileResult:
         return f"{self.path}!{self.member}" if self.member else self.path
 
 
+def path_text(p) -> str:
+    """A path (or any text from the file system) as valid UTF-8 text, the same on every sync.
+
+    Names that are not UTF-8 reach Python with lone surrogates (``b'run\\xff.gpx'`` becomes
+    ``'run\\udcff.gpx'``), which neither DuckDB nor a terminal accepts: their bytes are written
+    as ``\\xff`` escapes instead (``run\\xff.gpx``). UTF-8 names are unchanged. ``files.path``,
+    ``sync_sources.path`` and the re-sync's lookup all go through this one function.
+    """
+    if p is None:
+        return p
+    try:
+        raw = os.fsencode(p)
+    except UnicodeEncodeError:  # surrogates that surrogateescape did not make
+        raw = os.fspath(p).encode("utf-8", "surrogatepass")
+    return raw.decode("utf-8", "backslashreplace")
+
+
 def problem_id(path: str, member: str | None, detail: str = "") -> str:
     """Stable id for an entry that has no readable bytes (a bad archive, an unsafe member)."""
     h = hashlib.sha256(f"{path}\0{member or ''}\0{detail}".encode()).hexdigest()
@@ -57,6 +75,12 @@ def problem_id(path: str, member: str | None, detail: str = "") -> str:
 def decode_one(data: bytes, name: str, ctx: DeriveContext) -> tuple[Decoded, pl.DataFrame | None]:
     """Decode bytes and derive the running metrics for their activities."""
     dec = decode_bytes(data, name)
+    if dec.activities.height == 0:
+        return dec, None
+    from models.plausibility import check_decoded
+
+    # impossible spans refuse the activity, impossible values become NULL, before any metric
+    check_decoded(dec, overrides=ctx.thresholds)
     if dec.activities.height == 0:
         return dec, None
     from models.localtime import fill_local_time
@@ -82,7 +106,9 @@ def decode_one(data: bytes, name: str, ctx: DeriveContext) -> tuple[Decoded, pl.
         dec.reason = f"{dec.reason}; {note}" if dec.reason else note
         return dec, None
     dec.records = records
-    return dec, metrics
+    from models.plausibility import check_metrics
+
+    return dec, check_metrics(dec, metrics, overrides=ctx.thresholds)
 
 
 def decode_batch(items: list[tuple[str, str | None, str, bytes, dict | None]], ctx: DeriveContext) -> list[FileResult]:
