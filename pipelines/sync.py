@@ -145,20 +145,41 @@ class Batch:
     export_rows_without_file: list[dict] = field(default_factory=list)
 
 
-def iter_batches(plan: Plan, *, batch_files: int, max_member_bytes: int,
+def iter_batches(plan: Plan, *, batch_files: int, max_member_bytes: int | None = None,
+                 limits=None, max_batch_bytes: int | None = None, max_sync_bytes: int | None = None,
                  on_source: Callable[[object], None] | None = None) -> Iterator[Batch]:
-    """Read the planned sources (decompressing in memory) into batches of at most ``batch_files``.
+    """Read the planned sources (decompressing in memory) into batches of at most ``batch_files``
+    files and ``max_batch_bytes`` bytes held (a batch ends early when its bytes reach it).
 
+    ``limits``: ``ingest.discover.Limits`` (default: the defaults, with ``max_member_bytes``);
+    ``max_sync_bytes``: decompressed bytes this sync reads (``ingest.discover.SyncMeter``).
     A source's row in ``sync_sources`` is written with the batch that holds its last file, so a
-    sync interrupted mid-archive reads that archive again next time (landed files then skip by hash).
+    sync interrupted mid-archive reads that archive again next time (landed files then skip by
+    hash). A source that hit a size budget (``TooLarge``) gets no row either: the next sync reads
+    it again, so raising the budget in the config takes effect without touching the file.
     """
-    from ingest.discover import FoundFile, Problem, iter_source
+    from ingest.discover import (
+        DEFAULT_MAX_BATCH_BYTES,
+        DEFAULT_MAX_SYNC_BYTES,
+        FoundFile,
+        Limits,
+        Problem,
+        SyncMeter,
+        iter_source,
+    )
+    from ingest.errors import TooLarge
 
+    if limits is None:
+        limits = Limits() if max_member_bytes is None else Limits(max_member_bytes=max_member_bytes)
+    max_batch_bytes = DEFAULT_MAX_BATCH_BYTES if max_batch_bytes is None else max_batch_bytes
+    meter = SyncMeter(DEFAULT_MAX_SYNC_BYTES if max_sync_bytes is None else max_sync_bytes)
     batch = Batch(items=[], ready=[], sources_done=[])
+    held = 0  # bytes of the files in batch.items
     pending_ids: set[str] = set()
     for src in plan.sources:
         n_files = 0
-        for item in iter_source(src, max_member_bytes=max_member_bytes):
+        over_budget = False
+        for item in iter_source(src, limits=limits, meter=meter):
             if isinstance(item, FoundFile):
                 n_files += 1
                 fid = file_id_of(item.data)
@@ -171,9 +192,11 @@ def iter_batches(plan: Plan, *, batch_files: int, max_member_bytes: int,
                     pending_ids.add(fid)
                     batch.items.append((str(item.path), item.member, item.name, item.data,
                                         item.export_meta))
+                    held += len(item.data)
             elif isinstance(item, Problem):
                 n_files += 1
                 err = item.error
+                over_budget = over_budget or isinstance(err, TooLarge)
                 batch.ready.append(
                     FileResult(
                         path=str(item.path), member=item.member,
@@ -187,10 +210,12 @@ def iter_batches(plan: Plan, *, batch_files: int, max_member_bytes: int,
                 row = getattr(item, "meta", None) or getattr(item, "export_meta", None)
                 if row:
                     batch.export_rows_without_file.append(row)
-            if len(batch.items) + len(batch.ready) >= batch_files:
+            if len(batch.items) + len(batch.ready) >= batch_files or held >= max_batch_bytes:
                 yield batch
                 batch = Batch(items=[], ready=[], sources_done=[])
-        batch.sources_done.append((str(src.path), src.size_bytes, src.mtime_ns, n_files))
+                held = 0
+        if not over_budget:
+            batch.sources_done.append((str(src.path), src.size_bytes, src.mtime_ns, n_files))
         if on_source:
             on_source(src)
     if batch.items or batch.ready or batch.sources_done or batch.export_rows_without_file:
