@@ -1,0 +1,288 @@
+"""Memory and time bombs under the per-member cap (issue 11, point 4): size budgets per file,
+per batch, per archive and per sync, each refusal a quarantined ``files`` row naming its budget.
+
+Every hostile file is built here, small and fast: a raw deflate stream is ``start + block * n +
+tail`` where each part ends with a full flush (which resets the compressor), so the compressed
+1 MiB zero block is the same bytes every time; the CRC-32 of ``prefix + zeros`` is computed once
+and a distinct suffix per member is folded in, so 12 members of 500 MiB cost ~1 s and ~6 MB,
+and their decompressed bytes all differ (no dedupe by hash). Zips are written by hand.
+
+The syncs run as subprocesses (``footfall sync`` against the session's Prefect test server),
+their peak memory read from ``wait4``'s ``ru_maxrss``; a watchdog kills a sync whose process
+tree passes ``HARD_LIMIT`` so a regression fails the test instead of swapping the machine.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import signal
+import struct
+import subprocess
+import sys
+import time
+import zipfile
+import zlib
+from datetime import date
+from functools import lru_cache
+from pathlib import Path
+
+import pytest
+
+from pipelines import db
+
+MiB = 1024 * 1024
+_BLOCK = bytes(MiB)
+
+
+@lru_cache(maxsize=None)
+def _zero_block() -> bytes:
+    c = zlib.compressobj(9, zlib.DEFLATED, -15)
+    c.compress(b"x")
+    c.flush(zlib.Z_FULL_FLUSH)
+    block = c.compress(_BLOCK) + c.flush(zlib.Z_FULL_FLUSH)
+    again = c.compress(_BLOCK) + c.flush(zlib.Z_FULL_FLUSH)
+    assert block == again
+    return block
+
+
+@lru_cache(maxsize=None)
+def _crc_of_prefix_and_zeros(prefix: bytes, n_mib: int) -> int:
+    crc = zlib.crc32(prefix)
+    for _ in range(n_mib):
+        crc = zlib.crc32(_BLOCK, crc)
+    return crc
+
+
+def deflated(prefix: bytes, n_mib: int, suffix: bytes) -> tuple[bytes, int, int]:
+    """(raw deflate of prefix + n_mib MiB of zeros + suffix, its CRC-32, its size)."""
+    c = zlib.compressobj(9, zlib.DEFLATED, -15)
+    start = c.compress(prefix) + c.flush(zlib.Z_FULL_FLUSH)
+    c2 = zlib.compressobj(9, zlib.DEFLATED, -15)
+    tail = c2.compress(suffix) + c2.flush()
+    data = start + _zero_block() * n_mib + tail
+    crc = zlib.crc32(suffix, _crc_of_prefix_and_zeros(prefix, n_mib))
+    return data, crc, len(prefix) + n_mib * MiB + len(suffix)
+
+
+def fit_header(data_size: int) -> bytes:
+    """A 14-byte FIT file header declaring ``data_size`` bytes of records (header CRC 0: none)."""
+    return struct.pack("<BBHI4sH", 14, 0x20, 2132, data_size & 0xFFFFFFFF, b".FIT", 0)
+
+
+GPX_HEAD = b'<?xml version="1.0"?><gpx version="1.1" creator="bomb"><trk><trkseg>'
+
+
+def gzip_member(prefix: bytes, n_mib: int, suffix: bytes) -> bytes:
+    """A .gz file expanding to prefix + n_mib MiB of zeros + suffix."""
+    body, crc, size = deflated(prefix, n_mib, suffix)
+    return b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x02\xff" + body + struct.pack("<II", crc, size & 0xFFFFFFFF)
+
+
+def write_zip(out: io.RawIOBase | io.BufferedIOBase, members: list[tuple[str, bytes, int, int]]) -> None:
+    """A zip of already-deflated members: (name, raw deflate, crc, uncompressed size < 4 GiB)."""
+    central = []
+    offset = 0
+    for name, data, crc, size in members:
+        n = name.encode()
+        local = struct.pack("<IHHHHHIIIHH", 0x04034B50, 20, 0, 8, 0, 0x21, crc, len(data), size, len(n), 0)
+        central.append(struct.pack("<IHHHHHHIIIHHHHHII", 0x02014B50, 20, 20, 0, 8, 0, 0x21, crc,
+                                   len(data), size, len(n), 0, 0, 0, 0, 0o100644 << 16, offset) + n)
+        out.write(local + n)
+        out.write(data)
+        offset += len(local) + len(n) + len(data)
+    cd = b"".join(central)
+    out.write(cd)
+    out.write(struct.pack("<IHHHHIIH", 0x06054B50, 0, 0, len(members), len(members), len(cd), offset, 0))
+
+
+def zip_bytes(members: list[tuple[str, bytes, int, int]]) -> bytes:
+    buf = io.BytesIO()
+    write_zip(buf, members)
+    return buf.getvalue()
+
+
+def distinct_members(n: int, n_mib: int, name: str = "bomb{i:02d}.fit",
+                     prefix: bytes | None = None) -> list[tuple[str, bytes, int, int]]:
+    """``n`` members of ~n_mib MiB each, all different (a distinct suffix each)."""
+    head = fit_header(n_mib * MiB) if prefix is None else prefix
+    out = []
+    for i in range(n):
+        data, crc, size = deflated(head, n_mib, f"member {i}".encode())
+        out.append((name.format(i=i), data, crc, size))
+    return out
+
+
+def nested_zip(levels: int, fanout: int, leaf_mib: int) -> bytes:
+    """42.zip-style: ``levels`` zips deep, ``fanout`` copies per level, leaves of leaf_mib MiB."""
+    inner = zip_bytes(distinct_members(fanout, leaf_mib))
+    for level in range(levels - 1):
+        buf = io.BytesIO()
+        with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
+            for i in range(fanout):
+                z.writestr(f"l{level}_{i:02d}.zip", inner)
+        inner = buf.getvalue()
+    return inner
+
+
+def deflate_file(name: str, data: bytes) -> tuple[str, bytes, int, int]:
+    """A real (small) file as a member for ``write_zip``."""
+    c = zlib.compressobj(6, zlib.DEFLATED, -15)
+    return name, c.compress(data) + c.flush(), zlib.crc32(data), len(data)
+
+
+# --------------------------------------------------------------------------------------------
+# running a sync as a subprocess, memory measured and bounded
+
+HARD_LIMIT = 3 * 1024**3  # process-tree RSS at which the watchdog kills a sync (machine safety)
+
+
+def _tree(pid: int) -> list[int]:
+    out = [pid]
+    try:
+        for tid in os.listdir(f"/proc/{pid}/task"):
+            with open(f"/proc/{pid}/task/{tid}/children") as fh:
+                for child in fh.read().split():
+                    out += _tree(int(child))
+    except OSError:
+        pass
+    return out
+
+
+def _rss(pid: int) -> int:
+    try:
+        with open(f"/proc/{pid}/statm") as fh:
+            return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except OSError:
+        return 0
+
+
+def footfall_sync(paths: list[Path], dbfile: Path, workdir: Path, config: str = "",
+                  timeout_s: float = 120) -> dict:
+    """``footfall sync --json`` in a subprocess on the session's Prefect test server.
+
+    Returns rc, the parsed summary (or None), stderr, ``maxrss`` (bytes: the largest process
+    of the sync's tree, from ``wait4``), ``tree_peak`` (bytes: the tree's summed RSS, sampled
+    every 50 ms), ``killed`` (the watchdog or the timeout killed it) and ``seconds``.
+    """
+    import json
+
+    from prefect.settings import PREFECT_API_URL
+
+    workdir.mkdir(parents=True, exist_ok=True)
+    cfg = workdir / "footfall.toml"
+    cfg.write_text(config)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FOOTFALL_")}
+    env.update(FOOTFALL_CONFIG=str(cfg), PREFECT_API_URL=str(PREFECT_API_URL.value()))
+    cmd = [sys.executable, "-c", "from pipelines.cli import main; main()", "sync",
+           *map(str, paths), "--db", str(dbfile), "--json"]
+    out_path, err_path = workdir / "stdout", workdir / "stderr"
+    t0 = time.monotonic()
+    with open(out_path, "wb") as out, open(err_path, "wb") as err:
+        proc = subprocess.Popen(cmd, env=env, cwd=workdir, stdout=out, stderr=err,
+                                start_new_session=True)
+    peak, killed = 0, False
+    while True:
+        pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
+        if pid:
+            break
+        peak = max(peak, sum(_rss(p) for p in _tree(proc.pid)))
+        if not killed and (peak > HARD_LIMIT or time.monotonic() - t0 > timeout_s):
+            os.killpg(proc.pid, signal.SIGKILL)  # the sync's own process group
+            killed = True
+        time.sleep(0.05)
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    text = out_path.read_text()
+    try:
+        summary = json.loads(text)
+    except ValueError:
+        summary = None
+    return {"rc": proc.returncode, "summary": summary, "stdout": text,
+            "stderr": err_path.read_text()[-3000:], "maxrss": usage.ru_maxrss * 1024,
+            "tree_peak": peak, "killed": killed, "seconds": time.monotonic() - t0}
+
+
+def gib(n: int) -> str:
+    return f"{n / 1024**3:.2f} GiB"
+
+
+def files_rows(dbfile: Path) -> dict[tuple[str, str | None], tuple[str, str | None, str | None]]:
+    """(file name on disk, member) -> (status, error_class, reason)."""
+    with db.connection(dbfile, read_only=True) as con:
+        return {(Path(p).name, m): (s, c, r) for p, m, s, c, r in con.execute(
+            "SELECT path, member, status, error_class, reason FROM files").fetchall()}
+
+
+def synced_sources(dbfile: Path) -> set[str]:
+    with db.connection(dbfile, read_only=True) as con:
+        return {Path(r[0]).name for r in con.execute("SELECT path FROM sync_sources").fetchall()}
+
+
+@pytest.fixture(scope="module")
+def sample_fits() -> list[bytes]:
+    """Seven real, distinct FIT runs (the demo's generator: no corpus needed)."""
+    from ingest.sample import make_sample_export
+
+    export = make_sample_export(weeks=2, end_date=date(2026, 11, 1))
+    return [data for name, data in sorted(export.items()) if name.endswith(".fit")]
+
+
+def assert_ran(res: dict) -> dict:
+    assert not res["killed"], (f"sync killed by the watchdog (tree peak {gib(res['tree_peak'])},"
+                               f" {res['seconds']:.0f} s)")
+    assert res["rc"] == 0, res["stderr"]
+    assert res["summary"] is not None, res["stdout"][-2000:]
+    return res["summary"]
+
+
+# --------------------------------------------------------------------------------------------
+# the realistic case: default budgets
+
+
+def test_bombs_under_the_member_cap_are_refused_in_bounded_memory(
+        prefect_harness, sample_fits, tmp_path):
+    """The issue's bombs with the default budgets: a 6 MB zip of 12 distinct 500 MiB members
+    (peaked at 6.6 GiB, OOM-killed under 4 GB, nothing recorded), 12 small .fit.gz files
+    expanding to 500 MiB each, a 200 MB GPX (gpxpy: ~13x in memory). Each is a quarantined
+    row naming its budget; the real runs beside them (in the same zip, and on disk) land; the
+    sync exits 0 with its largest process under 2 GB."""
+    export = tmp_path / "export"
+    export.mkdir()
+    with open(export / "a_bomb12.zip", "wb") as fh:
+        write_zip(fh, [deflate_file("good/run0.fit", sample_fits[0]),
+                       *distinct_members(12, 500)])
+    for i in range(12):  # no FIT header: sniffed by name, so read until max_fit_bytes
+        (export / f"b_bomb{i:02d}.fit.gz").write_bytes(gzip_member(b"", 500, f"gz {i}".encode()))
+    point = (b'<trkpt lat="46.0" lon="14.0"><ele>300.0</ele>'
+             b'<time>2026-10-01T06:00:00Z</time></trkpt>\n')
+    with open(export / "c_huge.gpx", "wb") as fh:  # a real, valid GPX of ~200 MB
+        fh.write(GPX_HEAD)
+        chunk = point * (MiB // len(point))
+        for _ in range(200):
+            fh.write(chunk)
+        fh.write(b"</trkseg></trk></gpx>\n")
+    (export / "d_good.fit").write_bytes(sample_fits[1])
+    dbfile = tmp_path / "f.duckdb"
+
+    res = footfall_sync([export], dbfile, tmp_path / "run")
+    print(f"\ndefault budgets: largest process {gib(res['maxrss'])}, tree peak"
+          f" {gib(res['tree_peak'])}, {res['seconds']:.1f} s, rc {res['rc']}")
+    summary = assert_ran(res)
+    rows = files_rows(dbfile)
+    assert rows[("a_bomb12.zip", "good/run0.fit")][0] == "landed"
+    assert rows[("d_good.fit", None)][0] == "landed"
+    for i in range(12):
+        status, cls, reason = rows[("a_bomb12.zip", f"bomb{i:02d}.fit")]
+        assert (status, cls) == ("quarantined", "FileTooLarge")
+        assert "max_fit_bytes" in reason and "footfall.toml" in reason
+        status, cls, reason = rows[(f"b_bomb{i:02d}.fit.gz", None)]
+        assert (status, cls) == ("quarantined", "FileTooLarge")
+        assert "max_fit_bytes" in reason
+    status, cls, reason = rows[("c_huge.gpx", None)]
+    assert (status, cls) == ("quarantined", "FileTooLarge") and "max_xml_bytes" in reason
+    assert summary["by_status"]["quarantined"] == 25
+    assert res["maxrss"] < 2 * 1024**3
+    assert res["seconds"] < 90
+    # a source that hit a budget is read again next time (so raising the budget takes effect)
+    assert "d_good.fit" in synced_sources(dbfile)
+    assert "a_bomb12.zip" not in synced_sources(dbfile)
