@@ -286,3 +286,124 @@ def test_bombs_under_the_member_cap_are_refused_in_bounded_memory(
     # a source that hit a budget is read again next time (so raising the budget takes effect)
     assert "d_good.fit" in synced_sources(dbfile)
     assert "a_bomb12.zip" not in synced_sources(dbfile)
+
+
+# --------------------------------------------------------------------------------------------
+# each budget, configured small to show the mechanism
+
+
+def test_a_batch_flushes_when_its_bytes_budget_is_reached(prefect_harness, sample_fits, tmp_path):
+    """max_batch_bytes: 12 distinct 48 MiB files (under every per-file budget) and two real runs
+    in one zip. Nothing is refused: the batches end early (six of two files) instead of one
+    batch holding all 576 MiB (batch_files is 60)."""
+    export = tmp_path / "export"
+    export.mkdir()
+    with open(export / "big.zip", "wb") as fh:
+        write_zip(fh, [deflate_file("a_run0.fit", sample_fits[0]),
+                       deflate_file("a_run1.fit", sample_fits[1]),
+                       *distinct_members(12, 48, name="junk{i:02d}.fit", prefix=b"")])
+    dbfile = tmp_path / "f.duckdb"
+    res = footfall_sync([export], dbfile, tmp_path / "run",
+                        config=f"max_batch_bytes = {64 * MiB}\n")
+    print(f"\nmax_batch_bytes 64 MiB: largest process {gib(res['maxrss'])}, {res['seconds']:.1f} s")
+    assert_ran(res)
+    rows = files_rows(dbfile)
+    assert rows[("big.zip", "a_run0.fit")][0] == "landed"
+    assert rows[("big.zip", "a_run1.fit")][0] == "landed"
+    junk = [v for (_, m), v in rows.items() if m.startswith("junk")]
+    assert len(junk) == 12
+    assert all(s == "quarantined" and c == "BadHeader" for s, c, _ in junk)  # decoded, not refused
+    with db.connection(dbfile, read_only=True) as con:
+        batches = con.execute("SELECT count(DISTINCT landed_at) FROM files").fetchone()[0]
+    assert batches >= 6
+    assert "big.zip" in synced_sources(dbfile)
+    assert res["maxrss"] < 1024**3
+
+
+def test_the_sync_budget_stops_reading_and_the_next_sync_goes_on(
+        prefect_harness, sample_fits, tmp_path):
+    """max_sync_bytes: past it, the member being read is refused, the rest of its archive and
+    every later archive or .gz wait for the next sync (each a row saying so); plain files on
+    disk still land. The next sync, with the budget raised, reads what was left."""
+    export = tmp_path / "export"
+    export.mkdir()
+    with open(export / "a.zip", "wb") as fh:
+        write_zip(fh, [deflate_file("a_run0.fit", sample_fits[0]),
+                       *distinct_members(3, 40, name="junk{i}.fit", prefix=b"")])
+    (export / "b_run1.fit.gz").write_bytes(gzip_member(sample_fits[1], 0, b""))
+    (export / "c_run2.fit").write_bytes(sample_fits[2])
+    dbfile = tmp_path / "f.duckdb"
+    res = footfall_sync([export], dbfile, tmp_path / "run1", config=f"max_sync_bytes = {100 * MiB}\n")
+    assert_ran(res)
+    rows = files_rows(dbfile)
+    assert rows[("a.zip", "a_run0.fit")][0] == "landed"
+    assert rows[("a.zip", "junk0.fit")][1] == "BadHeader"  # read and decoded
+    assert rows[("a.zip", "junk1.fit")][1] == "BadHeader"
+    status, cls, reason = rows[("a.zip", "junk2.fit")]
+    assert (status, cls) == ("quarantined", "SyncBudgetExceeded")
+    assert "max_sync_bytes" in reason and "next sync" in reason
+    status, cls, reason = rows[("b_run1.fit.gz", None)]
+    assert (status, cls) == ("quarantined", "SyncBudgetExceeded") and "not read" in reason
+    assert rows[("c_run2.fit", None)][0] == "landed"
+    assert synced_sources(dbfile) == {"c_run2.fit"}
+
+    res = footfall_sync([export], dbfile, tmp_path / "run2")  # default budget
+    assert_ran(res)
+    rows = files_rows(dbfile)
+    landed = {k for k, v in rows.items() if v[0] == "landed"}
+    assert {("a.zip", "a_run0.fit"), ("b_run1.fit.gz", None), ("c_run2.fit", None)} <= landed
+    with db.connection(dbfile, read_only=True) as con:
+        junk2 = {r[0] for r in con.execute(
+            "SELECT error_class FROM files WHERE member = 'junk2.fit'").fetchall()}
+    # read and decoded now; the first sync's refusal stays as its own row (a problem id)
+    assert junk2 == {"SyncBudgetExceeded", "BadHeader"}
+    assert synced_sources(dbfile) == {"a.zip", "b_run1.fit.gz", "c_run2.fit"}
+
+
+def test_an_archive_over_its_member_budget_is_not_opened(prefect_harness, sample_fits, tmp_path):
+    """max_archive_members: a nested zip whose end record declares more entries than the
+    budget left is refused before zipfile loads its directory (a ZipInfo per entry); the
+    archive's other members land."""
+    inner = zip_bytes([deflate_file(f"x/{i:04d}.json", b"{}") for i in range(300)])
+    export = tmp_path / "export"
+    export.mkdir()
+    with zipfile.ZipFile(export / "garmin.zip", "w", zipfile.ZIP_DEFLATED) as z:
+        z.writestr("a_run0.fit", sample_fits[0])
+        z.writestr("b_inner.zip", inner)
+        z.writestr("c_run1.fit", sample_fits[1])
+    dbfile = tmp_path / "f.duckdb"
+    res = footfall_sync([export], dbfile, tmp_path / "run", config="max_archive_members = 100\n")
+    assert_ran(res)
+    rows = files_rows(dbfile)
+    assert rows[("garmin.zip", "a_run0.fit")][0] == "landed"
+    assert rows[("garmin.zip", "c_run1.fit")][0] == "landed"
+    status, cls, reason = rows[("garmin.zip", "b_inner.zip")]
+    assert (status, cls) == ("quarantined", "ArchiveTooLarge")
+    assert "300 entries" in reason and "max_archive_members" in reason
+
+
+def test_a_42_zip_nest_stops_at_the_archive_work_budget(prefect_harness, sample_fits, tmp_path):
+    """max_archive_read_bytes: a 42.zip-style nest (3 levels of 8, 16 MiB leaves under every
+    per-file budget: 8 GiB of leaves, where 16 levels of 16 with 500 MiB leaves took ~6 h of
+    CPU) stops once the bytes decompressed from it, all levels counted, pass the budget: one
+    row names it; a real run beside the nest lands; the sync takes seconds."""
+    export = tmp_path / "export"
+    export.mkdir()
+    (export / "42.zip").write_bytes(nested_zip(levels=3, fanout=8, leaf_mib=16))
+    (export / "run.fit").write_bytes(sample_fits[0])
+    dbfile = tmp_path / "f.duckdb"
+    res = footfall_sync([export], dbfile, tmp_path / "run", timeout_s=90,
+                        config=f"max_archive_read_bytes = {256 * MiB}\n")
+    print(f"\n42.zip nest, max_archive_read_bytes 256 MiB: largest process {gib(res['maxrss'])},"
+          f" {res['seconds']:.1f} s")
+    assert_ran(res)
+    rows = files_rows(dbfile)
+    assert rows[("run.fit", None)][0] == "landed"
+    stopped = [(m, r) for (p, m), (s, c, r) in rows.items() if c == "ArchiveTooLarge"]
+    assert len(stopped) == 1, stopped
+    member, reason = stopped[0]
+    assert member.count("!") == 2  # at a leaf, three zips deep
+    assert "max_archive_read_bytes" in reason and "the rest of it was not read" in reason
+    assert len([k for k in rows if k[0] == "42.zip"]) < 40  # a few leaves, not 512
+    assert "42.zip" not in synced_sources(dbfile)
+    assert res["maxrss"] < 1024**3
