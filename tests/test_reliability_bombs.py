@@ -407,3 +407,97 @@ def test_a_42_zip_nest_stops_at_the_archive_work_budget(prefect_harness, sample_
     assert len([k for k in rows if k[0] == "42.zip"]) < 40  # a few leaves, not 512
     assert "42.zip" not in synced_sources(dbfile)
     assert res["maxrss"] < 1024**3
+
+
+# --------------------------------------------------------------------------------------------
+# the mechanisms, in process (no sync)
+
+
+def _source(path: Path):
+    from ingest.discover import list_sources
+
+    (src,) = list_sources(path)
+    return src
+
+
+def test_a_fit_header_declaring_too_much_is_refused_after_the_first_chunk(tmp_path):
+    from ingest.discover import Limits, Problem, SyncMeter, iter_source
+
+    (tmp_path / "liar.fit.gz").write_bytes(gzip_member(fit_header(2000 * MiB), 100, b"end"))
+    meter = SyncMeter()
+    (item,) = list(iter_source(_source(tmp_path / "liar.fit.gz"), limits=Limits(), meter=meter))
+    assert isinstance(item, Problem) and item.error_class == "FileTooLarge"
+    assert "declares in its header" in item.reason and "max_fit_bytes" in item.reason
+    assert meter.read_bytes <= MiB  # one chunk decompressed, not 64 MiB
+
+
+def test_a_huge_gpx_on_disk_is_refused_unread(tmp_path):
+    """An on-disk GPX over max_xml_bytes is refused from its size after the first chunk (the
+    DOM parsers would need ~12x its size); nothing of it counts against the sync's budget."""
+    from ingest.discover import Limits, Problem, SyncMeter, iter_source
+
+    path = tmp_path / "huge.gpx"
+    with open(path, "wb") as fh:  # 1 GiB, sparse: costs no disk
+        fh.write(GPX_HEAD)
+        fh.truncate(1024 * MiB)
+    meter = SyncMeter()
+    t0 = time.monotonic()
+    (item,) = list(iter_source(_source(path), limits=Limits(), meter=meter))
+    assert time.monotonic() - t0 < 1
+    assert isinstance(item, Problem) and item.error_class == "FileTooLarge"
+    assert "a GPX file" in item.reason and "max_xml_bytes" in item.reason
+    assert meter.read_bytes == 0
+    # the same file under a raised budget is delivered whole
+    (found,) = list(iter_source(_source(path), limits=Limits(max_xml_bytes=1024 * MiB,
+                                                             max_member_bytes=1024 * MiB)))
+    assert found.size_bytes == 1024 * MiB
+
+
+def test_a_zip_declaring_too_many_entries_is_refused_before_its_directory_is_loaded(tmp_path):
+    """The end record is read first: a zip whose end record declares more entries than
+    max_archive_members is refused unopened (zipfile would build a ZipInfo per entry: a nested
+    zip of millions of entries is gigabytes of them). Forged here: the record declares 50,000
+    entries over a directory of one, so only the precheck can see the count."""
+    from ingest.discover import Limits, iter_source
+
+    body = zip_bytes([deflate_file("a.fit", b"x" * 100)])
+    end = body.rindex(struct.pack("<I", 0x06054B50))
+    forged = body[:end + 8] + struct.pack("<HH", 50000, 50000) + body[end + 12:]
+    (tmp_path / "many.zip").write_bytes(forged)
+    (item,) = list(iter_source(_source(tmp_path / "many.zip"), limits=Limits(max_archive_members=40000)))
+    assert item.error_class == "ArchiveTooLarge"
+    assert "50000 entries" in item.reason and "max_archive_members" in item.reason
+
+
+def test_batches_hold_at_most_the_bytes_budget_plus_one_file(tmp_path):
+    from pipelines.sync import Plan, iter_batches
+
+    export = tmp_path / "export"
+    export.mkdir()
+    with open(export / "files.zip", "wb") as fh:
+        write_zip(fh, distinct_members(10, 3, name="f{i:02d}.fit", prefix=b""))
+    from ingest.discover import list_sources
+
+    plan = Plan(sources=list_sources(export), unchanged=0, known_ids=set())
+    held = [sum(len(it[3]) for it in b.items)
+            for b in iter_batches(plan, batch_files=60, max_batch_bytes=7 * MiB)]
+    assert sum(held) == 10 * (3 * MiB + len("member 0"))
+    assert len(held) == 4  # 3 + 3 + 3 + 1 files
+    assert max(held) < 7 * MiB + 3 * MiB + 100
+
+
+def test_budgets_are_read_from_the_config(tmp_path):
+    from ingest.discover import DEFAULT_MAX_FIT_BYTES
+    from pipelines.config import ConfigError, load_settings
+
+    cfg = tmp_path / "footfall.toml"
+    cfg.write_text("max_xml_bytes = 1000\nmax_sync_bytes = 2000\nmax_batch_bytes = 3000\n"
+                   "max_archive_members = 4\nmax_archive_read_bytes = 5000\n")
+    s = load_settings(cfg)
+    assert (s.max_xml_bytes, s.max_sync_bytes, s.max_batch_bytes) == (1000, 2000, 3000)
+    limits = s.read_limits()
+    assert (limits.max_xml_bytes, limits.max_archive_members, limits.max_archive_read_bytes,
+            limits.max_fit_bytes) == (1000, 4, 5000, DEFAULT_MAX_FIT_BYTES)
+    cfg.write_text('max_sync_bytes = "lots"\n')
+    with pytest.raises(ConfigError, match="max_sync_bytes must be an integer"):
+        load_settings(cfg)
