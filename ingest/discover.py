@@ -32,7 +32,15 @@ inside a zip is copied into an anonymous temporary file (in memory up to
 paths, drive letters, or symlink entries are ``UnsafeArchiveMember`` problems and are not read.
 Damaged containers are ``BadArchive`` problems carrying the backend error as ``__cause__``.
 
-An on-disk plain activity file is read whole (no cap: it is not decompressed).
+Budgets (``Limits``, ``SyncMeter``; defaults below, config keys of the same names): an activity
+file's cap follows its content, sniffed from the first chunk read: ``max_fit_bytes`` for FIT
+(a FIT header declaring more is refused at once), ``max_xml_bytes`` for GPX/TCX (their parsers
+build the whole tree, so a larger file is refused, not streamed), else ``max_member_bytes``; an
+on-disk file over its cap is refused after one chunk. Per on-disk source, all nesting levels
+counted: ``max_archive_members`` zip entries (checked from each zip's end record before its
+directory is loaded) and ``max_archive_read_bytes`` decompressed bytes (a 42.zip nest stops
+there). Per sync: ``max_sync_bytes`` decompressed bytes, after which zips and .gz files are left
+for the next sync. Each refusal is a ``TooLarge`` problem whose reason names its config key.
 
 Folders are walked in sorted name order (depth first); symlinked folders are followed once (a
 link loop or a folder reached twice is noted in ``Summary.walk_errors``); the same on-disk file
@@ -81,9 +89,10 @@ _MiB = 1024 * 1024
 _GiB = 1024 * _MiB
 DEFAULT_MAX_MEMBER_BYTES = 512 * _MiB  # one decompressed file of any content held in memory
 DEFAULT_MAX_FIT_BYTES = 64 * _MiB  # one FIT file to decode (~10 days of 1 Hz records)
-# one GPX/TCX to decode: gpxpy and ElementTree build the whole tree, ~13x the file in memory
-# (a 500 MB GPX peaked at 6.4 GiB), so larger files are refused rather than streamed
-DEFAULT_MAX_XML_BYTES = 128 * _MiB  # ~90 h of a 1 Hz GPX, ~1.7 GB to parse
+# one GPX/TCX to decode: gpxpy and ElementTree build the whole tree, ~12x the file in memory
+# (a 20 MB 24 h GPX: +230 MB and 10 s; a 500 MB one peaked at 6.4 GiB), so larger files are
+# refused rather than streamed
+DEFAULT_MAX_XML_BYTES = 128 * _MiB  # ~90 h of a 1 Hz GPX; ~1.5 GB and ~1 min to parse
 DEFAULT_MAX_ARCHIVE_BYTES = 4 * _GiB  # one zip inside a zip (spooled)
 DEFAULT_MAX_DEPTH = 4  # zip levels: an on-disk zip is level 1
 DEFAULT_MAX_ARCHIVE_MEMBERS = 500_000  # zip entries in one on-disk source, all levels
