@@ -108,6 +108,7 @@ ACTIVITY_SUFFIXES = (".fit", ".gpx", ".tcx")
 _UNSUPPORTED_COMPRESSION = {".bz2", ".xz", ".lzma", ".zst", ".lz4", ".br", ".z", ".7z", ".rar"}
 _COMPOUND_LAST = _UNSUPPORTED_COMPRESSION | {".gz", ".zip", ".tar"}
 _MACOS_METADATA = "(macOS metadata: __MACOSX/, ._*)"
+_SAME_ZIP = "(nested zip identical to one already read)"
 EXPORT_CSV_NAME = "activities.csv"
 STRAVA_EXPORT_SOURCE = "strava_activities_csv"
 
@@ -659,6 +660,7 @@ class _Budget:
         self.read_bytes = 0  # decompressed from this source, all nesting levels
         self.members = 0  # zip entries opened in this source, all nesting levels
         self.at: str | None = None  # the member being read ('!'-joined chain), for the Problem
+        self.nested_seen: set[tuple[int, int, int]] = set()  # (CRC, size, compressed) of nested zips
 
     def take(self, n: int) -> None:
         """Count ``n`` decompressed bytes; _Stop when the source's or the sync's budget is spent."""
@@ -1049,8 +1051,18 @@ def _read_member(zf: zipfile.ZipFile, info: zipfile.ZipInfo, kind: str, name: st
 
 def _nested_zip(zf: zipfile.ZipFile, info: zipfile.ZipInfo, source: SourceFile, member: str,
                 depth: int, budget: _Budget, summary: Summary) -> Iterator[Item]:
-    """A zip inside a zip: copy it (capped) to an anonymous spool file, then walk it."""
+    """A zip inside a zip: copy it (capped) to an anonymous spool file, then walk it.
+
+    A copy of a nested zip already met in this source (same CRC-32, size and compressed size in
+    the directory) is not read again: its files would be the same bytes, skipped by hash. This
+    is what makes a 42.zip-style nest (16 identical copies per level) cost one path per level;
+    counted in ``summary.skipped_by_ext``."""
     limits = budget.limits
+    ident = (info.CRC, info.file_size, info.compress_size)
+    if ident in budget.nested_seen:
+        summary.skipped_by_ext[_SAME_ZIP] += 1
+        return
+    budget.nested_seen.add(ident)
     if depth + 1 > limits.max_depth:
         yield Problem(source.path, member, ArchiveTooLarge(
             f"{info.filename}: zip nested deeper than {limits.max_depth} levels (limit max_depth)"))

@@ -113,16 +113,30 @@ def distinct_members(n: int, n_mib: int, name: str = "bomb{i:02d}.fit",
     return out
 
 
-def nested_zip(levels: int, fanout: int, leaf_mib: int) -> bytes:
-    """42.zip-style: ``levels`` zips deep, ``fanout`` copies per level, leaves of leaf_mib MiB."""
-    inner = zip_bytes(distinct_members(fanout, leaf_mib))
-    for level in range(levels - 1):
+def nested_zip(levels: int, fanout: int, leaf_mib: int, *, distinct: bool = False,
+               prefix: bytes | None = None) -> bytes:
+    """42.zip-style: ``levels`` zips deep, ``fanout`` zips per level, ``fanout`` leaves of
+    ``leaf_mib`` MiB in each innermost zip. ``distinct=False``: every copy is the same bytes
+    (what keeps 42.zip at 42 KB); ``distinct=True``: every zip and leaf differs (bigger file)."""
+    counter = iter(range(10**9))
+
+    def innermost() -> bytes:
+        tag = next(counter) if distinct else 0
+        return zip_bytes([(f"leaf{i:02d}.fit", *deflated(
+            fit_header(leaf_mib * MiB) if prefix is None else prefix, leaf_mib,
+            f"zip {tag} leaf {i}".encode())) for i in range(fanout)])
+
+    def level(k: int) -> bytes:
+        if k == levels - 1:
+            return innermost()
         buf = io.BytesIO()
         with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
+            same = None if distinct else level(k + 1)
             for i in range(fanout):
-                z.writestr(f"l{level}_{i:02d}.zip", inner)
-        inner = buf.getvalue()
-    return inner
+                z.writestr(f"l{k}_{i:02d}.zip", same if same is not None else level(k + 1))
+        return buf.getvalue()
+
+    return level(0)
 
 
 def deflate_file(name: str, data: bytes) -> tuple[str, bytes, int, int]:
@@ -382,14 +396,38 @@ def test_an_archive_over_its_member_budget_is_not_opened(prefect_harness, sample
     assert "300 entries" in reason and "max_archive_members" in reason
 
 
-def test_a_42_zip_nest_stops_at_the_archive_work_budget(prefect_harness, sample_fits, tmp_path):
-    """max_archive_read_bytes: a 42.zip-style nest (3 levels of 8, 16 MiB leaves under every
-    per-file budget: 8 GiB of leaves, where 16 levels of 16 with 500 MiB leaves took ~6 h of
-    CPU) stops once the bytes decompressed from it, all levels counted, pass the budget: one
-    row names it; a real run beside the nest lands; the sync takes seconds."""
+def test_a_42_zip_nest_is_read_once_per_level(prefect_harness, sample_fits, tmp_path):
+    """The issue's 42.zip-style nest (4 zip levels of 16 identical copies, 16 leaves of 500 MiB
+    in each innermost zip: 1M leaves, ~6 h of CPU before) with the default budgets: identical
+    nested zips are read once, so the sync sees 16 leaves (each refused by max_fit_bytes) and
+    takes seconds; a real run beside it lands."""
     export = tmp_path / "export"
     export.mkdir()
-    (export / "42.zip").write_bytes(nested_zip(levels=3, fanout=8, leaf_mib=16))
+    (export / "42.zip").write_bytes(nested_zip(levels=4, fanout=16, leaf_mib=500, prefix=b""))
+    (export / "run.fit").write_bytes(sample_fits[0])
+    assert (export / "42.zip").stat().st_size < 100_000
+    dbfile = tmp_path / "f.duckdb"
+    res = footfall_sync([export], dbfile, tmp_path / "run", timeout_s=90)
+    print(f"\n42.zip nest, default budgets: largest process {gib(res['maxrss'])},"
+          f" {res['seconds']:.1f} s")
+    assert_ran(res)
+    rows = files_rows(dbfile)
+    assert rows[("run.fit", None)][0] == "landed"
+    nest = [v for (p, _), v in rows.items() if p == "42.zip"]
+    assert len(nest) == 16
+    assert all(c == "FileTooLarge" and "max_fit_bytes" in r for _, c, r in nest)
+    assert res["maxrss"] < 1024**3
+
+
+def test_a_nest_of_distinct_zips_stops_at_the_archive_work_budget(
+        prefect_harness, sample_fits, tmp_path):
+    """max_archive_read_bytes: a nest whose zips all differ (3 levels of 8, 16 MiB leaves under
+    every per-file budget: 8 GiB of leaves) stops once the bytes decompressed from it, all
+    levels counted, pass the budget: one row names it; a real run beside the nest lands; the
+    sync takes seconds."""
+    export = tmp_path / "export"
+    export.mkdir()
+    (export / "42.zip").write_bytes(nested_zip(levels=3, fanout=8, leaf_mib=16, distinct=True))
     (export / "run.fit").write_bytes(sample_fits[0])
     dbfile = tmp_path / "f.duckdb"
     res = footfall_sync([export], dbfile, tmp_path / "run", timeout_s=90,
