@@ -39,7 +39,9 @@ build the whole tree, so a larger file is refused, not streamed), else ``max_mem
 on-disk file over its cap is refused after one chunk. Per on-disk source, all nesting levels
 counted: ``max_archive_members`` zip entries (checked from each zip's end record before its
 directory is loaded) and ``max_archive_read_bytes`` decompressed bytes (a 42.zip nest stops
-there). Per sync: ``max_sync_bytes`` decompressed bytes, after which zips and .gz files are left
+there; a nested zip identical to one already read in the same source is not read again, so a
+42.zip-style nest of identical copies costs one path per level). Per sync: ``max_sync_bytes``
+decompressed bytes, after which zips and .gz files are left
 for the next sync. Each refusal is a ``TooLarge`` problem whose reason names its config key.
 
 Folders are walked in sorted name order (depth first); symlinked folders are followed once (a
