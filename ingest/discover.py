@@ -32,7 +32,17 @@ inside a zip is copied into an anonymous temporary file (in memory up to
 paths, drive letters, or symlink entries are ``UnsafeArchiveMember`` problems and are not read.
 Damaged containers are ``BadArchive`` problems carrying the backend error as ``__cause__``.
 
-An on-disk plain activity file is read whole (no cap: it is not decompressed).
+Budgets (``Limits``, ``SyncMeter``; defaults below, config keys of the same names): an activity
+file's cap follows its content, sniffed from the first chunk read: ``max_fit_bytes`` for FIT
+(a FIT header declaring more is refused at once), ``max_xml_bytes`` for GPX/TCX (their parsers
+build the whole tree, so a larger file is refused, not streamed), else ``max_member_bytes``; an
+on-disk file over its cap is refused after one chunk. Per on-disk source, all nesting levels
+counted: ``max_archive_members`` zip entries (checked from each zip's end record before its
+directory is loaded) and ``max_archive_read_bytes`` decompressed bytes (a 42.zip nest stops
+there; a nested zip identical to one already read in the same source is not read again, so a
+42.zip-style nest of identical copies costs one path per level). Per sync: ``max_sync_bytes``
+decompressed bytes, after which zips and .gz files are left
+for the next sync. Each refusal is a ``TooLarge`` problem whose reason names its config key.
 
 Folders are walked in sorted name order (depth first); symlinked folders are followed once (a
 link loop or a folder reached twice is noted in ``Summary.walk_errors``); the same on-disk file
@@ -49,6 +59,7 @@ import math
 import os
 import re
 import stat
+import struct
 import tempfile
 import zipfile
 import zlib
@@ -63,16 +74,33 @@ from ingest.errors import (
     BadArchive,
     CorruptFile,
     EmptyFile,
+    FileTooLarge,
     IngestError,
     UnreadableFile,
     UnsafeArchiveMember,
+    SyncBudgetExceeded,
     UnsupportedFormat,
 )
 
-# Resource limits (safety guards, not analysis thresholds; callers override them per call).
-DEFAULT_MAX_MEMBER_BYTES = 512 * 1024 * 1024  # one decompressed activity file held in memory
-DEFAULT_MAX_ARCHIVE_BYTES = 4 * 1024 * 1024 * 1024  # one zip inside a zip (spooled)
+# Resource limits (safety guards, not analysis thresholds; callers override them per call, the
+# sync from the config keys of the same names without DEFAULT_: pipelines/config.py). Real files
+# and exports stay far below each: a Garmin "Export your data" zip is a few GB and tens of
+# thousands of entries; a 24 h run at 1 Hz is ~7 MB as FIT, ~35 MB as GPX (~400 B per point,
+# measured on the corpus), ~55 MB as TCX.
+_MiB = 1024 * 1024
+_GiB = 1024 * _MiB
+DEFAULT_MAX_MEMBER_BYTES = 512 * _MiB  # one decompressed file of any content held in memory
+DEFAULT_MAX_FIT_BYTES = 64 * _MiB  # one FIT file to decode (~10 days of 1 Hz records)
+# one GPX/TCX to decode: gpxpy and ElementTree build the whole tree, ~12x the file in memory
+# (a 20 MB 24 h GPX: +230 MB and 10 s; a 500 MB one peaked at 6.4 GiB), so larger files are
+# refused rather than streamed
+DEFAULT_MAX_XML_BYTES = 128 * _MiB  # ~90 h of a 1 Hz GPX; ~1.5 GB and ~1 min to parse
+DEFAULT_MAX_ARCHIVE_BYTES = 4 * _GiB  # one zip inside a zip (spooled)
 DEFAULT_MAX_DEPTH = 4  # zip levels: an on-disk zip is level 1
+DEFAULT_MAX_ARCHIVE_MEMBERS = 500_000  # zip entries in one on-disk source, all levels
+DEFAULT_MAX_ARCHIVE_READ_BYTES = 32 * _GiB  # decompressed from one on-disk source, all levels
+DEFAULT_MAX_SYNC_BYTES = 64 * _GiB  # decompressed (zip and .gz) by one sync
+DEFAULT_MAX_BATCH_BYTES = 256 * _MiB  # file bytes one sync batch holds before it decodes it
 SPOOL_IN_MEMORY_BYTES = 64 * 1024 * 1024  # nested zips up to this stay in memory
 MAX_EXPORT_CSV_BYTES = 256 * 1024 * 1024  # a Strava activities.csv
 _CHUNK_BYTES = 1024 * 1024
@@ -82,6 +110,7 @@ ACTIVITY_SUFFIXES = (".fit", ".gpx", ".tcx")
 _UNSUPPORTED_COMPRESSION = {".bz2", ".xz", ".lzma", ".zst", ".lz4", ".br", ".z", ".7z", ".rar"}
 _COMPOUND_LAST = _UNSUPPORTED_COMPRESSION | {".gz", ".zip", ".tar"}
 _MACOS_METADATA = "(macOS metadata: __MACOSX/, ._*)"
+_SAME_ZIP = "(nested zip identical to one already read)"
 EXPORT_CSV_NAME = "activities.csv"
 STRAVA_EXPORT_SOURCE = "strava_activities_csv"
 
@@ -568,17 +597,99 @@ def list_sources(paths: str | os.PathLike | Iterable[str | os.PathLike], *,
 # expanding one source
 
 
+@dataclass(frozen=True)
+class Limits:
+    """The size budgets of reading one on-disk source (bytes, unless named otherwise).
+
+    Each is a memory or time guard that real files and exports never reach; a file or archive
+    over one is a ``Problem`` whose reason names the budget (the config key of the same name).
+    """
+
+    max_member_bytes: int = DEFAULT_MAX_MEMBER_BYTES
+    max_fit_bytes: int = DEFAULT_MAX_FIT_BYTES
+    max_xml_bytes: int = DEFAULT_MAX_XML_BYTES
+    max_archive_bytes: int = DEFAULT_MAX_ARCHIVE_BYTES
+    max_depth: int = DEFAULT_MAX_DEPTH
+    max_archive_members: int = DEFAULT_MAX_ARCHIVE_MEMBERS
+    max_archive_read_bytes: int = DEFAULT_MAX_ARCHIVE_READ_BYTES
+
+
 @dataclass
-class _Limits:
-    max_member_bytes: int
-    max_archive_bytes: int
-    max_depth: int
+class SyncMeter:
+    """Decompressed bytes read so far by one sync (shared by all its ``iter_source`` calls),
+    against ``max_bytes``: past it, the member being read is refused, the rest of its archive
+    and every later archive or .gz are left for the next sync (each gets a ``Problem``)."""
+
+    max_bytes: int = DEFAULT_MAX_SYNC_BYTES
+    read_bytes: int = 0
+
+    @property
+    def exhausted(self) -> bool:
+        return self.read_bytes >= self.max_bytes
+
+
+def _size(n: int) -> str:
+    """'10000 bytes', or '536870912 bytes (512 MiB)' from 1 MiB on."""
+    if n < 1024 * 1024:
+        return f"{n} bytes"
+    for unit, scale in (("GiB", 1024**3), ("MiB", 1024**2)):
+        if n >= scale:
+            return f"{n} bytes ({n / scale:.3g} {unit})"
+    return f"{n} bytes"
+
+
+def _hint(key: str) -> str:
+    return f"raise {key} in the config (footfall.toml) to read it"
+
+
+class _Stop(Exception):
+    """A per-source or per-sync budget ran out: stop reading this source (not an IngestError,
+    so the per-member handlers let it through to ``_expand``)."""
+
+    def __init__(self, error: IngestError, member: str | None):
+        super().__init__(str(error))
+        self.error = error
+        self.member = member
+
+
+class _Budget:
+    """What one source has used of its budgets, and the sync's meter."""
+
+    def __init__(self, source: SourceFile, limits: Limits, meter: SyncMeter | None):
+        self.source = source
+        self.limits = limits
+        self.meter = meter
+        self.read_bytes = 0  # decompressed from this source, all nesting levels
+        self.members = 0  # zip entries opened in this source, all nesting levels
+        self.at: str | None = None  # the member being read ('!'-joined chain), for the Problem
+        self.nested_seen: set[tuple[int, int, int]] = set()  # (CRC, size, compressed) of nested zips
+
+    def take(self, n: int) -> None:
+        """Count ``n`` decompressed bytes; _Stop when the source's or the sync's budget is spent."""
+        self.read_bytes += n
+        name = self.source.path.name
+        cap = self.limits.max_archive_read_bytes
+        if self.read_bytes > cap:
+            raise _Stop(ArchiveTooLarge(
+                f"{name}: stopped here after decompressing {_size(cap)} from this archive, all"
+                f" nesting levels counted (limit max_archive_read_bytes); the rest of it was not"
+                f" read; {_hint('max_archive_read_bytes')}"), self.at)
+        meter = self.meter
+        if meter is not None:
+            meter.read_bytes += n
+            if meter.read_bytes > meter.max_bytes:
+                raise _Stop(SyncBudgetExceeded(
+                    f"{name}: stopped here: this sync has decompressed {_size(meter.max_bytes)}"
+                    f" (limit max_sync_bytes); the rest is read by the next sync, or"
+                    f" {_hint('max_sync_bytes')}"), self.at)
 
 
 def iter_source(source: SourceFile, *,
                 max_member_bytes: int = DEFAULT_MAX_MEMBER_BYTES,
                 max_archive_bytes: int = DEFAULT_MAX_ARCHIVE_BYTES,
                 max_depth: int = DEFAULT_MAX_DEPTH,
+                limits: Limits | None = None,
+                meter: SyncMeter | None = None,
                 summary: Summary | None = None) -> Iterator[Item]:
     """The activity files inside one on-disk source, one at a time, in member-name order.
 
@@ -586,13 +697,24 @@ def iter_source(source: SourceFile, *,
     ``ExportRow`` (a Strava csv row with no file; after the zip's files, or from an
     ``export_csv`` source). Each is also counted in ``summary``.
 
-    ``max_member_bytes``: decompressed bytes of one activity file (larger: ``ArchiveTooLarge``);
-    ``max_archive_bytes``: decompressed bytes of one zip inside a zip; ``max_depth``: zip levels.
+    ``limits`` (all budgets; when given, the three keywords before it are ignored):
+    ``max_member_bytes``: decompressed bytes of one file of any content (larger:
+    ``ArchiveTooLarge``); ``max_fit_bytes`` / ``max_xml_bytes``: one FIT / GPX or TCX file, by
+    its content (``FileTooLarge``; a FIT header declaring more is refused before reading on);
+    ``max_archive_bytes``: one zip inside a zip; ``max_depth``: zip levels;
+    ``max_archive_members``: zip entries in this source, all levels (checked from each zip's
+    end record before its directory is loaded); ``max_archive_read_bytes``: decompressed bytes
+    from this source, all levels (a 42.zip nest stops there). ``meter``: the sync's running
+    total of decompressed bytes against ``max_sync_bytes``. When a per-source or per-sync budget
+    runs out, the member being read is a ``Problem`` and the rest of the source is not read.
     Never raises for a bad file: every failure is a ``Problem``.
     """
     summary = summary if summary is not None else Summary()
-    limits = _Limits(max_member_bytes, max_archive_bytes, max_depth)
-    for item in _expand(source, limits, summary):
+    if limits is None:
+        limits = Limits(max_member_bytes=max_member_bytes, max_archive_bytes=max_archive_bytes,
+                        max_depth=max_depth)
+    budget = _Budget(source, limits, meter)
+    for item in _expand(source, budget, summary):
         if isinstance(item, FoundFile):
             summary.found += 1
         elif isinstance(item, Problem):
@@ -606,6 +728,8 @@ def discover(paths: str | os.PathLike | Iterable[str | os.PathLike], *,
              max_member_bytes: int = DEFAULT_MAX_MEMBER_BYTES,
              max_archive_bytes: int = DEFAULT_MAX_ARCHIVE_BYTES,
              max_depth: int = DEFAULT_MAX_DEPTH,
+             limits: Limits | None = None,
+             meter: SyncMeter | None = None,
              skip_source: SkipSource | None = None,
              summary: Summary | None = None) -> Iterator[Item]:
     """Every item under ``paths``: ``list_sources`` then ``iter_source`` for each source.
@@ -620,10 +744,10 @@ def discover(paths: str | os.PathLike | Iterable[str | os.PathLike], *,
             continue
         yield from iter_source(source, max_member_bytes=max_member_bytes,
                                max_archive_bytes=max_archive_bytes, max_depth=max_depth,
-                               summary=summary)
+                               limits=limits, meter=meter, summary=summary)
 
 
-def _expand(source: SourceFile, limits: _Limits, summary: Summary) -> Iterator[Item]:
+def _expand(source: SourceFile, budget: _Budget, summary: Summary) -> Iterator[Item]:
     path = source.path
 
     def problem(err: IngestError) -> Problem:
@@ -641,6 +765,12 @@ def _expand(source: SourceFile, limits: _Limits, summary: Summary) -> Iterator[I
     if source.size_bytes == 0:
         yield problem(EmptyFile(f"{path.name}: zero bytes"))
         return
+    meter = budget.meter
+    if source.kind in ("zip", "gzip") and meter is not None and meter.exhausted:
+        yield problem(SyncBudgetExceeded(
+            f"{path.name}: not read: this sync has already decompressed {_size(meter.max_bytes)}"
+            f" (limit max_sync_bytes); the next sync reads it, or {_hint('max_sync_bytes')}"))
+        return
     try:
         fh = open(path, "rb")
     except OSError as err:
@@ -648,15 +778,22 @@ def _expand(source: SourceFile, limits: _Limits, summary: Summary) -> Iterator[I
         return
     with fh:
         if source.kind == "zip":
-            yield from _iter_zip(fh, source, "", 1, None, limits, summary)
+            try:
+                yield from _iter_zip(fh, source, "", 1, None, budget, summary)
+            except _Stop as stop:
+                yield Problem(path, stop.member, stop.error)
             return
         name = path.name
         try:
             if source.kind == "gzip":
                 name = name[:-3]
-                data = _gunzip(fh, limits.max_member_bytes, path.name)
-            else:
-                data = fh.read()
+                data = _gunzip(fh, name, path.name, budget)
+            else:  # on disk, not decompressed: not counted against the decompression budgets
+                data = _read_capped(fh, path.name, budget, name=name, declared=source.size_bytes,
+                                    count=False)
+        except _Stop as stop:
+            yield problem(stop.error)
+            return
         except IngestError as err:
             yield problem(err)
             return
@@ -705,27 +842,79 @@ def _bad_archive(what: str, err: BaseException) -> BadArchive:
     return exc
 
 
-def _read_capped(stream: IO[bytes], cap: int, what: str) -> bytes:
-    """All of ``stream``, refusing (ArchiveTooLarge) once it passes ``cap`` bytes."""
+def _format_cap(head: bytes, name: str, limits: Limits) -> tuple[int, str, str | None]:
+    """(cap, its config key, 'FIT'/'GPX'/'TCX' or None) for a file starting with ``head``."""
+    from ingest.decode import sniff_format  # lazy: polars is not needed to list sources
+
+    try:
+        fmt = sniff_format(head, name)
+    except IngestError:
+        return limits.max_member_bytes, "max_member_bytes", None
+    cap, key = (limits.max_fit_bytes, "max_fit_bytes") if fmt == "fit" else (
+        limits.max_xml_bytes, "max_xml_bytes")
+    if limits.max_member_bytes <= cap:
+        return limits.max_member_bytes, "max_member_bytes", fmt.upper()
+    return cap, key, fmt.upper()
+
+
+def _too_large(what: str, cap: int, key: str, fmt: str | None, size: int | None,
+               why: str = "") -> IngestError:
+    if key == "max_member_bytes":
+        got = f"declares {size} bytes, over {cap}" if size is not None else f"expands beyond {cap} bytes"
+        return ArchiveTooLarge(f"{what}: {got} (limit max_member_bytes); {_hint(key)}")
+    got = (f"{why or 'is'} {_size(size)}" if size is not None else "expands beyond")
+    return FileTooLarge(
+        f"{what}: a {fmt} file that {got}, over the {_size(cap)} footfall decodes (limit {key});"
+        f" no real activity file is this large (a 24 h run at 1 Hz: ~7 MB as FIT, ~35 MB as GPX),"
+        f" so it is not decoded; {_hint(key)}")
+
+
+def _read_capped(stream: IO[bytes], what: str, budget: _Budget, *, name: str | None = None,
+                 declared: int | None = None, count: bool = True,
+                 cap: int | None = None) -> bytes:
+    """All of ``stream`` (an activity file's bytes), refused once it passes its cap.
+
+    With ``name``, the cap follows the content sniffed from the first chunk (``_format_cap``):
+    ``max_fit_bytes`` for FIT (and a FIT header declaring more is refused at once),
+    ``max_xml_bytes`` for GPX/TCX, else ``max_member_bytes``; without, ``cap`` (default
+    ``max_member_bytes``). ``declared``: the size known beforehand (zip directory, file size),
+    refused after the first chunk when over the cap. ``count``: decompressed bytes, counted
+    against the source's and the sync's budgets (``_Budget.take``).
+    """
+    limits = budget.limits
+    key, fmt = "max_member_bytes", None
+    cap = limits.max_member_bytes if cap is None else cap
     chunks: list[bytes] = []
     total = 0
     while True:
         chunk = stream.read(min(_CHUNK_BYTES, cap + 1 - total))
         if not chunk:
             return b"".join(chunks)
+        if count:
+            budget.take(len(chunk))
         total += len(chunk)
+        if not chunks and name is not None:  # what it is says how large it may be
+            cap, key, fmt = _format_cap(chunk, name, limits)
+            if declared is not None and declared > cap:
+                raise _too_large(what, cap, key, fmt, declared)
+            if chunk[8:12] == b".FIT":  # header size + data size + CRC
+                in_header = chunk[0] + int.from_bytes(chunk[4:8], "little") + 2
+                if in_header > cap:
+                    raise _too_large(what, cap, key, fmt, in_header, why="declares in its header")
         if total > cap:
-            raise ArchiveTooLarge(f"{what}: expands beyond {cap} bytes (limit max_member_bytes)")
+            raise _too_large(what, cap, key, fmt, None)
         chunks.append(chunk)
 
 
-def _copy_capped(stream: IO[bytes], out: IO[bytes], cap: int, what: str) -> None:
+def _copy_capped(stream: IO[bytes], out: IO[bytes], cap: int, what: str, budget: _Budget) -> None:
     """Copy ``stream`` into the spool ``out``; ArchiveTooLarge past ``cap`` bytes."""
     total = 0
     while chunk := stream.read(_CHUNK_BYTES):
+        budget.take(len(chunk))
         total += len(chunk)
         if total > cap:
-            raise ArchiveTooLarge(f"{what}: expands beyond {cap} bytes (limit max_archive_bytes)")
+            raise ArchiveTooLarge(
+                f"{what}: expands beyond {cap} bytes (limit max_archive_bytes); {_hint('max_archive_bytes')}")
         try:
             out.write(chunk)
         except OSError as err:  # the temp dir, not the archive: disk full, no temp dir
@@ -734,39 +923,71 @@ def _copy_capped(stream: IO[bytes], out: IO[bytes], cap: int, what: str) -> None
             ) from err
 
 
-def _gunzip(stream: IO[bytes], cap: int, what: str) -> bytes:
+def _gunzip(stream: IO[bytes], name: str, what: str, budget: _Budget) -> bytes:
     """Decompress a gzip stream (multi-member allowed), capped; BadArchive when damaged."""
     try:
         with gzip.GzipFile(fileobj=stream, mode="rb") as gz:
-            return _read_capped(gz, cap, what)
+            return _read_capped(gz, what, budget, name=name)
     except IngestError:
         raise
     except _BACKEND_ERRORS as err:
         raise _bad_archive(what, err) from err
 
 
+def _declared_entries(fileobj: IO[bytes]) -> int | None:
+    """Entries a zip's end-of-central-directory record declares, read before ``ZipFile`` loads
+    its directory (a ZipInfo each: a nested zip can declare millions); None if not found."""
+    end_rec = getattr(zipfile, "_EndRecData", None)
+    if end_rec is None:
+        return None
+    try:
+        rec = end_rec(fileobj)
+    except (OSError, ValueError, struct.error):
+        return None
+    finally:
+        try:
+            fileobj.seek(0)
+        except OSError:
+            pass
+    return int(rec[zipfile._ECD_ENTRIES_TOTAL]) if rec else None
+
+
 def _iter_zip(fileobj: IO[bytes], source: SourceFile, chain: str, depth: int,
-              archive_member: str | None, limits: _Limits,
+              archive_member: str | None, budget: _Budget,
               summary: Summary) -> Iterator[Item]:
     """Members of one zip (``chain`` = '!'-joined member names leading to it, '' at the top)."""
     path = source.path
+    limits = budget.limits
 
     def problem(member: str | None, err: IngestError) -> Problem:
         return Problem(path, member, err)
 
     label = archive_member or path.name
+    declared = _declared_entries(fileobj)
+    if declared is not None and budget.members + declared > limits.max_archive_members:
+        yield problem(archive_member, ArchiveTooLarge(
+            f"{label}: a zip of {declared} entries, with the {budget.members} before it in"
+            f" {path.name} over {limits.max_archive_members} (limit max_archive_members); not"
+            f" opened; {_hint('max_archive_members')}"))
+        return
     try:
         zf = zipfile.ZipFile(fileobj)
     except _BACKEND_ERRORS as err:
         yield problem(archive_member, _bad_archive(label, err))
         return
     with zf:
+        budget.members += len(zf.infolist())
+        if budget.members > limits.max_archive_members:  # no end record read above
+            yield problem(archive_member, ArchiveTooLarge(
+                f"{label}: over {limits.max_archive_members} entries in {path.name}"
+                f" (limit max_archive_members); not read; {_hint('max_archive_members')}"))
+            return
         infos = sorted((i for i in zf.infolist() if not i.is_dir()), key=lambda i: i.filename)
         if not infos:
             yield problem(archive_member, EmptyFile(f"{label}: zip with no files"))
             return
         unsafe = {id(i): r for i in infos if (r := unsafe_member_reason(i))}
-        exports, csv_items = _zip_exports(zf, infos, unsafe, source, chain, limits, summary)
+        exports, csv_items = _zip_exports(zf, infos, unsafe, source, chain, budget, summary)
         for info in infos:
             name = info.filename
             member = chain + name
@@ -790,10 +1011,11 @@ def _iter_zip(fileobj: IO[bytes], source: SourceFile, chain: str, depth: int,
                     f"{leaf}: compressed with a format footfall does not open; decompress it first"))
                 continue
             if kind == "zip":
-                yield from _nested_zip(zf, info, source, member, depth, limits, summary)
+                yield from _nested_zip(zf, info, source, member, depth, budget, summary)
                 continue
+            budget.at = member
             try:
-                data = _read_member(zf, info, kind, limits.max_member_bytes)
+                data = _read_member(zf, info, kind, key, budget)
             except IngestError as err:
                 yield problem(member, err)
                 continue
@@ -812,15 +1034,19 @@ def _iter_zip(fileobj: IO[bytes], source: SourceFile, chain: str, depth: int,
             yield from index.unmatched()
 
 
-def _read_member(zf: zipfile.ZipFile, info: zipfile.ZipInfo, kind: str, cap: int) -> bytes:
+def _read_member(zf: zipfile.ZipFile, info: zipfile.ZipInfo, kind: str, name: str | None,
+                 budget: _Budget, cap: int | None = None) -> bytes:
+    """One member's (decompressed) bytes; ``name`` (the leaf, without .gz) sniffs its cap."""
     what = info.filename
-    if info.file_size > cap:
-        raise ArchiveTooLarge(f"{what}: declares {info.file_size} bytes, over {cap} (limit max_member_bytes)")
+    member_cap = budget.limits.max_member_bytes if cap is None else cap
+    if info.file_size > member_cap:
+        raise ArchiveTooLarge(f"{what}: declares {info.file_size} bytes, over {member_cap}"
+                              f" (limit max_member_bytes); {_hint('max_member_bytes')}")
     try:
         with zf.open(info) as raw:
             if kind == "gzip":
-                return _gunzip(raw, cap, what)
-            return _read_capped(raw, cap, what)
+                return _gunzip(raw, name or what, what, budget)
+            return _read_capped(raw, what, budget, name=name, declared=info.file_size, cap=cap)
     except IngestError:
         raise
     except _BACKEND_ERRORS as err:
@@ -828,8 +1054,19 @@ def _read_member(zf: zipfile.ZipFile, info: zipfile.ZipInfo, kind: str, cap: int
 
 
 def _nested_zip(zf: zipfile.ZipFile, info: zipfile.ZipInfo, source: SourceFile, member: str,
-                depth: int, limits: _Limits, summary: Summary) -> Iterator[Item]:
-    """A zip inside a zip: copy it (capped) to an anonymous spool file, then walk it."""
+                depth: int, budget: _Budget, summary: Summary) -> Iterator[Item]:
+    """A zip inside a zip: copy it (capped) to an anonymous spool file, then walk it.
+
+    A copy of a nested zip already met in this source (same CRC-32, size and compressed size in
+    the directory) is not read again: its files would be the same bytes, skipped by hash. This
+    is what makes a 42.zip-style nest (16 identical copies per level) cost one path per level;
+    counted in ``summary.skipped_by_ext``."""
+    limits = budget.limits
+    ident = (info.CRC, info.file_size, info.compress_size)
+    if ident in budget.nested_seen:
+        summary.skipped_by_ext[_SAME_ZIP] += 1
+        return
+    budget.nested_seen.add(ident)
     if depth + 1 > limits.max_depth:
         yield Problem(source.path, member, ArchiveTooLarge(
             f"{info.filename}: zip nested deeper than {limits.max_depth} levels (limit max_depth)"))
@@ -837,13 +1074,14 @@ def _nested_zip(zf: zipfile.ZipFile, info: zipfile.ZipInfo, source: SourceFile, 
     if info.file_size > limits.max_archive_bytes:
         yield Problem(source.path, member, ArchiveTooLarge(
             f"{info.filename}: declares {info.file_size} bytes, over {limits.max_archive_bytes}"
-            " (limit max_archive_bytes)"))
+            f" (limit max_archive_bytes); {_hint('max_archive_bytes')}"))
         return
     spool = tempfile.SpooledTemporaryFile(max_size=SPOOL_IN_MEMORY_BYTES)
     with spool:
+        budget.at = member
         try:
             with zf.open(info) as raw:
-                _copy_capped(raw, spool, limits.max_archive_bytes, info.filename)
+                _copy_capped(raw, spool, limits.max_archive_bytes, info.filename, budget)
         except IngestError as err:
             yield Problem(source.path, member, err)
             return
@@ -851,11 +1089,11 @@ def _nested_zip(zf: zipfile.ZipFile, info: zipfile.ZipInfo, source: SourceFile, 
             yield Problem(source.path, member, _bad_archive(info.filename, err))
             return
         spool.seek(0)
-        yield from _iter_zip(spool, source, member + "!", depth + 1, member, limits, summary)
+        yield from _iter_zip(spool, source, member + "!", depth + 1, member, budget, summary)
 
 
 def _zip_exports(zf: zipfile.ZipFile, infos: list[zipfile.ZipInfo], unsafe: dict[int, str],
-                 source: SourceFile, chain: str, limits: _Limits,
+                 source: SourceFile, chain: str, budget: _Budget,
                  summary: Summary) -> tuple[list[_ExportIndex], dict[int, Problem | None]]:
     """Strava activities.csv members of one zip, read before any activity member.
 
@@ -869,8 +1107,10 @@ def _zip_exports(zf: zipfile.ZipFile, infos: list[zipfile.ZipInfo], unsafe: dict
         if leaf.lower() != EXPORT_CSV_NAME or id(info) in unsafe or _is_macos_metadata(info.filename):
             continue
         member = chain + info.filename
+        budget.at = member
         try:
-            data = _read_member(zf, info, "plain", min(limits.max_member_bytes, MAX_EXPORT_CSV_BYTES))
+            data = _read_member(zf, info, "plain", None, budget,
+                                cap=min(budget.limits.max_member_bytes, MAX_EXPORT_CSV_BYTES))
             metas = parse_activities_csv(data, _location(source.path, member))
         except IngestError as err:
             csv_items[id(info)] = Problem(source.path, member, err)

@@ -60,5 +60,20 @@ class UnsafeArchiveMember(IngestError):
     """A zip member whose name escapes the archive (``../``, absolute path) or is a link."""
 
 
-class ArchiveTooLarge(IngestError):
-    """A compressed member that expands beyond the configured limit (zip bomb guard)."""
+class TooLarge(IngestError):
+    """Over one of footfall's size budgets (memory and time guards, ``ingest/discover.py``).
+
+    The message names the config key to raise (``max_xml_bytes``, ``max_sync_bytes``...)."""
+
+
+class ArchiveTooLarge(TooLarge):
+    """A compressed member that expands beyond the configured limit (zip bomb guard), or an
+    archive over its member count, nesting depth or decompression work."""
+
+
+class FileTooLarge(TooLarge):
+    """An activity file far larger than any real one (``max_fit_bytes``, ``max_xml_bytes``)."""
+
+
+class SyncBudgetExceeded(TooLarge):
+    """This sync already decompressed ``max_sync_bytes``; the rest waits for the next sync."""

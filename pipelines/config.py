@@ -7,6 +7,7 @@ The config file is ``$FOOTFALL_CONFIG``, else ``./footfall.toml``, else
     db = "footfall.duckdb"
     athlete = "ana"
     timezone = "Europe/Madrid"        # local dates for files that carry no offset (GPX, TCX)
+    max_xml_bytes = 268435456         # size budgets (bytes): see ingest/discover.py
 
     [thresholds]                      # any name from models/thresholds.py
     weekly_ramp_pct = 25
@@ -29,6 +30,7 @@ import tomllib
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from ingest import discover as d
 from models.thresholds import THRESHOLDS
 
 DEFAULT_DB = "footfall.duckdb"
@@ -42,6 +44,13 @@ class AthleteSettings:
     sex: str | None = None
 
 
+#: config keys of the per-source size budgets (ingest.discover.Limits), integers
+LIMIT_KEYS = ("max_member_bytes", "max_fit_bytes", "max_xml_bytes", "max_archive_bytes",
+              "max_depth", "max_archive_members", "max_archive_read_bytes")
+#: every integer key of the config file's top level
+INT_KEYS = ("workers", "batch_files", *LIMIT_KEYS, "max_batch_bytes", "max_sync_bytes")
+
+
 @dataclass(frozen=True)
 class Settings:
     db: Path = Path(DEFAULT_DB)
@@ -52,12 +61,25 @@ class Settings:
     workers: int = 0  # decode processes; 0 = one per core
     lock_wait_s: float = 60.0  # how long a sync waits for another process to release the file
     batch_files: int = 60  # files per transaction; one batch lands while the next decodes (~75 MB of frames each at 1 Hz)
-    max_member_bytes: int = 512 * 1024 * 1024
+    # size budgets (memory and time guards; defaults and meanings in ingest/discover.py)
+    max_member_bytes: int = d.DEFAULT_MAX_MEMBER_BYTES
+    max_fit_bytes: int = d.DEFAULT_MAX_FIT_BYTES
+    max_xml_bytes: int = d.DEFAULT_MAX_XML_BYTES
+    max_archive_bytes: int = d.DEFAULT_MAX_ARCHIVE_BYTES
+    max_depth: int = d.DEFAULT_MAX_DEPTH
+    max_archive_members: int = d.DEFAULT_MAX_ARCHIVE_MEMBERS
+    max_archive_read_bytes: int = d.DEFAULT_MAX_ARCHIVE_READ_BYTES
+    max_batch_bytes: int = d.DEFAULT_MAX_BATCH_BYTES
+    max_sync_bytes: int = d.DEFAULT_MAX_SYNC_BYTES
     config_path: Path | None = None
     share_health_with_prefect: bool = False  # pain scores and flag messages in Prefect artifacts
 
     def with_overrides(self, **kw) -> Settings:
         return replace(self, **{k: v for k, v in kw.items() if v is not None})
+
+    def read_limits(self) -> d.Limits:
+        """The per-source budgets, for ``ingest.discover.iter_source``."""
+        return d.Limits(**{k: getattr(self, k) for k in LIMIT_KEYS})
 
     def athlete_settings(self, athlete: str | None = None) -> AthleteSettings:
         return self.athletes.get(athlete or self.athlete, AthleteSettings())
@@ -111,9 +133,12 @@ def _apply_file(s: Settings, data: dict, path: Path) -> Settings:
     for key in ("athlete", "timezone"):
         if key in data:
             kw[key] = str(data[key])
-    for key in ("workers", "batch_files"):
+    for key in INT_KEYS:
         if key in data:
-            kw[key] = int(data[key])
+            try:
+                kw[key] = int(data[key])
+            except (TypeError, ValueError) as err:
+                raise ConfigError(f"{path}: {key} must be an integer, got {data[key]!r}") from err
     if "lock_wait_s" in data:
         kw["lock_wait_s"] = float(data["lock_wait_s"])
     th = data.get("thresholds", {})

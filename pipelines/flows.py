@@ -80,7 +80,8 @@ def sync(
 
     try:
         for batch in s.iter_batches(
-            plan, batch_files=settings.batch_files, max_member_bytes=settings.max_member_bytes,
+            plan, batch_files=settings.batch_files, limits=settings.read_limits(),
+            max_batch_bytes=settings.max_batch_bytes, max_sync_bytes=settings.max_sync_bytes,
             on_source=lambda _src: progress.report("sources", 1),
         ):
             if pool is None and len(batch.items) >= s.POOL_MIN_FILES:

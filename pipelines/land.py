@@ -302,7 +302,8 @@ def _land(con, results, athlete_id, sources, now, stats) -> None:
         _insert_frame(con, t, df)
     if file_rows:
         _insert_frame(con, "files", pl.DataFrame(file_rows, infer_schema_length=None))
-        _forget_read_errors(con, [f for f in file_rows if f["error_class"] != "UnreadableFile"])
+        _forget_retried_problems(
+            con, [f for f in file_rows if f["error_class"] not in RETRIED_ERROR_CLASSES])
     # what the plausibility checks refused or set NULL, for every new file (kept or not)
     checks = [r.decoded.value_checks for r in fresh
               if r.decoded is not None and getattr(r.decoded, "value_checks", None) is not None
@@ -337,21 +338,30 @@ def _land(con, results, athlete_id, sources, now, stats) -> None:
             con.unregister("_sources")
 
 
-def _forget_read_errors(con, file_rows: list[dict]) -> None:
-    """A file that could not be read before (permissions, I/O) and is read now: its old
-    'cannot read' quarantine row goes; the row just landed for its content says what it is."""
+#: Quarantine reasons that say "not read this time", not "this content is bad": a later sync
+#: reads the source again (``pipelines.sync.iter_batches``) and, once it is read, the old row goes.
+RETRIED_ERROR_CLASSES = ("UnreadableFile", "TooLarge", "ArchiveTooLarge", "FileTooLarge",
+                         "SyncBudgetExceeded")
+
+
+def _forget_retried_problems(con, file_rows: list[dict]) -> None:
+    """A file that could not be read before (permissions, I/O, a size budget) and is read now:
+    its old quarantine row goes (as does an archive-level one once a member of it is read); the
+    row just landed for its content says what it is."""
     if not file_rows:
         return
     read = pl.DataFrame(
-        {"path": [f["path"] for f in file_rows], "member": [f["member"] for f in file_rows]},
-        schema={"path": pl.Utf8, "member": pl.Utf8},
+        {"path": [f["path"] for f in file_rows], "member": [f["member"] for f in file_rows],
+         "file_id": [f["file_id"] for f in file_rows]},
+        schema={"path": pl.Utf8, "member": pl.Utf8, "file_id": pl.Utf8},
     )
     con.register("_read_now", read.to_arrow())
     try:
         con.execute(
-            "DELETE FROM files WHERE error_class = 'UnreadableFile' AND EXISTS ("
-            " SELECT 1 FROM _read_now r WHERE r.path = files.path"
-            " AND r.member IS NOT DISTINCT FROM files.member)"
+            "DELETE FROM files WHERE list_contains(?, error_class) AND EXISTS ("
+            " SELECT 1 FROM _read_now r WHERE r.path = files.path AND r.file_id <> files.file_id"
+            " AND (files.member IS NULL OR r.member IS NOT DISTINCT FROM files.member))",
+            [list(RETRIED_ERROR_CLASSES)],
         )
     finally:
         con.unregister("_read_now")

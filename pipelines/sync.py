@@ -145,24 +145,43 @@ class Batch:
     export_rows_without_file: list[dict] = field(default_factory=list)
 
 
-def iter_batches(plan: Plan, *, batch_files: int, max_member_bytes: int,
+def iter_batches(plan: Plan, *, batch_files: int, max_member_bytes: int | None = None,
+                 limits=None, max_batch_bytes: int | None = None, max_sync_bytes: int | None = None,
                  on_source: Callable[[object], None] | None = None) -> Iterator[Batch]:
-    """Read the planned sources (decompressing in memory) into batches of at most ``batch_files``.
+    """Read the planned sources (decompressing in memory) into batches of at most ``batch_files``
+    files and ``max_batch_bytes`` bytes held (a batch ends early when its bytes reach it).
 
+    ``limits``: ``ingest.discover.Limits`` (default: the defaults, with ``max_member_bytes``);
+    ``max_sync_bytes``: decompressed bytes this sync reads (``ingest.discover.SyncMeter``).
     A source's row in ``sync_sources`` is written with the batch that holds its last file, so a
-    sync interrupted mid-archive reads that archive again next time (landed files then skip by hash).
-    A source the OS refused to read (permissions, I/O error) gets no row: the next sync tries it
-    again, and once it reads, its 'cannot read' quarantine row is replaced (``land_results``).
+    sync interrupted mid-archive reads that archive again next time (landed files then skip by
+    hash). A source the OS refused to read (permissions, I/O error) or that hit a size budget
+    (``TooLarge``) gets no row either: the next sync reads it again (so fixing the permissions or
+    raising the budget in the config takes effect without touching the file), and once it reads,
+    its old quarantine row is replaced (``land_results``).
     """
-    from ingest.discover import FoundFile, Problem, iter_source
-    from ingest.errors import UnreadableFile
+    from ingest.discover import (
+        DEFAULT_MAX_BATCH_BYTES,
+        DEFAULT_MAX_SYNC_BYTES,
+        FoundFile,
+        Limits,
+        Problem,
+        SyncMeter,
+        iter_source,
+    )
+    from ingest.errors import TooLarge, UnreadableFile
 
+    if limits is None:
+        limits = Limits() if max_member_bytes is None else Limits(max_member_bytes=max_member_bytes)
+    max_batch_bytes = DEFAULT_MAX_BATCH_BYTES if max_batch_bytes is None else max_batch_bytes
+    meter = SyncMeter(DEFAULT_MAX_SYNC_BYTES if max_sync_bytes is None else max_sync_bytes)
     batch = Batch(items=[], ready=[], sources_done=[])
+    held = 0  # bytes of the files in batch.items
     pending_ids: set[str] = set()
     for src in plan.sources:
         n_files = 0
-        transient = False  # an OS read error: read this source again next sync
-        for item in iter_source(src, max_member_bytes=max_member_bytes):
+        retry = False  # an OS read error or a size budget: read this source again next sync
+        for item in iter_source(src, limits=limits, meter=meter):
             if isinstance(item, FoundFile):
                 n_files += 1
                 fid = file_id_of(item.data)
@@ -175,10 +194,11 @@ def iter_batches(plan: Plan, *, batch_files: int, max_member_bytes: int,
                     pending_ids.add(fid)
                     batch.items.append((path_text(item.path), item.member, item.name, item.data,
                                         item.export_meta))
+                    held += len(item.data)
             elif isinstance(item, Problem):
                 n_files += 1
                 err = item.error
-                transient = transient or isinstance(err, UnreadableFile)
+                retry = retry or isinstance(err, (UnreadableFile, TooLarge))
                 batch.ready.append(
                     FileResult(
                         path=path_text(item.path), member=item.member,
@@ -192,10 +212,11 @@ def iter_batches(plan: Plan, *, batch_files: int, max_member_bytes: int,
                 row = getattr(item, "meta", None) or getattr(item, "export_meta", None)
                 if row:
                     batch.export_rows_without_file.append(row)
-            if len(batch.items) + len(batch.ready) >= batch_files:
+            if len(batch.items) + len(batch.ready) >= batch_files or held >= max_batch_bytes:
                 yield batch
                 batch = Batch(items=[], ready=[], sources_done=[])
-        if not transient:  # a source that could not be read is not "done": retried next sync
+                held = 0
+        if not retry:  # not "done": retried next sync
             batch.sources_done.append((path_text(src.path), src.size_bytes, src.mtime_ns, n_files))
         if on_source:
             on_source(src)
