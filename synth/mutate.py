@@ -39,6 +39,9 @@ from ingest.fit_encode import STRYD_FIELDS, crc16, encode_activity
 
 FORMATS = ("fit", "gpx", "tcx")
 
+#: Share of mutants per format (whatever the seed counts): FIT's structure has the most to break.
+FORMAT_WEIGHTS = {"fit": 0.5, "gpx": 0.3, "tcx": 0.2}
+
 #: A mutant never grows past this many bytes (duplications are cut short).
 MAX_MUTANT_BYTES = 8_000_000
 
@@ -83,10 +86,14 @@ def mutants(seeds: list[SeedFile], n: int, seed: int = 0, max_ops: int = 3) -> l
     """``n`` mutants; mutant ``i`` depends only on (``seed``, ``i``) and the seed list."""
     if not seeds:
         raise ValueError("no seed files")
+    by_fmt = {f: [s for s in seeds if s.fmt == f] for f in FORMATS}
+    fmts = [f for f in FORMATS if by_fmt[f]]
+    weights = [FORMAT_WEIGHTS[f] for f in fmts]
     out = []
     for i in range(n):
         rng = random.Random(f"footfall-fuzz:{seed}:{i}")
-        out.append(mutant(seeds[rng.randrange(len(seeds))], rng, i, max_ops))
+        pool = by_fmt[rng.choices(fmts, weights)[0]]
+        out.append(mutant(pool[rng.randrange(len(pool))], rng, i, max_ops))
     return out
 
 
