@@ -975,6 +975,25 @@ def builtin_seeds() -> list[SeedFile]:
     ]
 
 
+def date_overflow_mutants() -> list[Mutant]:
+    """Three fixed mutants with the dates of issue 11's point 1 (year 1, year 9999) in builtin
+    GPX and TCX seeds: the fuzz meets them by chance only now and then."""
+    seeds = {s.fmt: s for s in builtin_seeds()}
+    out = []
+    for i, (fmt, tag, value, every) in enumerate([
+            ("gpx", b"time", b"0001-01-01T00:00:00Z", False),
+            ("gpx", b"time", b"9999-12-31T23:59:59Z", True),
+            ("tcx", b"Id", b"0001-01-01T00:00:00Z", False)]):
+        pat = re.compile(rb"(<" + tag + rb">)([^<]*)(</)")
+        data = seeds[fmt].data
+        at = data.find(b"<trkpt") if fmt == "gpx" and not every else 0  # the first point's time
+        data = data[:at] + pat.sub(lambda mt: mt.group(1) + value + mt.group(3), data[at:],
+                                   count=0 if every else 1)
+        out.append(Mutant(data, f"overflow{i}.{fmt}", seeds[fmt].name,
+                          [f"{'all' if every else 'one'}_{tag.decode()}({value.decode()})"], {"date-overflow"}))
+    return out
+
+
 def corpus_seeds(corpus: Path, max_bytes: int = 200_000, formats: tuple[str, ...] = FORMATS) -> list[SeedFile]:
     """The corpus files (``CATALOG.tsv``) of these formats up to ``max_bytes``, in catalog order."""
     cat = Path(corpus) / "CATALOG.tsv"

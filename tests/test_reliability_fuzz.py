@@ -21,7 +21,14 @@ from pathlib import Path
 import pytest
 
 from ingest.decode import decode_bytes
-from synth.mutate import builtin_seeds, corpus_seeds, fit_with_crcs, mutants, split_fit
+from synth.mutate import (
+    builtin_seeds,
+    corpus_seeds,
+    date_overflow_mutants,
+    fit_with_crcs,
+    mutants,
+    split_fit,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "bench"))
@@ -51,7 +58,7 @@ def fuzz_set(tmp_path_factory):
     """The mutants written to two folders: those the sync must take today ("strict"), and the
     ones given a year-1 / year-9999 date ("date-overflow", fixed by another part of issue 11)."""
     base = tmp_path_factory.mktemp("fuzz")
-    ms = mutants(_seed_files(), N_MUTANTS, seed=FUZZ_SEED)
+    ms = mutants(_seed_files(), N_MUTANTS, seed=FUZZ_SEED) + date_overflow_mutants()
     strict = fuzz.write_mutants([m for m in ms if "date-overflow" not in m.tags], base / "strict")
     overflow = fuzz.write_mutants([m for m in ms if "date-overflow" in m.tags], base / "overflow")
     return base, strict, overflow
@@ -114,6 +121,7 @@ def test_every_mutant_decodes_within_budget_without_escaping_exceptions(decoded,
 def test_date_overflow_mutants_decode_without_escaping_exceptions(decoded, fuzz_set):
     _, _, overflow = fuzz_set
     items, results = decoded
+    assert len(overflow) >= 3
     assert not _problems(items, results, {it["name"] for it in overflow})
 
 
@@ -165,6 +173,7 @@ def test_no_absurd_value_lands(synced, fuzz_set):
 def test_date_overflow_mutants_sync_and_each_has_a_files_row(synced, fuzz_set):
     _, _, overflow = fuzz_set
     db, _, err = synced["overflow"]
+    assert len(overflow) >= 3
     assert err is None, f"the sync raised {type(err).__name__}: {err}"
     chk = fuzz.check_db(db, overflow)
     assert chk["missing"] == [] and chk["no_reason"] == []
