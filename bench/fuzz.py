@@ -31,6 +31,7 @@ import hashlib
 import json
 import multiprocessing as mp
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -397,12 +398,16 @@ def _save(out: Path, kind: str, entries: list[dict], extra: str = "") -> None:
 
 
 def run(n: int, seed: int, out: Path, corpus: Path | None, *, workers: int, timeout_s: float,
-        mem_limit_mb: int, max_seed_bytes: int, tz: str | None, do_sync: bool = True) -> dict:
+        mem_limit_mb: int, max_seed_bytes: int, tz: str | None, do_sync: bool = True,
+        skip_tags: tuple[str, ...] = ()) -> dict:
     t_start = time.perf_counter()
     ms = make_mutants(n, seed, corpus, max_seed_bytes)
     if out.exists():
         shutil.rmtree(out)
-    items = write_mutants(ms, out / "mutants")
+    items = write_mutants([m for m in ms if not m.tags & set(skip_tags)], out / "mutants")
+    skipped = write_mutants([m for m in ms if m.tags & set(skip_tags)], out / "skipped")
+    if skipped:
+        print(f"{len(skipped)} mutants tagged {', '.join(skip_tags)} left out (in {out / 'skipped'})")
     print(f"{len(ms)} mutants ({len(items)} distinct) from seed {seed}: "
           f"{dict(Counter(it['name'].rsplit('.', 1)[1] for it in items))}", flush=True)
 
@@ -413,11 +418,16 @@ def run(n: int, seed: int, out: Path, corpus: Path | None, *, workers: int, time
     results = decode_all(items, workers=workers, timeout_s=timeout_s, mem_limit_mb=mem_limit_mb,
                          tz=tz, progress=prog)
     problems = decode_problems(items, results)
+    with open(out / "decode.tsv", "w") as fh:  # one line per mutant, slowest first
+        fh.write("seconds\tpeak_mb\tstatus\terror_class\tname\tsize\tseed\tmutations\n")
+        for it, r in sorted(zip(items, results), key=lambda x: -x[1]["seconds"]):
+            fh.write(f"{r['seconds']:.3f}\t{(r.get('peak_kb') or 0) / 1024:.0f}\t{r['status']}\t"
+                     f"{r.get('error_class') or ''}\t{it['name']}\t{it['size']}\t{it['seed']}\t{it['ops']}\n")
     secs = [(r["seconds"], it["name"]) for it, r in zip(items, results)]
     peaks = [((r.get("peak_kb") or 0) / 1024, it["name"]) for it, r in zip(items, results)]
     deltas = sorted(((r.get("peak_kb") or 0) - (r.get("base_kb") or 0)) / 1024 for r in results)
     summary = {
-        "mutants": len(ms), "distinct": len(items), "seed": seed,
+        "mutants": len(ms), "distinct": len(items), "seed": seed, "left_out": len(skipped),
         "decode_status": dict(Counter(r["status"] for r in results)),
         "slowest_file": max(secs), "median_file_s": sorted(secs)[len(secs) // 2][0],
         "peak_rss_mb": max(peaks), "max_peak_over_base_mb": deltas[-1] if deltas else 0,
@@ -434,7 +444,9 @@ def run(n: int, seed: int, out: Path, corpus: Path | None, *, workers: int, time
         summary["sync"] = {k: v for k, v in sync.items() if k != "stderr_tail"}
         if sync["exit_code"] != 0:
             failed.append("sync exit code")
-            summary["sync"]["error"] = sync["stderr_tail"].strip().splitlines()[-1:] if sync["stderr_tail"] else []
+            lines = sync["stderr_tail"].strip().splitlines()
+            errs = [ln for ln in lines if re.match(r"^(error:|[\w.]+(Error|Exception)\b)", ln)]
+            summary["sync"]["error"] = (errs or lines)[-1:]
         if (out / "fuzz.duckdb").exists():
             chk = check_db(out / "fuzz.duckdb", items)
             summary["files_status"] = chk["status"]
@@ -458,7 +470,7 @@ def run(n: int, seed: int, out: Path, corpus: Path | None, *, workers: int, time
 
 
 def print_summary(s: dict) -> None:
-    print(f"\nmutants: {s['mutants']} ({s['distinct']} distinct), seed {s['seed']}")
+    print(f"\nmutants: {s['mutants']} ({s['distinct']} distinct, {s['left_out']} left out by tag), seed {s['seed']}")
     print(f"decode (per file, worker processes): {s['decode_status']}")
     print(f"slowest file: {s['slowest_file'][0]:.2f} s ({s['slowest_file'][1]}); median {s['median_file_s']:.3f} s")
     print(f"peak memory per file: {s['peak_rss_mb'][0]:.0f} MB RSS ({s['peak_rss_mb'][1]}); "
@@ -491,13 +503,15 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--mem-limit-mb", type=int, default=MEM_LIMIT_MB, help="per-file RSS limit")
     ap.add_argument("--timezone", default="Europe/Madrid", help="configured for the sync ('' for none)")
     ap.add_argument("--no-sync", action="store_true")
+    ap.add_argument("--skip-tag", action="append", default=[],
+                    help="leave out mutants with this tag (e.g. date-overflow, bad-crc)")
     a = ap.parse_args(argv)
     out = a.out or Path(tempfile.mkdtemp(prefix="footfall-fuzz-"))
     corpus = None if a.no_corpus or not (a.corpus / "CATALOG.tsv").is_file() else a.corpus
     print(f"seeds: builtin{' + corpus ' + str(corpus) if corpus else ' only'}; out: {out}")
     s = run(a.n, a.seed, out, corpus, workers=a.workers, timeout_s=a.timeout_s,
             mem_limit_mb=a.mem_limit_mb, max_seed_bytes=a.max_seed_bytes, tz=a.timezone or None,
-            do_sync=not a.no_sync)
+            do_sync=not a.no_sync, skip_tags=tuple(a.skip_tag))
     print_summary(s)
     return 1 if s["failed"] else 0
 
