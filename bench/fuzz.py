@@ -307,7 +307,9 @@ def cli_sync(folder: Path, db: Path, work: Path, *, tz: str | None = "Europe/Mad
     env = {k: v for k, v in os.environ.items() if not k.startswith("FOOTFALL_")}
     env.update(FOOTFALL_CONFIG=str(cfg), PREFECT_HOME=str(work / "prefect-home"),
                PREFECT_LOGGING_LEVEL="WARNING", PREFECT_SERVER_ANALYTICS_ENABLED="false",
-               PREFECT_LOGGING_TO_API_ENABLED="false")
+               PREFECT_LOGGING_TO_API_ENABLED="false",
+               # a loaded machine starts Prefect's temporary server slowly (default budget 20 s)
+               PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS="180")
     cmd = [sys.executable, "-c", "from pipelines.cli import main; main()", "sync", str(folder),
            "--db", str(db), "--athlete", "fuzz", "--json"]
     t0 = time.perf_counter()
