@@ -1135,8 +1135,9 @@ def _activities(msgs, file_id, ses, sessions, sports, synthetic, act_ids, record
             src["sport"] = f"{sess}sport" if sess else "fit:sport.sport|lap.sport"
         if sub is not None:
             src["sub_sport"] = f"{sess}sub_sport" if sess else "fit:sport.sub_sport|lap.sub_sport"
-        # name: the sport message of this sport, if it names it
-        if sport_msg is not None and "name" in sport_msg.columns:
+        # name: the sport message of this sport, if it names it (no sport: nothing to match;
+        # polars refuses ``Utf8 == None``)
+        if sport is not None and sport_msg is not None and "name" in sport_msg.columns:
             names = sport_msg.filter(pl.Series(_text_col(sport_msg, "sport") == sport).fill_null(False))["name"].drop_nulls()
             if len(names):
                 row["name"], src["name"] = str(names[0]), "fit:sport.name"

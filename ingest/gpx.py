@@ -138,7 +138,10 @@ def utc_naive(dt: datetime | None) -> tuple[datetime | None, int | None]:
     """
     if dt is None:
         return None, None
-    off = dt.utcoffset()
+    try:
+        off = dt.utcoffset()
+    except ValueError:  # gpxpy keeps offsets like +99:99 that datetime refuses: no readable time
+        return None, None
     if off is None:
         return dt, None
     return dt.replace(tzinfo=None) - off, int(off.total_seconds())
@@ -280,7 +283,7 @@ def decode_gpx(data: bytes, file_id: str) -> Decoded:
             f"({skipped['points']} points)"
         )
 
-    n_untimed = sum(p.time is None for seg in segments for p in seg.points)
+    n_untimed = sum(utc_naive(p.time)[0] is None for seg in segments for p in seg.points)
     if n_untimed:
         notes.append(f"{n_untimed} point(s) without time kept with recorded_at NULL")
     groups = _group_activities(segments)
@@ -325,7 +328,8 @@ def _timed_segments(gpx) -> tuple[list[_Segment], dict[str, int]]:
         for seg in track.segments:
             if not seg.points:
                 continue
-            times = [utc_naive(p.time)[0] for p in seg.points if p.time is not None]
+            times = [t for t in (utc_naive(p.time)[0] for p in seg.points if p.time is not None)
+                     if t is not None]
             if not times:
                 skipped["segments"] += 1
                 skipped["points"] += len(seg.points)

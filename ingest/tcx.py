@@ -72,6 +72,17 @@ def parse_time(text: str | None) -> tuple[datetime | None, int | None]:
     return utc_naive(dt)
 
 
+def _plus_seconds(t: datetime | None, seconds: float | None) -> datetime | None:
+    """``t + seconds``, or None when either is missing or the sum is no time (inf, NaN, a
+    duration beyond datetime's range: a damaged TotalTimeSeconds)."""
+    if t is None or not seconds:
+        return None
+    try:
+        return t + timedelta(seconds=seconds)
+    except (OverflowError, ValueError):
+        return None
+
+
 def _float(el: ET.Element | None) -> float | None:
     if el is None or el.text is None:
         return None
@@ -152,7 +163,7 @@ def decode_tcx(data: bytes, file_id: str) -> Decoded:
         raise EmptyFile("TCX file is empty (0 bytes or whitespace only)")
     try:
         root = ET.fromstring(data)
-    except ET.ParseError as err:
+    except (ET.ParseError, LookupError) as err:  # LookupError: an unknown declared encoding
         raise XmlError(f"TCX XML does not parse: {err}") from err
     if local_name(root.tag) != "trainingcenterdatabase":
         raise UnsupportedFormat(f"XML root element is <{root.tag}>, not <TrainingCenterDatabase>")
@@ -225,8 +236,7 @@ def _activity(act: ET.Element, file_id: str, session_index: int, creator: str | 
         timer = _float(lk.get("totaltimeseconds"))
         lap_times = [t for t in cols["recorded_at"][first:last] if t is not None]
         started = lap_start or (min(lap_times) if lap_times else None)
-        ends = [t for t in (max(lap_times) if lap_times else None,
-                            started + timedelta(seconds=timer) if started and timer else None) if t]
+        ends = [t for t in (max(lap_times) if lap_times else None, _plus_seconds(started, timer)) if t]
         ended = max(ends) if ends else started
         run_cad = lx.get("avgruncadence")
         lap_rows.append({
