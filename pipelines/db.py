@@ -104,8 +104,18 @@ def migrate(con: duckdb.DuckDBPyConnection) -> list[int]:
     return applied
 
 
+def first(result) -> tuple | None:
+    """The first row of a ``con.execute(...)`` result, or None; the result is fetched to its end.
+
+    duckdb 2 refuses any other work on the connection (``register``, ``sql``) while a result of
+    ``execute()`` is unfinished, which ``.fetchone()`` leaves it: use this instead.
+    """
+    rows = result.fetchall()
+    return rows[0] if rows else None
+
+
 def schema_version(con: duckdb.DuckDBPyConnection) -> int:
-    row = con.execute("SELECT coalesce(max(version), 0) FROM schema_migrations").fetchone()
+    row = first(con.execute("SELECT coalesce(max(version), 0) FROM schema_migrations"))
     return int(row[0])
 
 
