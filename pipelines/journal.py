@@ -36,7 +36,7 @@ import polars as pl
 
 from models import journal as mj
 from models.journal import JournalError, JournalFileError
-from pipelines.db import first, utcnow
+from pipelines.db import first, rollback, utcnow
 
 __all__ = [
     "JournalError", "JournalFileError", "NotFound", "local_today", "add_pain", "add_rpe",
@@ -87,7 +87,10 @@ class _transaction:
         return self.con
 
     def __exit__(self, exc_type, exc, tb):
-        self.con.execute("ROLLBACK" if exc_type else "COMMIT")
+        if exc_type:
+            rollback(self.con)
+        else:
+            self.con.execute("COMMIT")
         return False
 
 

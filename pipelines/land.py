@@ -20,7 +20,7 @@ import numpy as np
 import polars as pl
 
 from ingest import schema
-from pipelines.db import first, utcnow
+from pipelines.db import first, rollback, utcnow
 from pipelines.work import FileResult
 
 #: A source is "richer" with more canonical columns filled; ties go to the device's own format.
@@ -144,7 +144,7 @@ def land_results(
         _land(con, results, athlete_id, sources, now, stats)
         con.execute("COMMIT")
     except BaseException:
-        con.execute("ROLLBACK")
+        rollback(con)  # a failed COMMIT (full disk) already ended it: keep the first error
         raise
     return stats
 
