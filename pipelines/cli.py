@@ -423,7 +423,7 @@ def _debug_on() -> bool:
     return os.environ.get("FOOTFALL_DEBUG", "").strip().lower() not in ("", "0", "false", "no")
 
 
-def error_line(err: BaseException) -> str:
+def error_line(err: BaseException, db: str | None = None) -> str:
     """What a failure prints after ``error:``: its cause on one line (the first error of a
     chain, e.g. the full disk under a failed COMMIT), with what to do where footfall knows."""
     from pipelines import db as dbm
@@ -431,7 +431,7 @@ def error_line(err: BaseException) -> str:
     if isinstance(err, (dbm.DatabaseError, dbm.DatabaseBusy)):
         return dbm.one_line(err)
     if dbm.is_corruption(err):
-        return dbm.damaged_message("the database", err)
+        return dbm.damaged_message(db, err)
     msg = dbm.one_line(err)
     if type(err).__module__.split(".")[0] in ("duckdb", "_duckdb"):
         return msg  # DuckDB names its own kind ("IO Error: ...")
@@ -465,7 +465,8 @@ def main() -> None:
         if debug:
             traceback.print_exc()
         hint = "" if debug else " (--debug shows the traceback)"
-        err_console.print(f"error: {error_line(err)}{hint}", markup=False, highlight=False, soft_wrap=True)
+        db = next((args[i + 1] for i, a in enumerate(args[:-1]) if a == "--db"), None)
+        err_console.print(f"error: {error_line(err, db)}{hint}", markup=False, highlight=False, soft_wrap=True)
         sys.exit(1)
 
 

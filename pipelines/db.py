@@ -212,8 +212,9 @@ def open_for_writing(path: str | Path, *, wait_s: float = 30.0) -> list[int]:
         raise DatabaseError(f"cannot write the database {path}: {one_line(err)}") from err
 
 
-def damaged_message(path: str | Path, err: BaseException) -> str:
-    return (f"{path} is damaged ({one_line(err)}). Run `footfall check --db {path}` to see which "
+def damaged_message(path: str | Path | None, err: BaseException) -> str:
+    what, db = (f"{path}", f" --db {path}") if path else ("the database file", "")
+    return (f"{what} is damaged ({one_line(err)}). Run `footfall check{db}` to see which "
             "tables; restore it from a backup, or sync the exports again into a new file.")
 
 

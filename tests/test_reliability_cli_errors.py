@@ -130,3 +130,11 @@ def test_check_names_the_damaged_table(cli, prefect_harness, export, tmp_path):
     assert "DAMAGED  records" in r.stdout
     r = cli("query", "SELECT sum(hash(r)) FROM records r", "--db", str(bad))
     assert_one_error_line(r, "is damaged (")
+    # a damaged main header: DuckDB refuses to open the file; any command says so in one line
+    head = tmp_path / "head.duckdb"
+    shutil.copyfile(good, head)
+    with open(head, "r+b") as fh:
+        fh.seek(20)
+        fh.write(b"\xa5" * 64)
+    r = cli("flags", "--db", str(head))
+    assert_one_error_line(r, f"{head} is damaged (")
