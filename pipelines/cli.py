@@ -456,6 +456,8 @@ def main() -> None:
         # error line below says it once (a user's own PREFECT_LOGGING_LEVEL wins)
         os.environ.setdefault("PREFECT_LOGGING_LEVEL", "CRITICAL")
         os.environ.setdefault("PREFECT_INTERNAL_LOGGING_LEVEL", "CRITICAL")
+        # its services log through the root logger (EventsWorker "Still processing items")
+        os.environ.setdefault("PREFECT_LOGGING_ROOT_LEVEL", "ERROR")
     try:
         app(args=args, prog_name="footfall")
     except KeyboardInterrupt:

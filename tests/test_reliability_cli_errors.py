@@ -39,7 +39,8 @@ def cli(prefect_harness, isolated_config):
     from prefect.settings import PREFECT_API_URL
 
     env = {k: v for k, v in os.environ.items()
-           if k not in ("PREFECT_LOGGING_LEVEL", "PREFECT_INTERNAL_LOGGING_LEVEL", "FOOTFALL_DEBUG")}
+           if k not in ("PREFECT_LOGGING_LEVEL", "PREFECT_INTERNAL_LOGGING_LEVEL",
+                         "PREFECT_LOGGING_ROOT_LEVEL", "FOOTFALL_DEBUG")}
     env["PREFECT_API_URL"] = PREFECT_API_URL.value()
     env["COLUMNS"] = "80"
 
