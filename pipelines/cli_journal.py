@@ -49,7 +49,7 @@ _NUMBER_ARGS = {"ignore_unknown_options": True}
 
 
 def _fail(msg: str, code: int) -> None:
-    err_console.print(f"[red]error:[/red] {escape(msg)}", highlight=False)
+    err_console.print(f"[red]error:[/red] {escape(msg)}", highlight=False, soft_wrap=True)
     raise typer.Exit(code)
 
 

@@ -7,6 +7,7 @@ first, opens the file only to land, and retries a refused open for a bounded tim
 
 from __future__ import annotations
 
+import os
 import re
 import time
 from collections.abc import Iterator
@@ -24,6 +25,59 @@ class DatabaseBusy(RuntimeError):
     """Another process holds the DuckDB file and did not let go in time."""
 
 
+class DatabaseError(RuntimeError):
+    """The database file cannot be used: not a DuckDB file, written by a newer footfall, damaged,
+    or not writable. The message says what is wrong and what to do; nothing was changed."""
+
+
+class NotADuckDBFile(DatabaseError):
+    """The path holds something else than a DuckDB database (a SQLite file, a folder, text)."""
+
+
+class SchemaTooNew(DatabaseError):
+    """The file was migrated by a newer footfall: this one must not write into it."""
+
+
+class DatabaseDamaged(DatabaseError):
+    """DuckDB found a block whose checksum does not match (the file is corrupt)."""
+
+
+#: DuckDB's main header: the 8-byte checksum, then the magic bytes "DUCK" (storage format docs).
+DUCKDB_MAGIC = b"DUCK"
+DUCKDB_MAGIC_OFFSET = 8
+
+#: Every connection footfall opens: never install or load an extension behind the user's back
+#: (DuckDB would download one, e.g. sqlite_scanner for a SQLite file given as --db).
+CONNECT_CONFIG = {"autoinstall_known_extensions": False, "autoload_known_extensions": False}
+
+
+def check_file(path: str | Path) -> None:
+    """Refuse a path that exists and is not a DuckDB database, before DuckDB opens it."""
+    path = Path(path)
+    if str(path) == ":memory:" or not os.path.lexists(path):
+        return
+    if path.is_dir():
+        raise NotADuckDBFile(f"{path} is a folder, not a DuckDB database file; give --db a file "
+                             "path (it is created on the first sync). Nothing was changed.")
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(16)
+    except OSError as err:
+        raise DatabaseError(f"cannot read {path}: {err.strerror or err}. Nothing was changed.") from err
+    if head[DUCKDB_MAGIC_OFFSET:DUCKDB_MAGIC_OFFSET + len(DUCKDB_MAGIC)] != DUCKDB_MAGIC:
+        what = "is empty" if not head else (
+            "is a SQLite database" if head.startswith(b"SQLite format 3") else "has no DuckDB header")
+        raise NotADuckDBFile(
+            f"{path} {what}, not a DuckDB database file: footfall will not open or change it. "
+            "Give --db a new path (it is created on the first sync) or a footfall database.")
+
+
+def is_corruption(err: BaseException) -> bool:
+    """Is this DuckDB's report of a damaged block (checksum mismatch)?"""
+    msg = str(err).lower()
+    return "corrupt database file" in msg or ("checksum" in msg and "does not match" in msg)
+
+
 def _is_lock_error(err: Exception) -> bool:
     msg = str(err).lower()
     return "lock" in msg and ("conflicting" in msg or "could not set" in msg)
@@ -38,15 +92,17 @@ def connect(
 ) -> duckdb.DuckDBPyConnection:
     """Open the DuckDB file, waiting up to ``wait_s`` seconds while another process holds it.
 
-    Raises ``DatabaseBusy`` with a message that says what to do when the wait runs out.
+    Raises ``NotADuckDBFile`` for a path holding anything else (checked before DuckDB reads it),
+    ``DatabaseBusy`` with a message that says what to do when the wait runs out.
     """
     path = Path(path)
+    check_file(path)
     if not read_only:
         path.parent.mkdir(parents=True, exist_ok=True)
     deadline = time.monotonic() + max(wait_s, 0.0)
     while True:
         try:
-            return duckdb.connect(str(path), read_only=read_only)
+            return duckdb.connect(str(path), read_only=read_only, config=dict(CONNECT_CONFIG))
         except duckdb.IOException as err:
             if not _is_lock_error(err):
                 raise
@@ -77,15 +133,31 @@ def schema_files() -> list[Path]:
 def migrate(con: duckdb.DuckDBPyConnection) -> list[int]:
     """Apply the migrations in ``sql/00_schema`` not yet applied; return the versions applied.
 
-    Each migration runs in its own transaction and is recorded in ``schema_migrations``.
+    Each migration runs in its own transaction and is recorded in ``schema_migrations``. A file
+    that a newer footfall migrated (a version above this one's last) is refused with
+    ``SchemaTooNew`` before anything is written.
     """
-    con.execute(
-        "CREATE TABLE IF NOT EXISTS schema_migrations ("
-        " version INTEGER PRIMARY KEY, name VARCHAR, applied_at TIMESTAMP)"
-    )
-    done = {r[0] for r in con.sql("SELECT version FROM schema_migrations").fetchall()}
+    files = schema_files()
+    known = max((int(f.name[:3]) for f in files), default=0)
+    has_table = first(con.execute(
+        "SELECT count(*) FROM information_schema.tables "
+        "WHERE table_name = 'schema_migrations' AND table_schema = current_schema()"))[0]
+    done: set[int] = set()
+    if has_table:
+        done = {r[0] for r in con.sql("SELECT version FROM schema_migrations").fetchall()}
+        newer = sorted(v for v in done if v > known)
+        if newer:
+            raise SchemaTooNew(
+                f"{database_path(con)} has schema version {newer[-1]}, newer than this footfall knows "
+                f"(up to {known}): it was written by a newer footfall. Upgrade footfall to sync into "
+                "it; nothing was written.")
+    else:
+        con.execute(
+            "CREATE TABLE IF NOT EXISTS schema_migrations ("
+            " version INTEGER PRIMARY KEY, name VARCHAR, applied_at TIMESTAMP)"
+        )
     applied = []
-    for f in schema_files():
+    for f in files:
         version = int(f.name[:3])
         if version in done:
             continue
@@ -97,15 +169,89 @@ def migrate(con: duckdb.DuckDBPyConnection) -> list[int]:
                 [version, f.stem, utcnow()],
             )
             con.execute("COMMIT")
-        except Exception:
-            con.execute("ROLLBACK")
+        except BaseException:
+            rollback(con)
             raise
         applied.append(version)
     return applied
 
 
+def rollback(con: duckdb.DuckDBPyConnection) -> None:
+    """ROLLBACK after a failure, without masking it: when the failure was the COMMIT itself
+    (a full disk), DuckDB has already ended the transaction and ROLLBACK raises "no transaction
+    is active"; the caller re-raises the first error, which names the cause."""
+    try:
+        con.execute("ROLLBACK")
+    except duckdb.Error:
+        pass
+
+
+def database_path(con: duckdb.DuckDBPyConnection) -> str:
+    """The file behind a connection (for messages)."""
+    try:
+        row = first(con.execute("SELECT path FROM duckdb_databases() WHERE database_name = current_database()"))
+        return str(row[0]) if row and row[0] else "the database"
+    except duckdb.Error:
+        return "the database"
+
+
+def open_for_writing(path: str | Path, *, wait_s: float = 30.0) -> list[int]:
+    """Open the file for writing and migrate it, then close it: a sync calls this before it
+    reads or decodes anything, so a database it could not write (not a DuckDB file, a newer
+    schema, a read-only folder, a full disk) fails the sync at once. Returns the versions applied.
+    """
+    path = Path(path)
+    try:
+        with connection(path, wait_s=wait_s) as con:
+            return migrate(con)
+    except (DatabaseError, DatabaseBusy):
+        raise
+    except (OSError, duckdb.Error) as err:
+        if is_corruption(err):
+            raise DatabaseDamaged(damaged_message(path, err)) from err
+        raise DatabaseError(f"cannot write the database {path}: {one_line(err)}") from err
+
+
+def damaged_message(path: str | Path | None, err: BaseException) -> str:
+    what, db = (f"{path}", f" --db {path}") if path else ("the database file", "")
+    return (f"{what} is damaged ({one_line(err)}). Run `footfall check{db}` to see which "
+            "tables; restore it from a backup, or sync the exports again into a new file.")
+
+
+def one_line(err: BaseException) -> str:
+    """An error's message on one line (DuckDB's carry a type prefix and sometimes hints)."""
+    return " ".join(str(err).split()) or type(err).__name__
+
+
+def check_database(path: str | Path, *, wait_s: float = 30.0) -> list[tuple[str, int | None, str | None]]:
+    """Read every row of every table (a hash of each whole row, so every column's blocks are read
+    and their checksums verified): (table, rows, None) or (table, None, DuckDB's error)."""
+    out = []
+    with connection(path, read_only=True, wait_s=wait_s) as con:
+        tables = [r[0] for r in con.execute(
+            "SELECT table_name FROM information_schema.tables WHERE table_type = 'BASE TABLE' "
+            "AND table_schema = current_schema() ORDER BY table_name").fetchall()]
+        for t in tables:
+            try:
+                n = first(con.execute(f'SELECT count(*), sum(hash(t)) FROM "{t}" t'))[0]
+                out.append((t, int(n), None))
+            except duckdb.Error as err:
+                out.append((t, None, one_line(err)))
+    return out
+
+
+def first(result) -> tuple | None:
+    """The first row of a ``con.execute(...)`` result, or None; the result is fetched to its end.
+
+    duckdb 2 refuses any other work on the connection (``register``, ``sql``) while a result of
+    ``execute()`` is unfinished, which ``.fetchone()`` leaves it: use this instead.
+    """
+    rows = result.fetchall()
+    return rows[0] if rows else None
+
+
 def schema_version(con: duckdb.DuckDBPyConnection) -> int:
-    row = con.execute("SELECT coalesce(max(version), 0) FROM schema_migrations").fetchone()
+    row = first(con.execute("SELECT coalesce(max(version), 0) FROM schema_migrations"))
     return int(row[0])
 
 

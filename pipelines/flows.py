@@ -57,6 +57,7 @@ def sync(
     started_at = utcnow()
     settings = _settings(db, athlete, workers)
     summary = s.SyncSummary(athlete_id=settings.athlete)
+    t.open_database(settings.db, settings)  # fails here, before any decoding, if it cannot be written
     sources, summary.skipped_by_extension, summary.walk_errors = t.discover_sources(paths)
     summary.sources_seen = len(sources)
     plan = t.plan_sync(settings.db, sources, settings)

@@ -36,7 +36,7 @@ import polars as pl
 
 from models import journal as mj
 from models.journal import JournalError, JournalFileError
-from pipelines.db import utcnow
+from pipelines.db import first, rollback, utcnow
 
 __all__ = [
     "JournalError", "JournalFileError", "NotFound", "local_today", "add_pain", "add_rpe",
@@ -87,12 +87,15 @@ class _transaction:
         return self.con
 
     def __exit__(self, exc_type, exc, tb):
-        self.con.execute("ROLLBACK" if exc_type else "COMMIT")
+        if exc_type:
+            rollback(self.con)
+        else:
+            self.con.execute("COMMIT")
         return False
 
 
 def _next_id(con, table: str, column: str) -> int:
-    return int(con.execute(f"SELECT coalesce(max({column}), 0) + 1 FROM {table}").fetchone()[0])
+    return int(first(con.execute(f"SELECT coalesce(max({column}), 0) + 1 FROM {table}"))[0])
 
 
 _RUN_SQL = "coalesce(m.is_run, a.sport = 'running', false)"  # the same rule as int_sessions
@@ -108,9 +111,9 @@ def resolve_activity(con, ref: str, athlete_id: str | None = None) -> Activity:
     rows = con.execute(q + "WHERE a.activity_id = ?", [ref]).fetchall()
     note = ""
     if not rows:
-        dup = con.execute(
+        dup = first(con.execute(
             "SELECT duplicate_of FROM activity_duplicates WHERE activity_id = ?", [ref]
-        ).fetchone()
+        ))
         if dup:
             rows = con.execute(q + "WHERE a.activity_id = ?", [dup[0]]).fetchall()
             note = f"{ref} is a duplicate copy of {dup[0]}; logged against {dup[0]}"
@@ -138,11 +141,11 @@ def resolve_shoe(con, ref: str, athlete_id: str) -> tuple:
     cols = "shoe_id, name, first_used, retired_on, added_on"
     row = None
     if ref.isdigit():
-        row = con.execute(f"SELECT {cols} FROM shoes WHERE athlete_id = ? AND shoe_id = ?",
-                          [athlete_id, int(ref)]).fetchone()
+        row = first(con.execute(f"SELECT {cols} FROM shoes WHERE athlete_id = ? AND shoe_id = ?",
+                          [athlete_id, int(ref)]))
     if row is None:
-        row = con.execute(f"SELECT {cols} FROM shoes WHERE athlete_id = ? AND lower(name) = lower(?)",
-                          [athlete_id, ref]).fetchone()
+        row = first(con.execute(f"SELECT {cols} FROM shoes WHERE athlete_id = ? AND lower(name) = lower(?)",
+                          [athlete_id, ref]))
     if row is None:
         raise NotFound(f"no shoe {ref!r} for athlete {athlete_id!r}; see `footfall shoes list` "
                        f"or add it with `footfall shoes add {ref!r}`")
@@ -154,9 +157,9 @@ def journal_counts(con, athlete_id: str | None = None) -> dict[str, int]:
     out = {}
     for t in JOURNAL_TABLES:
         if athlete_id is None:
-            out[t] = con.execute(f"SELECT count(*) FROM {t}").fetchone()[0]
+            out[t] = first(con.execute(f"SELECT count(*) FROM {t}"))[0]
         else:
-            out[t] = con.execute(f"SELECT count(*) FROM {t} WHERE athlete_id = ?", [athlete_id]).fetchone()[0]
+            out[t] = first(con.execute(f"SELECT count(*) FROM {t} WHERE athlete_id = ?", [athlete_id]))[0]
     return out
 
 
@@ -298,8 +301,8 @@ def add_shoe(con, athlete_id: str, name: str, *, brand=None, model=None, drop_mm
         "strava_gear": None, "source": "cli", "added_on": today, "added_at": utcnow(),
     }
     with _transaction(con):
-        dup = con.execute("SELECT shoe_id FROM shoes WHERE athlete_id = ? AND lower(name) = lower(?)",
-                          [athlete_id, name]).fetchone()
+        dup = first(con.execute("SELECT shoe_id FROM shoes WHERE athlete_id = ? AND lower(name) = lower(?)",
+                          [athlete_id, name]))
         if dup:
             raise JournalError(f"athlete {athlete_id!r} already has a shoe named {name!r} (id {dup[0]})")
         row["shoe_id"] = _next_id(con, "shoes", "shoe_id")
@@ -331,10 +334,10 @@ def retire_shoe(con, athlete_id: str, shoe: str, *, on=None, today: date | None 
         shoe_id, name, first_used, retired_on, _added = resolve_shoe(con, shoe, athlete_id)
         if first_used is not None and d < first_used:
             raise JournalError(f"--on {d} is before {name!r} was first used ({first_used})")
-        late = con.execute(
+        late = first(con.execute(
             "SELECT min(a.activity_id), count(*) FROM activity_shoes s JOIN activities a USING (activity_id) "
             "WHERE s.shoe_id = ? AND s.source = 'manual' AND a.local_date > ?", [shoe_id, d]
-        ).fetchone()
+        ))
         if late[1]:
             raise JournalError(f"{late[1]} run(s) after {d} were assigned to {name!r} by hand "
                                f"(e.g. {late[0]}); retire it on a later date")
@@ -383,10 +386,10 @@ def assign_shoe(con, athlete_id: str | None, shoe: str, *, activity=None, from_d
         con.execute("INSERT INTO shoe_ranges VALUES (?, ?, ?, ?, ?, 'cli', ?)",
                     [_next_id(con, "shoe_ranges", "range_id"), athlete_id, shoe_id, f, t, utcnow()])
         _apply_shoe_rules(con, [athlete_id])
-        n = con.execute(
+        n = first(con.execute(
             "SELECT count(*) FROM activity_shoes s JOIN activities a USING (activity_id) "
             "WHERE s.shoe_id = ? AND s.source = 'range' AND a.local_date >= ? "
-            "AND (? IS NULL OR a.local_date <= ?)", [shoe_id, f, t, t]).fetchone()[0]
+            "AND (? IS NULL OR a.local_date <= ?)", [shoe_id, f, t, t]))[0]
         return {"shoe_id": shoe_id, "name": name, "from_date": f, "to_date": t, "n_runs": n,
                 "info": ""}
 
@@ -546,9 +549,9 @@ def _apply_shoe_rules(con, athletes: list[str]) -> int:
             "DELETE FROM activity_shoes s WHERE s.source <> 'manual' AND list_contains(?, s.athlete_id) "
             "AND NOT EXISTS (SELECT 1 FROM _shoe_desired d WHERE d.activity_id = s.activity_id "
             "AND d.shoe_id = s.shoe_id AND d.source = s.source)", [athletes])
-        n = con.execute(
+        n = first(con.execute(
             "SELECT count(*) FROM _shoe_desired d WHERE NOT EXISTS (SELECT 1 FROM activity_shoes s "
-            "WHERE s.activity_id = d.activity_id)").fetchone()[0]
+            "WHERE s.activity_id = d.activity_id)"))[0]
         con.execute(
             "INSERT INTO activity_shoes SELECT d.activity_id, d.shoe_id, d.athlete_id, d.source, ? "
             "FROM _shoe_desired d WHERE NOT EXISTS (SELECT 1 FROM activity_shoes s "
@@ -597,20 +600,20 @@ def _fill_from_strava(con, athletes: list[str]) -> dict:
     ).fetchall()
     created = linked = 0
     for athlete_id, gear in gears:
-        if con.execute("SELECT 1 FROM shoes WHERE athlete_id = ? AND strava_gear = ?",
-                       [athlete_id, gear]).fetchone():
+        if first(con.execute("SELECT 1 FROM shoes WHERE athlete_id = ? AND strava_gear = ?",
+                       [athlete_id, gear])):
             continue
-        same = con.execute(
+        same = first(con.execute(
             "SELECT shoe_id FROM shoes WHERE athlete_id = ? AND lower(name) = lower(?) "
-            "AND strava_gear IS NULL", [athlete_id, gear]).fetchone()
+            "AND strava_gear IS NULL", [athlete_id, gear]))
         if same:
             con.execute("UPDATE shoes SET strava_gear = ? WHERE shoe_id = ?", [gear, same[0]])
             linked += 1
             continue
         name = gear
-        if name.isdigit() or con.execute(
+        if name.isdigit() or first(con.execute(
                 "SELECT 1 FROM shoes WHERE athlete_id = ? AND lower(name) = lower(?)",
-                [athlete_id, name]).fetchone():
+                [athlete_id, name])):
             name = f"{gear} (Strava)"
         _insert_shoe(con, {
             "shoe_id": _next_id(con, "shoes", "shoe_id"), "athlete_id": athlete_id, "name": name,
@@ -730,8 +733,8 @@ def import_journal(con, athlete_id: str, data: bytes, *, path: str = "the file",
         res.skipped_existing = skipped_p + skipped_r
         for r, sid in shoe_plan:
             if r["activity_id"] is not None:
-                cur = con.execute("SELECT shoe_id, source FROM activity_shoes WHERE activity_id = ?",
-                                  [r["activity_id"]]).fetchone()
+                cur = first(con.execute("SELECT shoe_id, source FROM activity_shoes WHERE activity_id = ?",
+                                  [r["activity_id"]]))
                 if cur == (sid, "manual"):
                     res.skipped_existing += 1
                     continue
@@ -739,9 +742,9 @@ def import_journal(con, athlete_id: str, data: bytes, *, path: str = "the file",
                 con.execute("INSERT INTO activity_shoes VALUES (?, ?, ?, 'manual', ?)",
                             [r["activity_id"], sid, athlete_id, now])
             else:
-                exists = con.execute(
+                exists = first(con.execute(
                     "SELECT 1 FROM shoe_ranges WHERE athlete_id = ? AND shoe_id = ? AND from_date = ? "
-                    "AND to_date = ?", [athlete_id, sid, r["local_date"], r["local_date"]]).fetchone()
+                    "AND to_date = ?", [athlete_id, sid, r["local_date"], r["local_date"]]))
                 if exists:
                     res.skipped_existing += 1
                     continue

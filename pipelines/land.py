@@ -20,7 +20,7 @@ import numpy as np
 import polars as pl
 
 from ingest import schema
-from pipelines.db import utcnow
+from pipelines.db import first, rollback, utcnow
 from pipelines.work import FileResult, path_text
 
 #: A source is "richer" with more canonical columns filled; ties go to the device's own format.
@@ -152,7 +152,7 @@ def land_results(
         _land(con, results, athlete_id, sources, now, stats)
         con.execute("COMMIT")
     except BaseException:
-        con.execute("ROLLBACK")
+        rollback(con)  # a failed COMMIT (full disk) already ended it: keep the first error
         raise
     return stats
 
@@ -208,12 +208,12 @@ def _land(con, results, athlete_id, sources, now, stats) -> None:
         removed = Counter(cand.file_id for aid, (cand, _) in dropped.items() if aid in existing_ids)
         for aid, (cand, kept) in dropped.items():
             if aid in existing_ids:
-                left = con.execute(
+                left = first(con.execute(
                     "SELECT count(*) FROM activities WHERE file_id = ?", [cand.file_id]
-                ).fetchone()[0]
-                row = con.execute(
+                ))[0]
+                row = first(con.execute(
                     "SELECT status, n_records FROM files WHERE file_id = ?", [cand.file_id]
-                ).fetchone()
+                ))
                 if left == 0 and row is not None and row[0] != "duplicate":
                     con.execute(
                         "UPDATE files SET status = 'duplicate', duplicate_of = ?, reason = ? "

@@ -763,6 +763,13 @@ def render_html(report: Report, javascript: str | None = None) -> str:
     return "\n".join(out)
 
 
+def _umask() -> int:
+    """The process umask (read by setting it and setting it back)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
 def write_report(db_path: str | Path, out: str | Path, *, athlete: str | None = None,
                  configured_athlete: str | None = None, weeks: int = DEFAULT_WEEKS,
                  lock_wait_s: float = 60.0) -> Report:
@@ -781,7 +788,7 @@ def write_report(db_path: str | Path, out: str | Path, *, athlete: str | None = 
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
             fh.write(page)
-        os.chmod(tmp, 0o644)
+        os.chmod(tmp, 0o666 & ~_umask())  # as open() would create it (mkstemp makes 0600)
         os.replace(tmp, out)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

@@ -41,7 +41,7 @@ import duckdb
 import polars as pl
 
 from models.thresholds import THRESHOLDS, value
-from pipelines.db import SQL_DIR, quote_ident, utcnow
+from pipelines.db import SQL_DIR, quote_ident, rollback, utcnow
 
 LAYERS = ("10_staging", "20_intermediate", "30_marts")
 TESTS_DIR = SQL_DIR / "tests"
@@ -220,7 +220,7 @@ def run_models(
         )
         con.execute("COMMIT")
     except BaseException:
-        con.execute("ROLLBACK")
+        rollback(con)  # a failed COMMIT (full disk) already ended it: keep the first error
         raise
     return [m.name for m in models]
 

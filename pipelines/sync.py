@@ -117,6 +117,13 @@ def discover_sources(paths: Iterable[str | Path]) -> tuple[list, dict[str, int],
     return sources, dict(summary.skipped_by_ext), [path_text(w) for w in summary.walk_errors]
 
 
+def open_database(db_path: Path, settings: Settings) -> list[int]:
+    """Open the file for writing and migrate it before reading or decoding anything: a database
+    the sync could not write (not a DuckDB file, a newer schema, a read-only folder, a full
+    disk) fails the sync at once instead of after the decoding."""
+    return dbm.open_for_writing(db_path, wait_s=settings.lock_wait_s)
+
+
 def plan_sync(db_path: Path, sources: list, settings: Settings) -> Plan:
     """Which sources changed since the last sync, and which file hashes are already landed."""
     if not Path(db_path).exists():

@@ -24,6 +24,8 @@ def _busy(task, task_run, state) -> bool:
     return False
 
 
+open_database = task(s.open_database, name="open_database", cache_policy=NO_CACHE, retries=1,
+                     retry_condition_fn=_busy)
 discover_sources = task(s.discover_sources, name="discover_sources", cache_policy=NO_CACHE)
 plan_sync = task(s.plan_sync, name="plan_sync", cache_policy=NO_CACHE, retries=1,
                  retry_condition_fn=_busy)
