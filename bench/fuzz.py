@@ -331,8 +331,14 @@ def check_db(db: Path, items: list[dict], now: datetime | None = None) -> dict:
     by_sha = {it["sha256"]: it for it in items}
     con = duckdb.connect(str(db), read_only=True)
     try:
-        rows = con.execute("SELECT file_id, status, reason, error_class FROM files").fetchall()
+        rows = con.execute("SELECT file_id, status, reason, error_class, path FROM files").fetchall()
         found = {r[0]: r for r in rows}
+        # a file refused before it is read (a size budget: FIT header declaring 2 GB) has a
+        # problem row keyed by its path, not by the hash of its bytes
+        by_path = {r[4]: r for r in rows if r[0].startswith("problem-")}
+        for s, it in by_sha.items():
+            if s not in found and str(it.get("path")) in by_path:
+                found[s] = by_path[str(it["path"])]
         missing = [by_sha[s] for s in by_sha if s not in found]
         no_reason = [by_sha.get(r[0], {"name": r[0]}) for r in rows
                      if r[1] == "quarantined" and not (r[2] or "").strip()]

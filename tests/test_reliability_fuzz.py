@@ -44,7 +44,6 @@ FUZZ_SEED = 20261129
 #: idle 2-core machine and up to ~35 s on a loaded one.
 TIMEOUT_S = 120.0
 MEM_LIMIT_MB = 1024
-PLAUSIBILITY = "fixed by the plausibility-bounds part of issue 11 (merged later)"
 
 
 def _seed_files():
@@ -119,7 +118,6 @@ def test_every_mutant_decodes_within_budget_without_escaping_exceptions(decoded,
     assert {"landed", "quarantined"} <= statuses  # both the good and the refused paths ran
 
 
-@pytest.mark.xfail(strict=False, reason=PLAUSIBILITY)
 def test_date_overflow_mutants_decode_without_escaping_exceptions(decoded, fuzz_set):
     _, _, overflow = fuzz_set
     items, results = decoded
@@ -162,7 +160,6 @@ def test_one_real_sync_lands_every_mutant_with_a_files_row_and_reasons(synced, f
     assert set(chk["error_classes"]) <= known, chk["error_classes"]
 
 
-@pytest.mark.xfail(strict=False, reason=PLAUSIBILITY)
 def test_no_absurd_value_lands(synced, fuzz_set):
     _, strict, _ = fuzz_set
     db, _, err = synced["strict"]
@@ -171,7 +168,6 @@ def test_no_absurd_value_lands(synced, fuzz_set):
     assert chk["absurd"] == {}, (chk["absurd"], [(m["name"], m["ops"]) for m in chk["absurd_files"][:10]])
 
 
-@pytest.mark.xfail(strict=False, reason=PLAUSIBILITY)
 def test_date_overflow_mutants_sync_and_each_has_a_files_row(synced, fuzz_set):
     _, _, overflow = fuzz_set
     db, _, err = synced["overflow"]
