@@ -21,6 +21,7 @@ import polars as pl
 
 from ingest import schema
 from pipelines.db import utcnow
+from pipelines.pausepoint import pause_point
 from pipelines.work import FileResult
 
 #: A source is "richer" with more canonical columns filled; ties go to the device's own format.
@@ -142,6 +143,7 @@ def land_results(
     con.execute("BEGIN TRANSACTION")
     try:
         _land(con, results, athlete_id, sources, now, stats)
+        pause_point("land")
         con.execute("COMMIT")
     except BaseException:
         con.execute("ROLLBACK")

@@ -42,6 +42,7 @@ import polars as pl
 
 from models.thresholds import THRESHOLDS, value
 from pipelines.db import SQL_DIR, quote_ident, utcnow
+from pipelines.pausepoint import pause_point
 
 LAYERS = ("10_staging", "20_intermediate", "30_marts")
 TESTS_DIR = SQL_DIR / "tests"
@@ -218,6 +219,7 @@ def run_models(
             "SELECT flag_id, athlete_id, rule, local_date, activity_id, first_raised_at FROM flags "
             "WHERE flag_id NOT IN (SELECT flag_id FROM flag_log)"
         )
+        pause_point("build")
         con.execute("COMMIT")
     except BaseException:
         con.execute("ROLLBACK")

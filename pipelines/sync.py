@@ -20,6 +20,7 @@ from ingest.decode import file_id_of
 from pipelines import db as dbm
 from pipelines.config import Settings
 from pipelines.land import LandStats, land_export_rows, land_results
+from pipelines.pausepoint import pause_point
 from pipelines.work import DeriveContext, FileResult, decode_batch, problem_id
 
 #: Below this many new files a sync decodes in-process (a process pool costs ~1 s to start).
@@ -278,6 +279,7 @@ def build_models(db_path: Path, settings: Settings) -> tuple[list[str], list[dic
 
     from pipelines.journal import after_sync, local_today
 
+    pause_point("before_build")
     with dbm.connection(db_path, wait_s=settings.lock_wait_s) as con:
         dbm.migrate(con)
         after_sync(con)  # Strava gear/effort -> shoes/RPE, then the default-shoe rules
