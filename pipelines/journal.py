@@ -36,7 +36,7 @@ import polars as pl
 
 from models import journal as mj
 from models.journal import JournalError, JournalFileError
-from pipelines.db import utcnow
+from pipelines.db import bump_data_generation, utcnow
 
 __all__ = [
     "JournalError", "JournalFileError", "NotFound", "local_today", "add_pain", "add_rpe",
@@ -87,6 +87,12 @@ class _transaction:
         return self.con
 
     def __exit__(self, exc_type, exc, tb):
+        if exc_type is None:
+            try:
+                bump_data_generation(self.con)  # the models are behind the journal until rebuilt
+            except BaseException:
+                self.con.execute("ROLLBACK")
+                raise
         self.con.execute("ROLLBACK" if exc_type else "COMMIT")
         return False
 

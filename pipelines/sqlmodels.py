@@ -219,12 +219,42 @@ def run_models(
             "SELECT flag_id, athlete_id, rule, local_date, activity_id, first_raised_at FROM flags "
             "WHERE flag_id NOT IN (SELECT flag_id FROM flag_log)"
         )
+        if "model_state" in _tables(con):  # these models are current with the data they read
+            con.execute("UPDATE model_state SET models_generation = data_generation, "
+                        "models_built_at = ? WHERE id = 1", [variables["built_at"]])
         pause_point("build")
         con.execute("COMMIT")
     except BaseException:
         con.execute("ROLLBACK")
         raise
     return [m.name for m in models]
+
+
+def models_stale(con: duckdb.DuckDBPyConnection, overrides: dict[str, float] | None = None) -> str | None:
+    """Why the models (marts, flags) are not current, or None when they are: never built, built
+    before data landed or the journal changed since (``model_state``, migration 005: e.g. a
+    sync killed between its last batch and the end of its model build), or built with other
+    thresholds than ``overrides`` give. Works on a read-only connection."""
+    tables = _tables(con)
+    if "flags" not in tables or "build_info" not in tables:
+        return "the models have never been built"
+    if "model_state" in tables:
+        data, built = con.execute("SELECT data_generation, models_generation FROM model_state").fetchone()
+        if built is None:
+            return "they were built by an older footfall, which did not record what they were built from"
+        if built != data:
+            return ("they are older than the landed data or the journal (a sync, build or journal "
+                    "change was interrupted before the models were rebuilt)")
+    if "thresholds" in tables:
+        try:
+            want = {k: float(v) for k, v in threshold_values(overrides).items()}
+        except (KeyError, ValueError) as err:  # the build will say so
+            return f"the configured thresholds are not valid ({err})"
+        have = {k: float(v) for k, v in con.execute("SELECT name, value FROM thresholds").fetchall()}
+        if have != want:
+            changed = sorted(k for k in set(have) | set(want) if have.get(k) != want.get(k))
+            return f"they were built with other thresholds than the config's ({', '.join(changed)})"
+    return None
 
 
 def _as_subquery(sql: str) -> str:
