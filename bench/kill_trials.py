@@ -282,6 +282,16 @@ def db_fingerprint(db: Path) -> dict[str, tuple[int, int]]:
         con.close()
 
 
+def _answers(api_url: str) -> bool:
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(f"{api_url}/health", timeout=1) as r:
+            return r.status == 200
+    except OSError:
+        return False
+
+
 def marts() -> list[str]:
     return sorted(p.stem for p in (ROOT / "sql" / "30_marts").glob("*.sql"))
 
@@ -339,6 +349,9 @@ def main() -> int:
     env = sync_env(work / "env", api_url=a.api_url, batch_files=a.batch_files)
     print(f"export: {n_files} files, {n_batches} batches of {a.batch_files}; "
           f"server: {a.api_url or 'temporary'}; load {os.getloadavg()[0]:.1f}", flush=True)
+    if not a.api_url and _answers("http://127.0.0.1:4200/api"):
+        print("note: a Prefect server answers on 127.0.0.1:4200; a footfall that uses it when none "
+              "is configured starts no temporary server", flush=True)
     t0 = time.monotonic()
     base_db = work / "baseline.duckdb"
     base_db.unlink(missing_ok=True)

@@ -113,7 +113,7 @@ def bump_data_generation(con: duckdb.DuckDBPyConnection) -> None:
     """Mark the models behind the data: call inside every transaction that changes what the models
     read (a landed batch, a journal change), so it commits with that change or not at all. The
     model build records the generation it was built from (``model_state``, migration 005)."""
-    if con.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = 'model_state'").fetchone()[0]:
+    if con.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = 'model_state'").fetchall()[0][0]:
         con.execute("UPDATE model_state SET data_generation = data_generation + 1 WHERE id = 1")
 
 

@@ -84,17 +84,27 @@ class _transaction:
 
     def __enter__(self):
         self.con.execute("BEGIN TRANSACTION")
+        self._before = _journal_checksum(self.con)
         return self.con
 
     def __exit__(self, exc_type, exc, tb):
         if exc_type is None:
-            try:
-                bump_data_generation(self.con)  # the models are behind the journal until rebuilt
+            try:  # the models are behind a changed journal until they are rebuilt
+                if _journal_checksum(self.con) != self._before:
+                    bump_data_generation(self.con)
             except BaseException:
                 self.con.execute("ROLLBACK")
                 raise
         self.con.execute("ROLLBACK" if exc_type else "COMMIT")
         return False
+
+
+def _journal_checksum(con) -> tuple:
+    """Row count and summed row hashes of each journal table: equal before and after a
+    transaction when it changed nothing (re-importing a journal, a sync's shoe rules)."""
+    parts = ", ".join(f"(SELECT count(*) || ':' || coalesce(sum(hash(t)), 0) FROM {t} AS t)"
+                      for t in JOURNAL_TABLES)
+    return con.execute(f"SELECT {parts}").fetchall()[0]
 
 
 def _next_id(con, table: str, column: str) -> int:

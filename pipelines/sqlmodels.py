@@ -15,8 +15,10 @@ The models are plain ``.sql`` files, one relation each, named after the relation
    (TIMESTAMP, UTC); loads the ``thresholds`` table (name, value, default_value, is_override,
    unit, source, note) that flag rows join their source and caveat from, and ``build_info``
    (built_at, today, models); runs every model file in full; records newly raised flag ids in
-   ``flag_log``; commits. A failure rolls everything back,
-   so readers never see a half-built set: the previous build stays as it was.
+   ``flag_log``; marks the models current in ``model_state`` (``models_generation`` = the
+   ``data_generation`` they were built from; see ``models_stale``); commits. A failure, or a
+   kill at any point, rolls everything back, so readers never see a half-built set: the
+   previous build stays as it was, and the next sync sees it is behind the data and rebuilds.
 
 ``flag_log`` (flag_id, athlete_id, rule, local_date, activity_id, first_raised_at) is the only
 state the models keep between builds: ``flags.first_raised_at`` comes from it, so a sync or a
@@ -239,7 +241,7 @@ def models_stale(con: duckdb.DuckDBPyConnection, overrides: dict[str, float] | N
     if "flags" not in tables or "build_info" not in tables:
         return "the models have never been built"
     if "model_state" in tables:
-        data, built = con.execute("SELECT data_generation, models_generation FROM model_state").fetchone()
+        data, built = con.execute("SELECT data_generation, models_generation FROM model_state").fetchall()[0]
         if built is None:
             return "they were built by an older footfall, which did not record what they were built from"
         if built != data:

@@ -202,3 +202,32 @@ def test_watchdog_kills_what_a_sigkilled_process_started(tmp_path):
             parent.kill()
         if child is not None and child.is_running():
             child.kill()
+
+
+def test_model_state_follows_landing_the_journal_and_the_build(tmp_path):
+    """In one process, no Prefect: each landed batch and each journal change marks the models
+    behind; a build marks them current; other thresholds make them stale again."""
+    from datetime import date
+
+    from pipelines import db as dbm
+    from pipelines.journal import add_shoe
+    from pipelines.land import land_results
+    from pipelines.sqlmodels import models_stale, run_models
+
+    def state(con):
+        return con.execute("SELECT data_generation, models_generation FROM model_state").fetchone()
+
+    with dbm.connection(tmp_path / "s.duckdb") as con:
+        dbm.migrate(con)
+        assert state(con) == (1, None)
+        assert "never been built" in models_stale(con)
+        land_results(con, [], athlete_id="ana", sources=[("/x/a.fit", 1, 1, 0)])
+        assert state(con) == (2, None)
+        run_models(con, today=date(2026, 6, 28))
+        assert state(con) == (2, 2) and models_stale(con) is None
+        add_shoe(con, "ana", "Pegasus 40", today=date(2026, 6, 28))
+        assert state(con) == (3, 2) and "older than" in models_stale(con)
+        run_models(con, today=date(2026, 6, 28))
+        assert models_stale(con) is None
+        assert "weekly_ramp_pct" in models_stale(con, {"weekly_ramp_pct": 55})
+        assert state(con) == (3, 3)
