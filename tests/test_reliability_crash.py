@@ -145,8 +145,9 @@ def test_kill_while_landing_on_the_temporary_server_leaves_no_process(crash, tmp
     db = tmp_path / "killed.duckdb"
     env = kt.sync_env(tmp_path / "env", batch_files=BATCH_FILES)  # no PREFECT_API_URL
     k = kt.killed_sync(crash["export"], db, env, crash["tmp"], pause_at="land:2")
-    assert any("uvicorn" in p for p in k.at_kill), f"Prefect's temporary server was running: {k.at_kill}"
-    _assert_no_orphans(k, at_least=5)  # footfall, its 2 decode workers, the resource tracker, the server
+    if not kt._answers("http://127.0.0.1:4200/api"):  # else footfall may use that server instead
+        assert any("uvicorn" in p for p in k.at_kill), f"Prefect's temporary server ran: {k.at_kill}"
+    _assert_no_orphans(k, at_least=4)  # footfall, its 2 decode workers, the resource tracker (+ server)
     with duckdb.connect(str(db), read_only=True) as con:
         assert con.execute("SELECT count(*) FROM files").fetchone()[0] == BATCH_FILES  # batch 1 only
     kt.run_sync(crash["export"], db, crash["env"], crash["tmp"])
