@@ -240,13 +240,15 @@ def models_stale(con: duckdb.DuckDBPyConnection, overrides: dict[str, float] | N
     tables = _tables(con)
     if "flags" not in tables or "build_info" not in tables:
         return "the models have never been built"
-    if "model_state" in tables:
-        data, built = con.execute("SELECT data_generation, models_generation FROM model_state").fetchall()[0]
-        if built is None:
-            return "they were built by an older footfall, which did not record what they were built from"
-        if built != data:
-            return ("they are older than the landed data or the journal (a sync, build or journal "
-                    "change was interrupted before the models were rebuilt)")
+    older = "they were built by an older footfall, which did not record what they were built from"
+    if "model_state" not in tables:  # a database not yet migrated to 005 (read-only here)
+        return older
+    data, built = con.execute("SELECT data_generation, models_generation FROM model_state").fetchall()[0]
+    if built is None:
+        return older
+    if built != data:
+        return ("they are older than the landed data or the journal (a sync, build or journal "
+                "change was interrupted before the models were rebuilt)")
     if "thresholds" in tables:
         try:
             want = {k: float(v) for k, v in threshold_values(overrides).items()}

@@ -232,3 +232,5 @@ def test_model_state_follows_landing_the_journal_and_the_build(tmp_path):
         assert models_stale(con) is None
         assert "weekly_ramp_pct" in models_stale(con, {"weekly_ramp_pct": 55})
         assert state(con) == (3, 3)
+        con.execute("DROP TABLE model_state")  # as in a database of a footfall before migration 005
+        assert "older footfall" in models_stale(con)
