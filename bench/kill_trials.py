@@ -9,7 +9,8 @@ Each trial:
    Prefect's temporary server (unless ``--api-url``) with ``PREFECT_HOME`` in a temp dir and an
    environment mark (``FOOTFALL_TEST_MARK``) that every process it starts inherits;
 2. kills it with SIGKILL (the main process only, as the OOM killer or ``kill -9 PID`` would) at
-   a point drawn at random: a uniformly random time in the uninterrupted sync's wall time, or a
+   a point drawn at random: a uniformly random time in the first 90% of the uninterrupted sync's
+   wall time (drawn again when the sync ended before it), or a
    named phase (``FOOTFALL_TEST_PAUSE_AT``, see ``pipelines/pausepoint.py``): inside a random
    batch's landing transaction, after the last batch landed, or inside the model build's
    transaction;
@@ -366,14 +367,18 @@ def main() -> int:
         db.unlink(missing_ok=True)
         kind = rng.choice(["time", "time", "land", "before_build", "build"])
         pause = after = None
-        if kind == "time":
-            after = rng.uniform(0.5, wall)
-        elif kind == "land":
+        if kind == "land":
             pause = f"land:{rng.randint(1, n_batches)}"
-        else:
+        elif kind != "time":
             pause = kind
         try:
-            k = killed_sync(export, db, env, work, pause_at=pause, after_s=after)
+            for _ in range(3):  # a sync that ends before its random time is no trial: draw again
+                if kind == "time":
+                    after = rng.uniform(0.5, 0.9 * wall)
+                k = killed_sync(export, db, env, work, pause_at=pause, after_s=after)
+                if not k.exited_first:
+                    break
+                db.unlink(missing_ok=True)
         except RuntimeError as err:
             print(f"trial {i}: {pause}: {err}", flush=True)
             rows.append({"trial": i, "point": pause, "error": str(err)})
