@@ -54,6 +54,19 @@ def _settings(db: Path | None = None, athlete: str | None = None):
         _fail(str(err), 2)
 
 
+#: True when this process is the ``footfall`` command itself (``main``), not a test invoking ``app``
+_ENTRY_POINT = False
+
+
+def _watch_children() -> None:
+    """Before a flow starts children (Prefect's server, decode workers): start the watchdog that
+    stops them if footfall is killed (``pipelines/watchdog.py``); only as the process's command."""
+    if _ENTRY_POINT:
+        from pipelines import watchdog
+
+        watchdog.start()
+
+
 def _run_sync(paths: list[str], db: Path, athlete: str, workers: int | None, quiet: bool) -> dict:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
@@ -76,6 +89,7 @@ def _run_sync(paths: list[str], db: Path, athlete: str, workers: int | None, qui
         prog.advance(ids[stage], advance)
 
     progress.set_hook(hook)
+    _watch_children()
     try:
         with prog:
             return run_flow(sync, paths=paths, db=str(db), athlete=athlete, workers=workers)
@@ -105,6 +119,10 @@ def _unchanged_summary(paths: list[str], s) -> dict | None:
     except DatabaseBusy as err:
         _fail(str(err))
     if plan.sources:
+        return None
+    if plan.models_stale:  # e.g. a sync killed after landing, before its model build ended
+        err_console.print(f"nothing new to land, but the models are not current ({plan.models_stale}): "
+                          "building them", highlight=False, soft_wrap=True, markup=False)
         return None
     out = SyncSummary(athlete_id=s.athlete, sources_seen=len(sources), sources_unchanged=plan.unchanged,
                       skipped_by_extension=skipped, walk_errors=walk_errors)
@@ -231,6 +249,7 @@ def build(db: DbOpt = None) -> None:
     s = _settings(db)
     if not s.db.exists():
         _fail(f"{s.db} does not exist; run `footfall sync PATH` first")
+    _watch_children()
     built = run_flow(build_flow, db=str(s.db))
     console.print(f"built {len(built)} models: {', '.join(built)}")
 
@@ -255,18 +274,46 @@ def flags(
             _fail(f"--since must be a date like 2026-01-31, not {since!r}", 2)
     if not s.db.exists():
         _fail(f"{s.db} does not exist; run `footfall sync PATH` first")
+    stale = None
     try:
         with connection(s.db, read_only=True, wait_s=s.lock_wait_s) as con:
-            df = query_flags(con, athlete=athlete, since=since_d)
+            try:
+                df = query_flags(con, athlete=athlete, since=since_d)
+            except ModelsNotBuilt:
+                _fail(_no_models_message(con, s.db))
+            stale = _stale_warning(con, s)
     except DatabaseBusy as err:
         _fail(str(err))
-    except ModelsNotBuilt:
-        _fail(f"{s.db} has no flags yet; run `footfall sync PATH` or `footfall build` first")
+    if stale:
+        err_console.print(stale, highlight=False, soft_wrap=True, markup=False)
     rows = df.to_dicts()
     if as_json:
         print(json.dumps(rows, default=str, indent=2))
     else:
         _print_flags(rows, title=f"flags in {escape(str(s.db))}")
+
+
+def _no_models_message(con, db: Path) -> str:
+    """What to run when the database has no models: after an interrupted sync, `footfall build`."""
+    has_files = con.execute(
+        "SELECT count(*) FROM information_schema.tables WHERE table_name = 'files'").fetchall()[0][0]
+    if has_files and con.execute("SELECT count(*) FROM files").fetchall()[0][0]:
+        return (f"{db} has landed files but no flags: the sync that landed them was interrupted "
+                f"before it built the models. Run `footfall build --db {db}` (or the same `footfall "
+                f"sync` again)")
+    return f"{db} has no flags yet; run `footfall sync PATH` or `footfall build` first"
+
+
+def _stale_warning(con, s) -> str | None:
+    """A warning when the models are not current with the landed data or the configured
+    thresholds (``sqlmodels.models_stale``), None when they are."""
+    from pipelines.sqlmodels import models_stale
+
+    why = models_stale(con, s.thresholds)
+    if why is None:
+        return None
+    return (f"warning: the flags and marts are out of date: {why}. Run `footfall build --db {s.db}` "
+            f"(or the same `footfall sync` again) to rebuild them.")
 
 
 from pipelines.cli_journal import log_app, shoes_app  # noqa: E402
@@ -365,6 +412,12 @@ def report(
     if weeks is not None and weeks < 0:
         _fail("--weeks must be 0 (all) or more", 2)
     _write_report(s.db, out, athlete=athlete, configured=s.athlete, weeks=weeks, lock_wait_s=s.lock_wait_s)
+    from pipelines.db import connection
+
+    with connection(s.db, read_only=True, wait_s=s.lock_wait_s) as con:
+        stale = _stale_warning(con, s)
+    if stale:
+        err_console.print(stale, highlight=False, soft_wrap=True, markup=False)
 
 
 @app.command()
@@ -440,6 +493,8 @@ def error_line(err: BaseException, db: str | None = None) -> str:
 
 
 def main() -> None:
+    global _ENTRY_POINT
+    _ENTRY_POINT = True
     """The ``footfall`` command: every failure ends with one ``error: <cause>`` line on stderr and
     exit code 1; the traceback (and Prefect's failure logs) only with ``--debug`` or
     FOOTFALL_DEBUG=1."""

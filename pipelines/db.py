@@ -255,6 +255,14 @@ def schema_version(con: duckdb.DuckDBPyConnection) -> int:
     return int(row[0])
 
 
+def bump_data_generation(con: duckdb.DuckDBPyConnection) -> None:
+    """Mark the models behind the data: call inside every transaction that changes what the models
+    read (a landed batch, a journal change), so it commits with that change or not at all. The
+    model build records the generation it was built from (``model_state``, migration 005)."""
+    if con.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = 'model_state'").fetchall()[0][0]:
+        con.execute("UPDATE model_state SET data_generation = data_generation + 1 WHERE id = 1")
+
+
 def utcnow() -> datetime:
     """Naive UTC now (footfall stores naive UTC timestamps)."""
     return datetime.now(timezone.utc).replace(tzinfo=None)

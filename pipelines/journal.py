@@ -36,7 +36,7 @@ import polars as pl
 
 from models import journal as mj
 from models.journal import JournalError, JournalFileError
-from pipelines.db import first, rollback, utcnow
+from pipelines.db import bump_data_generation, first, rollback, utcnow
 
 __all__ = [
     "JournalError", "JournalFileError", "NotFound", "local_today", "add_pain", "add_rpe",
@@ -84,14 +84,29 @@ class _transaction:
 
     def __enter__(self):
         self.con.execute("BEGIN TRANSACTION")
+        self._before = _journal_checksum(self.con)
         return self.con
 
     def __exit__(self, exc_type, exc, tb):
-        if exc_type:
-            rollback(self.con)
-        else:
+        if exc_type is None:
+            try:  # the models are behind a changed journal until they are rebuilt
+                if _journal_checksum(self.con) != self._before:
+                    bump_data_generation(self.con)
+            except BaseException:
+                rollback(self.con)
+                raise
             self.con.execute("COMMIT")
+        else:
+            rollback(self.con)  # a failed statement may have ended it already: keep the first error
         return False
+
+
+def _journal_checksum(con) -> tuple:
+    """Row count and summed row hashes of each journal table: equal before and after a
+    transaction when it changed nothing (re-importing a journal, a sync's shoe rules)."""
+    parts = ", ".join(f"(SELECT count(*) || ':' || coalesce(sum(hash(t)), 0) FROM {t} AS t)"
+                      for t in JOURNAL_TABLES)
+    return con.execute(f"SELECT {parts}").fetchall()[0]
 
 
 def _next_id(con, table: str, column: str) -> int:

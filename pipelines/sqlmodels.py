@@ -15,8 +15,10 @@ The models are plain ``.sql`` files, one relation each, named after the relation
    (TIMESTAMP, UTC); loads the ``thresholds`` table (name, value, default_value, is_override,
    unit, source, note) that flag rows join their source and caveat from, and ``build_info``
    (built_at, today, models); runs every model file in full; records newly raised flag ids in
-   ``flag_log``; commits. A failure rolls everything back,
-   so readers never see a half-built set: the previous build stays as it was.
+   ``flag_log``; marks the models current in ``model_state`` (``models_generation`` = the
+   ``data_generation`` they were built from; see ``models_stale``); commits. A failure, or a
+   kill at any point, rolls everything back, so readers never see a half-built set: the
+   previous build stays as it was, and the next sync sees it is behind the data and rebuilds.
 
 ``flag_log`` (flag_id, athlete_id, rule, local_date, activity_id, first_raised_at) is the only
 state the models keep between builds: ``flags.first_raised_at`` comes from it, so a sync or a
@@ -42,6 +44,7 @@ import polars as pl
 
 from models.thresholds import THRESHOLDS, value
 from pipelines.db import SQL_DIR, quote_ident, rollback, utcnow
+from pipelines.pausepoint import pause_point
 
 LAYERS = ("10_staging", "20_intermediate", "30_marts")
 TESTS_DIR = SQL_DIR / "tests"
@@ -218,11 +221,44 @@ def run_models(
             "SELECT flag_id, athlete_id, rule, local_date, activity_id, first_raised_at FROM flags "
             "WHERE flag_id NOT IN (SELECT flag_id FROM flag_log)"
         )
+        if "model_state" in _tables(con):  # these models are current with the data they read
+            con.execute("UPDATE model_state SET models_generation = data_generation, "
+                        "models_built_at = ? WHERE id = 1", [variables["built_at"]])
+        pause_point("build")
         con.execute("COMMIT")
     except BaseException:
         rollback(con)  # a failed COMMIT (full disk) already ended it: keep the first error
         raise
     return [m.name for m in models]
+
+
+def models_stale(con: duckdb.DuckDBPyConnection, overrides: dict[str, float] | None = None) -> str | None:
+    """Why the models (marts, flags) are not current, or None when they are: never built, built
+    before data landed or the journal changed since (``model_state``, migration 005: e.g. a
+    sync killed between its last batch and the end of its model build), or built with other
+    thresholds than ``overrides`` give. Works on a read-only connection."""
+    tables = _tables(con)
+    if "flags" not in tables or "build_info" not in tables:
+        return "the models have never been built"
+    older = "they were built by an older footfall, which did not record what they were built from"
+    if "model_state" not in tables:  # a database not yet migrated to 005 (read-only here)
+        return older
+    data, built = con.execute("SELECT data_generation, models_generation FROM model_state").fetchall()[0]
+    if built is None:
+        return older
+    if built != data:
+        return ("they are older than the landed data or the journal (a sync, build or journal "
+                "change was interrupted before the models were rebuilt)")
+    if "thresholds" in tables:
+        try:
+            want = {k: float(v) for k, v in threshold_values(overrides).items()}
+        except (KeyError, ValueError) as err:  # the build will say so
+            return f"the configured thresholds are not valid ({err})"
+        have = {k: float(v) for k, v in con.execute("SELECT name, value FROM thresholds").fetchall()}
+        if have != want:
+            changed = sorted(k for k in set(have) | set(want) if have.get(k) != want.get(k))
+            return f"they were built with other thresholds than the config's ({', '.join(changed)})"
+    return None
 
 
 def _as_subquery(sql: str) -> str:

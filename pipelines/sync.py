@@ -19,7 +19,8 @@ from pathlib import Path
 from ingest.decode import file_id_of
 from pipelines import db as dbm
 from pipelines.config import Settings
-from pipelines.land import LandStats, land_export_rows, land_results
+from pipelines.land import LandStats, land_results
+from pipelines.pausepoint import pause_point
 from pipelines.work import DeriveContext, FileResult, decode_batch, path_text, problem_id
 
 #: Below this many new files a sync decodes in-process (a process pool costs ~1 s to start).
@@ -33,6 +34,9 @@ class Plan:
     sources: list  # ingest.discover.SourceFile, not yet synced (or changed)
     unchanged: int  # on-disk sources skipped by path + size + mtime
     known_ids: set[str]
+    #: why the models are not current (``sqlmodels.models_stale``), None when they are: a sync
+    #: with nothing new to land must still build them then
+    models_stale: str | None = None
 
 
 @dataclass
@@ -125,7 +129,10 @@ def open_database(db_path: Path, settings: Settings) -> list[int]:
 
 
 def plan_sync(db_path: Path, sources: list, settings: Settings) -> Plan:
-    """Which sources changed since the last sync, and which file hashes are already landed."""
+    """Which sources changed since the last sync, which file hashes are already landed, and
+    whether the models are current."""
+    from pipelines.sqlmodels import models_stale
+
     if not Path(db_path).exists():
         return Plan(sources=list(sources), unchanged=0, known_ids=set())
     with dbm.connection(db_path, read_only=True, wait_s=settings.lock_wait_s) as con:
@@ -137,8 +144,9 @@ def plan_sync(db_path: Path, sources: list, settings: Settings) -> Plan:
             for p, s, m in con.execute("SELECT path, size_bytes, mtime_ns FROM sync_sources").fetchall()
         }
         known = {r[0] for r in con.execute("SELECT file_id FROM files").fetchall()}
+        stale = models_stale(con, settings.thresholds)
     todo = [s for s in sources if (path_text(s.path), s.size_bytes, s.mtime_ns) not in seen]
-    return Plan(sources=todo, unchanged=len(sources) - len(todo), known_ids=known)
+    return Plan(sources=todo, unchanged=len(sources) - len(todo), known_ids=known, models_stale=stale)
 
 
 # --------------------------------------------------------------------------- read + decode
@@ -286,9 +294,8 @@ def land_batch(db_path: Path, results: list[FileResult], batch: Batch, settings:
     with dbm.connection(db_path, wait_s=settings.lock_wait_s) as con:
         con.execute(f"SET threads = {LAND_THREADS}")
         dbm.migrate(con)
-        st = land_results(con, results, athlete_id=athlete_id, sources=batch.sources_done)
-        if batch.export_rows_without_file:
-            land_export_rows(con, batch.export_rows_without_file, athlete_id)
+        st = land_results(con, results, athlete_id=athlete_id, sources=batch.sources_done,
+                          export_rows=batch.export_rows_without_file)
     release_frames(results)
     batch.items.clear()
     return st
@@ -313,6 +320,7 @@ def build_models(db_path: Path, settings: Settings) -> tuple[list[str], list[dic
 
     from pipelines.journal import after_sync, local_today
 
+    pause_point("before_build")
     with dbm.connection(db_path, wait_s=settings.lock_wait_s) as con:
         dbm.migrate(con)
         after_sync(con)  # Strava gear/effort -> shoes/RPE, then the default-shoe rules
