@@ -115,7 +115,8 @@ def test_debug_shows_the_traceback(cli, export, tmp_path):
         assert r.returncode == 1
         assert "Traceback (most recent call last)" in r.stderr
         assert "SchemaTooNew" in r.stderr
-        assert r.stderr.splitlines()[-1].startswith("error: ")
+        # with --debug Prefect's own warnings are not silenced and may follow the error line
+        assert any(line.startswith("error: ") for line in r.stderr.splitlines()[-5:])
 
 
 def test_check_names_the_damaged_table(cli, prefect_harness, export, tmp_path):
