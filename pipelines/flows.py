@@ -1,11 +1,10 @@
-"""Prefect flows: composition only. The work is in ``pipelines/sync.py`` and its tasks.
+"""Prefect flows: composition only. The steps are in ``pipelines/sync.py``, their tasks in
+``pipelines/tasks.py``, which Prefect server a run reports to in ``pipelines/prefect_api.py``.
 
-Which Prefect server a run reports to (``run_flow``): ``PREFECT_API_URL`` when set (environment
-or Prefect profile); else the server ``footfall serve`` started, when it is still running and
-identified by its state file (``pipelines.serve.footfall_server``: the run then shows in its UI,
-and costs no server start); else Prefect's temporary server, started for this run (~6 s on 2
-cores; footfall waits up to 120 s for it, ``PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS``
-wins). Whatever else answers on 127.0.0.1:4200 is never used.
+A sync is planned once: the CLI discovers and plans (``sync.plan_sources``) to know whether there
+is anything to do, then hands that plan to the flow (``run_planned_sync``); a run from a
+deployment (``footfall serve``) plans in the flow. The plan stays in this process: the flow gets
+a key to it (``plan_key``), so its Prefect parameters stay paths, db, athlete and workers.
 
 Health data (pain scores, body sites, journal text) stays out of what the flow sends to Prefect
 (artifacts) unless the config says ``[privacy] share_health_with_prefect = true``.
@@ -21,27 +20,26 @@ os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("PREFECT_LOGGING_TO_API_ENABLED", "false")
 
 import time  # noqa: E402
+import uuid  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 from prefect import flow  # noqa: E402
-from prefect.settings import (  # noqa: E402
-    PREFECT_API_URL,
-    PREFECT_FLOWS_HEARTBEAT_FREQUENCY,
-    PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS,
-    temporary_settings,
-)
+from prefect.settings import temporary_settings  # noqa: E402
 
 from pipelines import progress  # noqa: E402
 from pipelines import sync as s  # noqa: E402
 from pipelines import tasks as t  # noqa: E402
 from pipelines.config import Settings, load_settings  # noqa: E402
-from pipelines.db import utcnow  # noqa: E402
-from pipelines.work import DeriveContext  # noqa: E402
+from pipelines.prefect_api import run_settings  # noqa: E402
 
 
 def _settings(db: str | None, athlete: str | None, workers: int | None) -> Settings:
     base = load_settings()
     return base.with_overrides(db=Path(db) if db else None, athlete=athlete, workers=workers)
+
+
+#: Plans handed to a flow run in this process, by key (``run_planned_sync``).
+_PLANS: dict[str, s.SyncPlan] = {}
 
 
 @flow(name="footfall-sync", log_prints=False)
@@ -51,65 +49,51 @@ def sync(
     athlete: str | None = None,
     workers: int | None = None,
     build: bool = True,
+    plan_key: str | None = None,
 ) -> dict:
-    """Sync watch exports into the DuckDB file: discover, decode in parallel, land, build models."""
+    """Sync watch exports into the DuckDB file: plan, decode in parallel, land, build models.
+
+    ``plan_key``: a plan made in this process (``run_planned_sync``); without it (or when it is
+    not here, e.g. a run started from the UI) the flow loads the config and plans itself.
+    """
     t0 = time.perf_counter()
-    started_at = utcnow()
-    settings = _settings(db, athlete, workers)
-    summary = s.SyncSummary(athlete_id=settings.athlete)
-    t.open_database(settings.db, settings)  # fails here, before any decoding, if it cannot be written
-    sources, summary.skipped_by_extension, summary.walk_errors = t.discover_sources(paths)
-    summary.sources_seen = len(sources)
-    plan = t.plan_sync(settings.db, sources, settings)
-    summary.sources_unchanged = plan.unchanged
-    progress.report("sources", 0, len(plan.sources))
-    a = settings.athlete_settings()
-    ctx = DeriveContext(
-        athlete_id=settings.athlete, timezone=settings.timezone, hr_rest_bpm=a.hr_rest_bpm,
-        hr_max_bpm=a.hr_max_bpm, sex=a.sex, thresholds=dict(settings.thresholds),
-    )
-    pool = None
-    landing = None  # (future of land_batch, its results, its batch): lands while the next decodes
-
-    def finish_landing() -> None:
-        nonlocal landing
-        if landing is not None:
-            future, results, batch = landing
-            landing = None
-            summary.add(future.result(), results)
-            summary.export_rows_without_file += len(batch.export_rows_without_file)
-
-    try:
-        for batch in s.iter_batches(
-            plan, batch_files=settings.batch_files, limits=settings.read_limits(),
-            max_batch_bytes=settings.max_batch_bytes, max_sync_bytes=settings.max_sync_bytes,
-            on_source=lambda _src: progress.report("sources", 1),
-        ):
-            if pool is None and len(batch.items) >= s.POOL_MIN_FILES:
-                pool = s.make_pool(settings.workers)
-            # the decode workers take this batch while the previous one lands (one writer:
-            # batches land one at a time and in order)
-            results = batch.ready + t.decode_files(batch.items, ctx, pool)
-            progress.report("files", len(results))
-            finish_landing()
-            landing = (t.land_batch.submit(settings.db, results, batch, settings, settings.athlete),
-                       results, batch)
-        finish_landing()
-    finally:
-        if landing is not None:  # an error while the last batch landed: let it end first
-            landing[0].wait()
-        if pool is not None:
-            pool.shutdown(cancel_futures=True)
+    planned = _PLANS.pop(plan_key, None) if plan_key else None
+    settings = planned.settings if planned else _settings(db, athlete, workers)
+    # fails here, before any decoding, if the database cannot be written
+    applied = t.open_database(settings.db, settings)
+    if planned is None:
+        planned = t.plan_sources(paths, settings)
+    else:
+        t0 -= planned.seconds  # the summary's time includes the planning
+        if applied and planned.db_existed:  # a migration changed the database under the plan
+            planned = t.replan(planned)
+    summary = planned.summary()
+    s.decode_and_land(planned, summary, decode=t.decode_files, land=t.land_batch.submit)
     if build:
         progress.report("models", 0, 1)
         built, new_flags = t.build_models(settings.db, settings)
         summary.models_built, summary.new_flags = built, new_flags
         progress.report("models", 1)
     summary.seconds = round(time.perf_counter() - t0, 3)
-    t.record_sync_run(settings.db, summary, [str(p) for p in paths], started_at, settings)
+    t.record_sync_run(settings.db, summary, planned.paths, planned.started_at, settings)
     result = summary.to_dict()
     publish_artifacts(result, share_health=settings.share_health_with_prefect)
     return result
+
+
+def run_planned_sync(planned: s.SyncPlan) -> dict:
+    """Run the sync flow on a plan made in this process (the CLI's): nothing is discovered,
+    planned or configured twice. The flow takes the plan over by its key, a JSON parameter
+    (Prefect records a flow's parameters on its server: the plan, with every path and file hash
+    and the runner's settings, is none of its business)."""
+    key = uuid.uuid4().hex
+    _PLANS[key] = planned
+    st = planned.settings
+    try:
+        return run_flow(sync, paths=planned.paths, db=str(st.db), athlete=st.athlete,
+                        workers=st.workers or None, plan_key=key)
+    finally:
+        _PLANS.pop(key, None)
 
 
 #: Prefect artifact keys (each sync adds a version; the UI shows the latest under Artifacts).
@@ -199,45 +183,9 @@ def build(db: str | None = None) -> list[str]:
     return built
 
 
-#: How long a sync waits for Prefect's temporary server to answer (Prefect's default, 20 s, is
-#: too short for a first start on a loaded 2-core machine). A user's setting wins.
-EPHEMERAL_STARTUP_TIMEOUT_S = 120
-
-
-def local_api_url() -> str | None:
-    """The Prefect server to use when none is configured: the one ``footfall serve`` started,
-    when it is running and identified (``pipelines.serve.footfall_server``), else None (Prefect
-    then starts its temporary server). A configured ``PREFECT_API_URL`` always wins: then None.
-    Nothing else that answers locally (e.g. on 127.0.0.1:4200) is ever used."""
-    if PREFECT_API_URL.value():
-        return None
-    from pipelines.serve import footfall_server
-
-    server = footfall_server()
-    return server.api_url if server is not None else None
-
-
-def _startup_timeout_configured() -> bool:
-    name = PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS.name
-    if name in os.environ:
-        return True
-    try:
-        from prefect.settings import load_current_profile
-
-        return any(getattr(k, "name", k) == name for k in load_current_profile().settings)
-    except Exception:  # noqa: BLE001 - an unreadable profile: Prefect itself will say so
-        return False
-
-
 def run_flow(fn, /, **kwargs):
-    """Run a flow with the per-run heartbeat thread off (it adds ~1 s to every run), on the
-    local Prefect server footfall started when there is one and none is configured
-    (``local_api_url``), else on Prefect's temporary server with a longer start-up wait."""
-    updates = {PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}
-    local = local_api_url()
-    if local:
-        updates[PREFECT_API_URL] = local
-    elif not _startup_timeout_configured():
-        updates[PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS] = EPHEMERAL_STARTUP_TIMEOUT_S
-    with temporary_settings(updates):
+    """Run a flow with the settings ``pipelines.prefect_api.run_settings`` chooses (heartbeat
+    off; footfall's own local server when there is one and none is configured, else Prefect's
+    temporary server with a longer start-up wait)."""
+    with temporary_settings(run_settings()):
         return fn(**kwargs)

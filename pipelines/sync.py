@@ -1,23 +1,29 @@
 """The steps of a sync as plain functions (the Prefect tasks in ``tasks.py`` wrap these).
 
-discover sources -> plan (what is already landed) -> read + hash files -> decode in parallel
--> land each batch from one writer -> build the SQL models -> summary.
+plan (discover the sources, compare them with what is landed: ``plan_sources``, once per sync)
+-> read + hash files -> decode in parallel while the previous batch lands from one writer
+(``decode_and_land``: the process pool and the overlap) -> build the SQL models -> summary.
+No Prefect here: the CLI plans with these functions before deciding to start a flow run.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import os
+import time
 import uuid
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Executor, ProcessPoolExecutor
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
+from datetime import datetime
 from multiprocessing import get_context
 from pathlib import Path
 
 from ingest.decode import file_id_of
 from pipelines import db as dbm
+from pipelines import progress
 from pipelines.config import Settings
 from pipelines.land import LandStats, land_results
 from pipelines.pausepoint import pause_point
@@ -27,6 +33,8 @@ from pipelines.work import DeriveContext, FileResult, decode_batch, path_text, p
 POOL_MIN_FILES = 24
 #: Files per decode call sent to a worker process.
 CHUNK_FILES = 16
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -149,6 +157,58 @@ def plan_sync(db_path: Path, sources: list, settings: Settings) -> Plan:
     return Plan(sources=todo, unchanged=len(sources) - len(todo), known_ids=known, models_stale=stale)
 
 
+@dataclass
+class SyncPlan:
+    """A sync decided before anything is read or written: the settings (the config, loaded
+    once), the sources found under the paths and the ``Plan`` against the database. The CLI makes
+    it (and says "nothing to do" without starting Prefect when it is so); the flow takes it over
+    (``pipelines.flows.run_planned_sync``), or makes its own when run from a deployment."""
+
+    paths: list[str]
+    settings: Settings
+    sources: list  # every source found (ingest.discover.SourceFile)
+    skipped_by_extension: dict[str, int]
+    walk_errors: list[str]
+    plan: Plan
+    db_existed: bool  # the plan was read from a database file (not a new one)
+    started_at: datetime
+    seconds: float  # spent discovering and planning
+
+    @property
+    def nothing_to_do(self) -> bool:
+        """Every source unchanged, the models current, the database there: no flow run needed."""
+        return self.db_existed and not self.plan.sources and self.plan.models_stale is None
+
+    def summary(self) -> SyncSummary:
+        """The sync's summary before any file is read (the sources seen, skipped, unchanged)."""
+        return SyncSummary(athlete_id=self.settings.athlete, sources_seen=len(self.sources),
+                           sources_unchanged=self.plan.unchanged,
+                           skipped_by_extension=dict(self.skipped_by_extension),
+                           walk_errors=list(self.walk_errors))
+
+
+def plan_sources(paths: Iterable[str | Path], settings: Settings) -> SyncPlan:
+    """Discover the sources under ``paths`` and plan them against ``settings.db``: a sync's first
+    step, done once per sync (logged at INFO on ``pipelines.sync``)."""
+    t0 = time.perf_counter()
+    started_at = dbm.utcnow()
+    paths = [str(p) for p in paths]
+    sources, skipped, walk_errors = discover_sources(paths)
+    db_existed = Path(settings.db).exists()
+    plan = plan_sync(settings.db, sources, settings)
+    log.info("planned: %d sources found, %d new or changed, models %s", len(sources),
+             len(plan.sources), "current" if plan.models_stale is None else "stale")
+    return SyncPlan(paths=paths, settings=settings, sources=sources, skipped_by_extension=skipped,
+                    walk_errors=walk_errors, plan=plan, db_existed=db_existed,
+                    started_at=started_at, seconds=time.perf_counter() - t0)
+
+
+def replan(planned: SyncPlan) -> SyncPlan:
+    """The same sources planned again (after a migration changed the database under the plan)."""
+    log.info("planned again after a migration")
+    return replace(planned, plan=plan_sync(planned.settings.db, planned.sources, planned.settings))
+
+
 # --------------------------------------------------------------------------- read + decode
 
 
@@ -262,6 +322,63 @@ def chunk_items(items: list, workers: int, most: int = CHUNK_FILES) -> list[list
         chunks.append(items[i : i + size])
         i += size
     return chunks
+
+
+def derive_context(settings: Settings) -> DeriveContext:
+    """What the decode workers need to know about the runner (picklable)."""
+    a = settings.athlete_settings()
+    return DeriveContext(
+        athlete_id=settings.athlete, timezone=settings.timezone, hr_rest_bpm=a.hr_rest_bpm,
+        hr_max_bpm=a.hr_max_bpm, sex=a.sex, thresholds=dict(settings.thresholds),
+    )
+
+
+def decode_and_land(planned: SyncPlan, summary: SyncSummary, *, decode: Callable, land: Callable) -> None:
+    """Read the planned sources in batches; decode each batch (in worker processes once a batch
+    holds ``POOL_MIN_FILES`` files) while the previous batch lands. One writer: batches land one
+    at a time and in order; the summary counts each batch once it has landed.
+
+    ``decode(items, ctx, pool)`` returns the batch's results (``decode_items``);
+    ``land(db, results, batch, settings, athlete_id)`` starts landing them (``land_batch``) and
+    returns a future (``.result()``). The flow passes its tasks: ``decode_files`` and
+    ``land_batch.submit``.
+    """
+    settings, plan = planned.settings, planned.plan
+    progress.report("sources", 0, len(plan.sources))
+    ctx = derive_context(settings)
+    pool = None
+    landing = None  # (future of land, its results, its batch): lands while the next decodes
+
+    def finish_landing() -> None:
+        nonlocal landing
+        if landing is not None:
+            future, results, batch = landing
+            landing = None
+            summary.add(future.result(), results)
+            summary.export_rows_without_file += len(batch.export_rows_without_file)
+
+    try:
+        for batch in iter_batches(
+            plan, batch_files=settings.batch_files, limits=settings.read_limits(),
+            max_batch_bytes=settings.max_batch_bytes, max_sync_bytes=settings.max_sync_bytes,
+            on_source=lambda _src: progress.report("sources", 1),
+        ):
+            if pool is None and len(batch.items) >= POOL_MIN_FILES:
+                pool = make_pool(settings.workers)
+            # the decode workers take this batch while the previous one lands
+            results = batch.ready + decode(batch.items, ctx, pool)
+            progress.report("files", len(results))
+            finish_landing()
+            landing = (land(settings.db, results, batch, settings, settings.athlete), results, batch)
+        finish_landing()
+    finally:
+        if landing is not None:  # an error while the last batch landed: let it end first
+            try:
+                landing[0].result()
+            except Exception:  # noqa: BLE001 - the error already raised is the one to report
+                pass
+        if pool is not None:
+            pool.shutdown(cancel_futures=True)
 
 
 def decode_items(items: list[tuple], ctx: DeriveContext, pool: Executor | None) -> list[FileResult]:

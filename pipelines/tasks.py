@@ -1,20 +1,30 @@
-"""Thin Prefect tasks around the sync steps in ``pipelines/sync.py``.
+"""The sync's Prefect tasks: each names one step of ``pipelines/sync.py`` and says how it runs.
 
 Only the tasks that touch the DuckDB file retry (a lock held by another process is transient);
 decoding is deterministic, so a retry would fail the same way. Inputs are bytes and frames, so no
-task caches its inputs (hashing megabytes of FIT data would cost more than decoding it).
+task caches its inputs (hashing megabytes of FIT data would cost more than decoding it). The
+steps stay plain functions in ``sync.py`` (the CLI plans with them without starting Prefect;
+tests and the bench call them directly).
 """
 
 from __future__ import annotations
+
+from concurrent.futures import Executor
+from datetime import datetime
+from pathlib import Path
 
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
 from pipelines import sync as s
+from pipelines.config import Settings
 from pipelines.db import DatabaseBusy
+from pipelines.land import LandStats
+from pipelines.work import DeriveContext, FileResult
 
 
 def _busy(task, task_run, state) -> bool:
+    """Retry only when the database was busy (another process holds the lock)."""
     try:
         state.result()
     except DatabaseBusy:
@@ -24,15 +34,45 @@ def _busy(task, task_run, state) -> bool:
     return False
 
 
-open_database = task(s.open_database, name="open_database", cache_policy=NO_CACHE, retries=1,
-                     retry_condition_fn=_busy)
-discover_sources = task(s.discover_sources, name="discover_sources", cache_policy=NO_CACHE)
-plan_sync = task(s.plan_sync, name="plan_sync", cache_policy=NO_CACHE, retries=1,
-                 retry_condition_fn=_busy)
-decode_files = task(s.decode_items, name="decode_files", cache_policy=NO_CACHE)
-land_batch = task(s.land_batch, name="land_batch", cache_policy=NO_CACHE, retries=1,
-                  retry_condition_fn=_busy)
-build_models = task(s.build_models, name="build_models", cache_policy=NO_CACHE, retries=1,
-                    retry_condition_fn=_busy)
-record_sync_run = task(s.record_sync_run, name="record_sync_run", cache_policy=NO_CACHE,
-                       retries=1, retry_condition_fn=_busy)
+@task(name="open_database", cache_policy=NO_CACHE, retries=1, retry_condition_fn=_busy)
+def open_database(db_path: Path, settings: Settings) -> list[int]:
+    """Open the database for writing and migrate it before anything is decoded; the versions applied."""
+    return s.open_database(db_path, settings)
+
+
+@task(name="plan_sources", cache_policy=NO_CACHE, retries=1, retry_condition_fn=_busy)
+def plan_sources(paths: list[str], settings: Settings) -> s.SyncPlan:
+    """Discover the sources and plan them (a flow run from a deployment; the CLI plans itself)."""
+    return s.plan_sources(paths, settings)
+
+
+@task(name="replan", cache_policy=NO_CACHE, retries=1, retry_condition_fn=_busy)
+def replan(planned: s.SyncPlan) -> s.SyncPlan:
+    """Plan the discovered sources again after a migration changed the database."""
+    return s.replan(planned)
+
+
+@task(name="decode_files", cache_policy=NO_CACHE)
+def decode_files(items: list[tuple], ctx: DeriveContext, pool: Executor | None) -> list[FileResult]:
+    """Decode one batch of files (in the process pool when given)."""
+    return s.decode_items(items, ctx, pool)
+
+
+@task(name="land_batch", cache_policy=NO_CACHE, retries=1, retry_condition_fn=_busy)
+def land_batch(db_path: Path, results: list[FileResult], batch: s.Batch, settings: Settings,
+               athlete_id: str) -> LandStats:
+    """Land one batch in one transaction."""
+    return s.land_batch(db_path, results, batch, settings, athlete_id)
+
+
+@task(name="build_models", cache_policy=NO_CACHE, retries=1, retry_condition_fn=_busy)
+def build_models(db_path: Path, settings: Settings) -> tuple[list[str], list[dict]]:
+    """Run the SQL models; (models built, new flags)."""
+    return s.build_models(db_path, settings)
+
+
+@task(name="record_sync_run", cache_policy=NO_CACHE, retries=1, retry_condition_fn=_busy)
+def record_sync_run(db_path: Path, summary: s.SyncSummary, paths: list[str], started_at: datetime,
+                    settings: Settings) -> None:
+    """Record the sync in ``sync_runs``."""
+    s.record_sync_run(db_path, summary, paths, started_at, settings)

@@ -203,7 +203,7 @@ class Stranger:
 def _stranger(fail: bool = False) -> Stranger:
     from prefect.settings import PREFECT_API_URL
 
-    from pipelines.serve import port_free
+    from pipelines.prefect_api import port_free
 
     if not Path("/proc/net/tcp").is_file():
         pytest.skip("telling this test's requests from others' needs /proc (Linux)")
@@ -287,7 +287,7 @@ def _state(pid: int, port: int, token: str = "0123456789abcdef0123456789abcdef")
 
 
 def _write_state(state: dict) -> None:
-    from pipelines.serve import state_path
+    from pipelines.prefect_api import state_path
 
     p = state_path()
     p.parent.mkdir(parents=True, exist_ok=True)
@@ -314,8 +314,7 @@ http.server.HTTPServer(("127.0.0.1", int(sys.argv[1])), H).serve_forever()
 def test_a_dead_pid_or_a_live_stranger_process_in_the_state_file_is_refused(state_home):
     from prefect.settings import PREFECT_API_URL, temporary_settings
 
-    from pipelines.flows import local_api_url
-    from pipelines.serve import TOKEN_ENV, check_state, footfall_server
+    from pipelines.prefect_api import TOKEN_ENV, check_state, footfall_server, local_api_url
 
     assert check_state(None) == "no server recorded"
     # a dead PID
@@ -333,7 +332,7 @@ def test_a_dead_pid_or_a_live_stranger_process_in_the_state_file_is_refused(stat
     try:
         assert proc.stdout.readline().strip() == "ready"
         for _ in range(50):
-            from pipelines.serve import api_healthy
+            from pipelines.prefect_api import api_healthy
 
             if api_healthy(state["api_url"], timeout_s=0.5):
                 break
@@ -356,7 +355,7 @@ def test_a_dead_pid_or_a_live_stranger_process_in_the_state_file_is_refused(stat
 def own_server(tmp_path_factory):
     """A real ``prefect server start`` started as ``footfall serve`` starts it (state file
     recorded under a temporary XDG_STATE_HOME), on a free port; stopped at the end."""
-    from pipelines.serve import start_server
+    from pipelines.prefect_api import start_server
 
     tmp = tmp_path_factory.mktemp("own-server")
     old = os.environ.get("XDG_STATE_HOME")
@@ -378,8 +377,8 @@ def test_the_server_footfall_started_is_identified_and_used(own_server, small_ex
                                                             monkeypatch):
     from prefect.settings import PREFECT_API_URL, temporary_settings
 
-    from pipelines.flows import local_api_url, run_flow, sync
-    from pipelines.serve import check_state, find_or_start_server, footfall_server, read_state
+    from pipelines.flows import run_flow, sync
+    from pipelines.prefect_api import check_state, find_or_start_server, footfall_server, local_api_url, read_state
 
     server, state_dir = own_server
     monkeypatch.setenv("XDG_STATE_HOME", str(state_dir))
@@ -420,7 +419,7 @@ def test_serve_never_adopts_a_stranger_on_4200(prefect_harness, own_server, monk
     """Before the fix, `footfall serve` scheduled on whatever answered on 4200."""
     from prefect.settings import PREFECT_API_URL, temporary_settings
 
-    from pipelines.serve import find_or_start_server
+    from pipelines.prefect_api import find_or_start_server
 
     server, state_dir = own_server
     monkeypatch.setenv("XDG_STATE_HOME", str(state_dir))

@@ -11,14 +11,8 @@ import pytest
 from typer.testing import CliRunner
 
 from pipelines import db
-from pipelines.serve import (
-    ServeError,
-    check_cron,
-    find_or_start_server,
-    local_timezone,
-    make_runner,
-    sync_parameters,
-)
+from pipelines.prefect_api import PrefectServerError, find_or_start_server
+from pipelines.serve import ServeError, check_cron, local_timezone, make_runner, sync_parameters
 
 CRON = "0 5 * * *"
 
@@ -111,7 +105,7 @@ def test_unreachable_api_url_is_an_error():
     from prefect.settings import PREFECT_API_URL, temporary_settings
 
     with temporary_settings({PREFECT_API_URL: "http://127.0.0.1:9/api"}):
-        with pytest.raises(ServeError, match="no Prefect server answers"):
+        with pytest.raises(PrefectServerError, match="no Prefect server answers"):
             find_or_start_server()
 
 

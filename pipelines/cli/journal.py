@@ -1,6 +1,6 @@
 """``footfall log ...`` and ``footfall shoes ...``: the runner's log from the terminal.
 
-Mounted by ``pipelines/cli.py``::
+Mounted by ``pipelines/cli/__init__.py``::
 
     app.add_typer(log_app, name="log")
     app.add_typer(shoes_app, name="shoes")
@@ -23,9 +23,19 @@ from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
-from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
+
+from pipelines.cli.common import (
+    DbOpt,
+    JsonOpt,
+    console,
+    err_console,
+    fail,
+    print_flags,
+    say,
+    settings_for,
+)
 
 log_app = typer.Typer(
     no_args_is_help=True,
@@ -35,36 +45,12 @@ shoes_app = typer.Typer(
     no_args_is_help=True,
     help="Footwear diary: shoes, retirements, and which shoe each run was in.",
 )
-console = Console()
-err_console = Console(stderr=True)
-
-DbOpt = Annotated[Optional[Path], typer.Option("--db", help="DuckDB file (default ./footfall.duckdb or config).")]
 AthleteOpt = Annotated[Optional[str], typer.Option("--athlete", help="Athlete id (default from config, else 'default'; with --activity: the activity's).")]
 DateOpt = Annotated[Optional[str], typer.Option("--date", help="Local date YYYY-MM-DD, 'today' or 'yesterday' (default today).")]
 ActivityOpt = Annotated[Optional[str], typer.Option("--activity", help="Activity id (or a unique prefix of 6+ characters); its date is used.")]
 NoteOpt = Annotated[Optional[str], typer.Option("--note", help="Free text.")]
-JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable output.")]
 #: lets "-1" reach our own validation ("outside 0-10") instead of "No such option: -1"
 _NUMBER_ARGS = {"ignore_unknown_options": True}
-
-
-def _fail(msg: str, code: int) -> None:
-    err_console.print(f"[red]error:[/red] {escape(msg)}", highlight=False, soft_wrap=True)
-    raise typer.Exit(code)
-
-
-def _say(text: str) -> None:
-    """Plain text (names and notes the runner typed may hold '[...]': no markup)."""
-    console.print(text, markup=False, highlight=False)
-
-
-def _settings(db: Path | None, athlete: str | None):
-    from pipelines.config import ConfigError, load_settings
-
-    try:
-        return load_settings().with_overrides(db=db, athlete=athlete)
-    except ConfigError as err:
-        _fail(str(err), 2)
 
 
 def _today(s) -> date:
@@ -88,14 +74,14 @@ def _write(s, fn, report, *, quiet: bool = False):
             try:
                 result = fn(con)
             except JournalFileError as err:
-                _fail(str(err), 1)
+                fail(str(err), 1)
             except JournalError as err:
-                _fail(f"{err}. Nothing was changed.", 2)
+                fail(f"{err}. Nothing was changed.", 2)
             report(result)
             _rebuild(con, s, quiet)
             return result
     except DatabaseBusy as err:
-        _fail(str(err), 1)
+        fail(str(err), 1)
 
 
 def _rebuild(con, s, quiet: bool) -> None:
@@ -113,9 +99,7 @@ def _rebuild(con, s, quiet: bool) -> None:
         console.print("[dim]no models built yet: `footfall sync PATH` builds them (flags, weekly view)[/dim]")
         return
     if new:
-        from pipelines.cli import _print_flags  # the same blocks as `footfall flags`
-
-        _print_flags(new, title="flags raised")
+        print_flags(new, title="flags raised")  # the same blocks as `footfall flags`
 
 
 def _precheck(*checks) -> None:
@@ -126,7 +110,7 @@ def _precheck(*checks) -> None:
         for fn, *args in checks:
             fn(*args)
     except JournalError as err:
-        _fail(f"{err}. Nothing was changed.", 2)
+        fail(f"{err}. Nothing was changed.", 2)
 
 
 def _run_label(aid: str | None) -> str:
@@ -157,15 +141,15 @@ def log_pain(
     from models.journal import parse_moment, parse_score
 
     _precheck((parse_score, score, "pain"), (parse_moment, when))
-    s = _settings(db, athlete)
+    s = settings_for(db, athlete)
 
     def report(e: dict) -> None:
         if as_json:
             print(json.dumps(e, default=str))
             return
         if e["info"]:
-            _say(e["info"])
-        _say(f"logged pain {e['score']:g}/10 {e['moment'].replace('_', ' ')} on {e['local_date']}"
+            say(e["info"])
+        say(f"logged pain {e['score']:g}/10 {e['moment'].replace('_', ' ')} on {e['local_date']}"
              f"{_run_label(e['activity_id'])} for {e['athlete_id']} (entry {e['entry_id']})")
 
     _write(s, lambda con: add_pain(
@@ -193,15 +177,15 @@ def log_rpe(
     from models.journal import parse_score
 
     _precheck((parse_score, rpe, "rpe"))
-    s = _settings(db, athlete)
+    s = settings_for(db, athlete)
 
     def report(e: dict) -> None:
         if as_json:
             print(json.dumps(e, default=str))
             return
         if e["info"]:
-            _say(e["info"])
-        _say(f"logged RPE {e['rpe_cr10']:g}/10 on {e['local_date']}{_run_label(e['activity_id'])} "
+            say(e["info"])
+        say(f"logged RPE {e['rpe_cr10']:g}/10 on {e['local_date']}{_run_label(e['activity_id'])} "
              f"for {e['athlete_id']} (entry {e['entry_id']})")
 
     _write(s, lambda con: add_rpe(
@@ -219,16 +203,16 @@ def log_import(
     """Import a CSV journal: every row or none. Bad rows are listed with their line numbers."""
     from pipelines.journal import import_journal
 
-    s = _settings(db, athlete)
+    s = settings_for(db, athlete)
     if not file.is_file():
-        _fail(f"no such file: {file}", 2)
+        fail(f"no such file: {file}", 2)
     data = file.read_bytes()
 
     def report(r) -> None:
         if as_json:
             print(json.dumps(r.__dict__))
             return
-        _say(f"imported {file}: {r.rows} rows -> {r.pain_added} pain, {r.rpe_added} RPE, "
+        say(f"imported {file}: {r.rows} rows -> {r.pain_added} pain, {r.rpe_added} RPE, "
              f"{r.shoes_assigned} shoe entries for {s.athlete}"
              + (f"; {r.skipped_existing} already in the journal" if r.skipped_existing else ""))
 
@@ -249,18 +233,18 @@ def log_show(
     from pipelines.db import DatabaseBusy, connection
     from pipelines.journal import recent_entries
 
-    s = _settings(db, athlete)
+    s = settings_for(db, athlete)
     if not s.db.exists():
-        _fail(f"{s.db} does not exist; run `footfall sync PATH` or log something first", 1)
+        fail(f"{s.db} does not exist; run `footfall sync PATH` or log something first", 1)
     since = _today(s) - timedelta(days=max(days, 0))
     try:
         with connection(s.db, read_only=True, wait_s=s.lock_wait_s) as con:
             tables = {r[0] for r in con.execute("SELECT table_name FROM information_schema.tables").fetchall()}
             if "pain_log" not in tables:
-                _fail(f"{s.db} has no journal yet: `footfall log pain ...` starts it", 1)
+                fail(f"{s.db} has no journal yet: `footfall log pain ...` starts it", 1)
             runs, entries = recent_entries(con, s.athlete, since)
     except DatabaseBusy as err:
-        _fail(str(err), 1)
+        fail(str(err), 1)
     if as_json:
         print(json.dumps({"runs": None if runs is None else runs.to_dicts(),
                           "entries": entries.to_dicts()}, default=str, indent=2))
@@ -301,13 +285,13 @@ def log_delete(
     """Delete one pain or RPE entry (to fix a typo)."""
     from pipelines.journal import delete_entry
 
-    s = _settings(db, athlete)
+    s = settings_for(db, athlete)
     if not s.db.exists():
-        _fail(f"{s.db} does not exist", 1)
+        fail(f"{s.db} does not exist", 1)
 
     def report(e: dict) -> None:
         score = e.get("score", e.get("rpe_cr10"))
-        _say(f"deleted {kind} entry {entry_id}: {score:g}/10 on {e['local_date']}")
+        say(f"deleted {kind} entry {entry_id}: {score:g}/10 on {e['local_date']}")
 
     _write(s, lambda con: delete_entry(con, kind, entry_id, s.athlete), report)
 
@@ -331,11 +315,11 @@ def shoes_add(
     """Add a shoe."""
     from pipelines.journal import add_shoe
 
-    s = _settings(db, athlete)
+    s = settings_for(db, athlete)
 
     def report(r: dict) -> None:
         extra = " (default: the shoe in use)" if r["is_default"] else ""
-        _say(f"added shoe {r['shoe_id']} {r['name']!r} for {s.athlete}{extra}"
+        say(f"added shoe {r['shoe_id']} {r['name']!r} for {s.athlete}{extra}"
              + (f"; {r['assigned']} run(s) now in it" if r["assigned"] else ""))
         if r["first_used"] is None:
             from models.thresholds import value
@@ -359,11 +343,11 @@ def shoes_retire(
     """Retire a shoe (runs after that date no longer get it by default)."""
     from pipelines.journal import retire_shoe
 
-    s = _settings(db, athlete)
+    s = settings_for(db, athlete)
 
     def report(r: dict) -> None:
         was = f" (was {r['previous']})" if r["previous"] and r["previous"] != r["retired_on"] else ""
-        _say(f"retired shoe {r['shoe_id']} {r['name']!r} on {r['retired_on']}{was}")
+        say(f"retired shoe {r['shoe_id']} {r['name']!r} on {r['retired_on']}{was}")
 
     _write(s, lambda con: retire_shoe(con, s.athlete, shoe, on=on, today=_today(s)), report)
 
@@ -383,16 +367,16 @@ def shoes_assign(
     """
     from pipelines.journal import assign_shoe
 
-    s = _settings(db, athlete)
+    s = settings_for(db, athlete)
 
     def report(r: dict) -> None:
         if r["info"]:
-            _say(r["info"])
+            say(r["info"])
         if "activity_id" in r:
-            _say(f"activity {r['activity_id']} ({r['local_date']}) was in shoe {r['shoe_id']} {r['name']!r}")
+            say(f"activity {r['activity_id']} ({r['local_date']}) was in shoe {r['shoe_id']} {r['name']!r}")
         else:
             span = f"{r['from_date']} to {r['to_date'] or 'retirement'}"
-            _say(f"runs from {span} are in shoe {r['shoe_id']} {r['name']!r} "
+            say(f"runs from {span} are in shoe {r['shoe_id']} {r['name']!r} "
                  f"({r['n_runs']} landed so far; later syncs follow the rule)")
 
     _write(s, lambda con: assign_shoe(
@@ -411,23 +395,23 @@ def shoes_list(
     from pipelines.db import DatabaseBusy, connection
     from pipelines.journal import list_shoes
 
-    s = _settings(db, athlete)
+    s = settings_for(db, athlete)
     if not s.db.exists():
-        _fail(f"{s.db} does not exist; add a shoe with `footfall shoes add NAME` or sync first", 1)
+        fail(f"{s.db} does not exist; add a shoe with `footfall shoes add NAME` or sync first", 1)
     try:
         with connection(s.db, read_only=True, wait_s=s.lock_wait_s) as con:
             tables = {r[0] for r in con.execute("SELECT table_name FROM information_schema.tables").fetchall()}
             if "shoes" not in tables:
-                _fail(f"{s.db} has no shoes yet: add one with `footfall shoes add NAME`", 1)
+                fail(f"{s.db} has no shoes yet: add one with `footfall shoes add NAME`", 1)
             df = list_shoes(con, None if all_athletes else s.athlete, today=_today(s))
             retire_m = _retire_m(s)
     except DatabaseBusy as err:
-        _fail(str(err), 1)
+        fail(str(err), 1)
     if as_json:
         print(json.dumps(df.to_dicts(), default=str, indent=2))
         return
     if df.height == 0:
-        _say(f"no shoes for {s.athlete}: add one with `footfall shoes add NAME`")
+        say(f"no shoes for {s.athlete}: add one with `footfall shoes add NAME`")
         return
     any_retired = any(r["retired_on"] for r in df.to_dicts())
     t = Table(title=f"shoes in {escape(str(s.db))}")

@@ -1,0 +1,5 @@
+"""``python -m pipelines.cli``: the ``footfall`` command."""
+
+from pipelines.cli import main
+
+main()

@@ -1,0 +1,125 @@
+"""What every ``footfall`` command shares: the consoles, the options, the settings, one way to
+fail (``error: ...`` and an exit code), the flag blocks, and the one error line of ``main``.
+
+Exit codes: 0 ok, 1 error, 2 usage (what was typed is wrong).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+
+console = Console()
+err_console = Console(stderr=True)
+
+DbOpt = Annotated[Optional[Path], typer.Option("--db", help="DuckDB file (default ./footfall.duckdb or config).")]
+AthleteOpt = Annotated[Optional[str], typer.Option("--athlete", help="Athlete id (default from config, else 'default').")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable output.")]
+WorkersOpt = Annotated[Optional[int], typer.Option(help="Decode processes (default: one per core).")]
+
+
+def fail(msg: str, code: int = 1) -> None:
+    """Print ``error: msg`` on stderr and exit with ``code`` (1 error, 2 usage)."""
+    err_console.print(f"[red]error:[/red] {escape(str(msg))}", soft_wrap=True, highlight=False)
+    raise typer.Exit(code)
+
+
+def say(text: str) -> None:
+    """Plain text (names and notes the runner typed may hold '[...]': no markup)."""
+    console.print(text, markup=False, highlight=False)
+
+
+def settings_for(db: Path | None = None, athlete: str | None = None, workers: int | None = None):
+    """The config (``pipelines.config``) with the command's options over it; a bad config is a
+    usage error (exit 2)."""
+    from pipelines.config import ConfigError, load_settings
+
+    try:
+        return load_settings().with_overrides(db=db, athlete=athlete, workers=workers)
+    except ConfigError as err:
+        fail(str(err), 2)
+
+
+#: True when this process is the ``footfall`` command itself (``main``), not a test invoking ``app``
+ENTRY_POINT = False
+
+
+def watch_children() -> None:
+    """Before a flow starts children (Prefect's server, decode workers): start the watchdog that
+    stops them if footfall is killed (``pipelines/watchdog.py``); only as the process's command."""
+    if ENTRY_POINT:
+        from pipelines import watchdog
+
+        watchdog.start()
+
+
+def print_flags(flags: list[dict], title: str) -> None:
+    """One block per flag: date, severity, rule and source on a line, the message below."""
+    if not flags:
+        console.print(f"[green]{title}: none[/green]")
+        return
+    console.print(f"[bold]{title}: {len(flags)}[/bold]")
+    colour = {"alert": "red", "warning": "yellow", "caution": "cyan"}
+    for f in flags:
+        sev = str(f.get("severity", ""))
+        console.print(
+            f"[{colour.get(sev, 'white')}]{escape(sev.upper()):8}[/] {f.get('local_date')}  "
+            f"{escape(str(f.get('athlete_id')))}  [bold]{escape(str(f.get('rule')))}[/bold]  "
+            f"(value {_num(f.get('value'))}, threshold {_num(f.get('threshold'))}; "
+            f"{escape(str(f.get('source')))})"
+        )
+        console.print(f"         {escape(str(f.get('message')))}", highlight=False)
+
+
+def _num(v) -> str:
+    return f"{v:.3g}" if isinstance(v, float) else str(v)
+
+
+def no_models_message(con, db: Path) -> str:
+    """What to run when the database has no models: after an interrupted sync, `footfall build`."""
+    has_files = con.execute(
+        "SELECT count(*) FROM information_schema.tables WHERE table_name = 'files'").fetchall()[0][0]
+    if has_files and con.execute("SELECT count(*) FROM files").fetchall()[0][0]:
+        return (f"{db} has landed files but no flags: the sync that landed them was interrupted "
+                f"before it built the models. Run `footfall build --db {db}` (or the same `footfall "
+                f"sync` again)")
+    return f"{db} has no flags yet; run `footfall sync PATH` or `footfall build` first"
+
+
+def stale_warning(con, s) -> str | None:
+    """A warning when the models are not current with the landed data or the configured
+    thresholds (``sqlmodels.models_stale``), None when they are."""
+    from pipelines.sqlmodels import models_stale
+
+    why = models_stale(con, s.thresholds)
+    if why is None:
+        return None
+    return (f"warning: the flags and marts are out of date: {why}. Run `footfall build --db {s.db}` "
+            f"(or the same `footfall sync` again) to rebuild them.")
+
+
+def debug_on() -> bool:
+    return os.environ.get("FOOTFALL_DEBUG", "").strip().lower() not in ("", "0", "false", "no")
+
+
+def error_line(err: BaseException, db: str | None = None) -> str:
+    """What a failure prints after ``error:``: its cause on one line (the first error of a
+    chain, e.g. the full disk under a failed COMMIT), with what to do where footfall knows."""
+    from pipelines import db as dbm
+
+    if isinstance(err, (dbm.DatabaseError, dbm.DatabaseBusy)):
+        return dbm.one_line(err)
+    if dbm.is_corruption(err):
+        return dbm.damaged_message(db, err)
+    msg = dbm.one_line(err)
+    if type(err).__module__.split(".")[0] in ("duckdb", "_duckdb"):
+        return msg  # DuckDB names its own kind ("IO Error: ...")
+    if isinstance(err, OSError) and err.strerror:
+        name = f" {err.filename}" if err.filename else ""
+        return f"{err.strerror}:{name}" if name else err.strerror
+    return f"{type(err).__name__}: {msg}"

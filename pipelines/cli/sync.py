@@ -1,0 +1,132 @@
+"""``footfall sync``: plan once, say "nothing to do" without Prefect when nothing changed, else
+hand the plan to the sync flow; print the summary and the flags raised."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.markup import escape
+from rich.table import Table
+
+from pipelines.cli.common import (
+    AthleteOpt,
+    DbOpt,
+    JsonOpt,
+    WorkersOpt,
+    console,
+    err_console,
+    fail,
+    print_flags,
+    settings_for,
+    watch_children,
+)
+
+
+def run_sync(planned, quiet: bool) -> dict:
+    """Run the sync flow on the plan (``pipelines.flows.run_planned_sync``) with a progress bar."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from pipelines import progress
+    from pipelines.db import DatabaseBusy
+    from pipelines.flows import run_planned_sync
+
+    prog = Progress(
+        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+        console=err_console, transient=True, disable=quiet or not err_console.is_terminal,
+    )
+    ids: dict[str, int] = {}
+
+    def hook(stage: str, advance: int, total: int | None) -> None:
+        if stage not in ids:
+            label = {"sources": "reading", "files": "files decoded", "models": "building models"}[stage]
+            ids[stage] = prog.add_task(label, total=total)
+        if total is not None:
+            prog.update(ids[stage], total=total)
+        prog.advance(ids[stage], advance)
+
+    progress.set_hook(hook)
+    watch_children()
+    try:
+        with prog:
+            return run_planned_sync(planned)
+    except DatabaseBusy as err:
+        fail(str(err))
+    except FileNotFoundError as err:
+        fail(str(err))
+    finally:
+        progress.set_hook(None)
+
+
+def plan(paths: list[str], s):
+    """Discover and plan the sync once (``pipelines.sync.plan_sources``), without Prefect."""
+    from pipelines.db import DatabaseBusy
+    from pipelines.sync import plan_sources
+
+    try:
+        return plan_sources(paths, s)
+    except (FileNotFoundError, DatabaseBusy) as err:
+        fail(str(err))
+
+
+def print_summary(s: dict, db: Path) -> None:
+    t = Table(title=f"footfall sync → {escape(str(db))}  ({s['seconds']:.1f} s)", show_header=True)
+    t.add_column("what")
+    t.add_column("count", justify="right")
+    from pipelines.sync import summary_rows
+
+    rows = summary_rows(s)
+    for k, v in rows:
+        t.add_row(k, f"{v:,}")
+    console.print(t)
+    if s["quarantined"]:
+        q = Table(title="quarantined files (nothing else was held back)")
+        q.add_column("file", overflow="fold")
+        q.add_column("error")
+        q.add_column("reason", overflow="fold")
+        for path, cls, reason in s["quarantined"]:
+            q.add_row(escape(path), escape(cls), escape(reason))
+        console.print(q)
+    if s.get("skipped_by_extension"):
+        skipped = ", ".join(f"{n} {escape(ext)}" for ext, n in sorted(s["skipped_by_extension"].items()))
+        console.print(f"not activity files, not read: {skipped}")
+    for w in s.get("walk_errors") or []:
+        console.print(f"[yellow]could not walk:[/yellow] {escape(w)}")
+    if s.get("export_rows_without_file"):
+        console.print(f"{s['export_rows_without_file']} export index rows name a file that is not in the export (kept in export_activities).")
+    print_flags(s.get("new_flags") or [], title="flags raised by this sync")
+
+
+def sync(
+    paths: Annotated[list[Path], typer.Argument(help="Folders, files or archives (.fit .gpx .tcx, .gz, .zip, Garmin/Strava exports).")],
+    db: DbOpt = None,
+    athlete: AthleteOpt = None,
+    workers: WorkersOpt = None,
+    as_json: JsonOpt = False,
+    always_run: Annotated[bool, typer.Option("--always-run", help="Run the Prefect flow even when no file changed.")] = False,
+) -> None:
+    """Sync watch exports into the DuckDB file; print what landed and the flags raised.
+
+    When every file and archive is unchanged since the last sync (path, size and mtime), there is
+    nothing to decode, land or rebuild: the sync says so without starting a Prefect flow run
+    (which costs several seconds on the temporary server). ``--always-run`` runs it anyway.
+    """
+    s = settings_for(db, athlete, workers)
+    planned = plan([str(p) for p in paths], s)
+    if planned.nothing_to_do and not always_run:
+        out = planned.summary()
+        out.seconds = round(planned.seconds, 3)
+        summary = out.to_dict()
+    else:
+        if planned.db_existed and not planned.plan.sources and planned.plan.models_stale and not always_run:
+            # e.g. a sync killed after landing, before its model build ended
+            err_console.print(f"nothing new to land, but the models are not current "
+                              f"({planned.plan.models_stale}): building them",
+                              highlight=False, soft_wrap=True, markup=False)
+        summary = run_sync(planned, quiet=as_json)
+    if as_json:
+        print(json.dumps(summary, default=str, indent=2))
+    else:
+        print_summary(summary, s.db)
