@@ -5,11 +5,11 @@ fitparse (the reference) builds a ``FieldData`` object per field of every messag
 records per second. Here bytes go to numpy arrays in bulk, in four steps:
 
 1. **Walk** -- one Python loop over message *boundaries*, not fields: check each (chained) FIT
-   header and its CRC (``ingest.fit_messages.fit_crc16``), parse definition messages into *layouts* (endianness,
-   global message, field and developer-field definitions; an identical redefinition reuses its
-   layout, and layouts without developer fields are shared across files), and note each data
-   message's byte offset, layout and compressed-timestamp offset. Runs that repeat a short cycle
-   of headers (record, record, ... or record, hrv, record, hrv, ...) are verified and skipped
+   header and its CRC (``ingest.fit_messages.fit_crc16``), parse definition messages into
+   *layouts* (endianness, global message, field and developer-field definitions; an identical
+   redefinition reuses its layout, and layouts without developer fields are shared across
+   files), and note each data message's byte offset, layout and compressed-timestamp offset.
+   Runs that repeat a short cycle of headers (record, record, ... or record, hrv, record, hrv, ...) are verified and skipped
    with numpy. ``developer_data_id`` and ``field_description`` messages are applied on the spot
    (later definitions depend on them), with the reference reader's lenient rules.
 2. **Gather** -- the messages of one layout have one size: their bytes become an ``(n, size)``
@@ -30,13 +30,13 @@ records per second. Here bytes go to numpy arrays in bulk, in four steps:
 Message names with only a few messages (``file_id``, ``session``, ``device_info``, ...: at most
 ``_TINY_MESSAGES``) skip steps 2-4: numpy's fixed cost per call would exceed the work, so each
 message goes through fitparse's own steps (its ``render`` methods, subfield and scale/offset
-rules) in Python and the frame is built row-wise by ``ingest.fit_messages.build_frame``. The cost per field
-then no longer grows with the number of records.
+rules) in Python and the frame is built row-wise by ``ingest.fit_messages.build_frame``. The
+cost per field then no longer grows with the number of records.
 
 What this reader cannot reproduce exactly raises :class:`FallbackNeeded` with a reason (the
-caller, ``ingest.fit.decode_fit``, then decodes the file with the reference reader): damaged files (CRC,
-truncation, bad or irregular headers: fitparse salvages what precedes the damage), definitions
-fitparse itself refuses, and oddities no corpus file has (arrays or names in date fields, float
+caller, ``ingest.fit.decode_fit``, then decodes the file with the reference reader): damaged
+files (CRC, truncation, bad or irregular headers: fitparse salvages what precedes the
+damage), definitions fitparse itself refuses, and oddities no corpus file has (arrays or names in date fields, float
 or array timestamps under compressed headers, components of float or non-byte array fields,
 uint64 values beyond int64, text and arrays in one column).
 

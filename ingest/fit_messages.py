@@ -6,8 +6,8 @@ diff-tested against the reference field by field with ``compare_fit_messages``).
 ``ingest.fit.fit_messages_to_decoded`` gives the frames their meaning; ``ingest.fit.decode_fit``
 picks the reader. This module imports neither reader (nor fitparse).
 
-The ``FitMessages`` contract (both decoders)
---------------------------------------------
+The ``FitMessages`` contract (both readers)
+-------------------------------------------
 ``frames: dict[str, pl.DataFrame]``
     Key: the message name of fitparse's profile (SDK 20.8): ``file_id``, ``record``, ``lap``,
     ``session``, ``event``, ``device_info``, ``activity``, ``sport``, ``field_description``, ...
@@ -74,8 +74,9 @@ The ``FitMessages`` contract (both decoders)
     Set when decoding stopped early (``TruncatedFile``, ``CorruptFile``, ``BadHeader`` for a bad
     chained header) or the file CRC did not match (``CrcMismatch``); the frames then hold every
     message decoded before the damage (for a CRC mismatch: all of them; fitparse's CRC verdicts
-    are checked after decoding, see ``_FitFile``). The backend's exception is ``error.__cause__``. Damage before the first data message
-    is raised instead (``BadHeader``, ``TruncatedFile``, ``CorruptFile``; ``EmptyFile`` for b'').
+    are checked after decoding, see ``ingest.fit_fitparse._FitFile``). The backend's exception
+    is ``error.__cause__``. Damage before the first data message is raised instead
+    (``BadHeader``, ``TruncatedFile``, ``CorruptFile``; ``EmptyFile`` for b'').
 
 ``file_type: str | None``
     ``file_id.type`` of the first ``file_id`` message: ``activity``, ``settings``,
@@ -83,12 +84,11 @@ The ``FitMessages`` contract (both decoders)
     ``str(int)``).
 
 ``decoder: str``
-    Which decoder made the frames (``fitparse`` here); layer 2 copies it to ``Decoded.decoder``.
+    Which reader made the frames (``fitparse``, ``columnar``; ``fitparse-fallback:<reason>``
+    when ``ingest.fit.decode_fit`` fell back); layer 2 copies it to ``Decoded.decoder``.
 
 The helpers ``developer_fields(field_description_frame)`` and ``file_type(file_id_frame)``
-build the two derived members from the frames, so both decoders derive them the same way.
-
-Decoding is not thread-safe: fitparse keeps developer definitions in the module global
+build the two derived members from the frames, so both readers derive them the same way.
 """
 
 from __future__ import annotations
@@ -181,13 +181,15 @@ def _crc_shift(level: int) -> tuple[np.ndarray, np.ndarray]:
 
 def fit_crc16(data: bytes | np.ndarray, crc: int = 0) -> int:
     """FIT CRC (CRC-16/ARC: poly 0xA001 reflected, as ``fitparse.records.Crc``) of ``data``,
-    continuing from the state ``crc`` (0 to start; ``fit_crc16(b, fit_crc16(a)) == fit_crc16(a + b)``).
+    continuing from the state ``crc`` (0 to start: ``fit_crc16(b, fit_crc16(a)) ==
+    fit_crc16(a + b)``).
 
     The one CRC of footfall: both readers check with it, the FIT writer signs with it. Short
-    inputs go through the byte table; longer ones: the bytes are cut into 32-byte chunks whose CRCs run in lockstep with numpy, a 16-bit word
-    per step; CRC-16/ARC is linear and starts at 0, so chunk CRCs combine pairwise
-    (``shift(left, len(right)) ^ right``) in log2(chunks) numpy steps, and leading zero bytes
-    (the padding) change nothing.
+    inputs go through the byte table; longer ones are cut into 32-byte chunks whose CRCs run in
+    lockstep with numpy, a 16-bit word per step; CRC-16/ARC is linear and starts at 0, so chunk
+    CRCs combine pairwise (``shift(left, len(right)) ^ right``) in log2(chunks) numpy steps, and
+    leading zero bytes (the padding) change nothing; a start state is XOR-ed into the first two
+    bytes.
     """
     buf = np.frombuffer(data, dtype=np.uint8) if not isinstance(data, np.ndarray) else data
     n = buf.size
