@@ -9,8 +9,8 @@ records per second. Here bytes go to numpy arrays in bulk, in four steps:
    *layouts* (endianness, global message, field and developer-field definitions; an identical
    redefinition reuses its layout, and layouts without developer fields are shared across
    files), and note each data message's byte offset, layout and compressed-timestamp offset.
-   Runs that repeat a short cycle of headers (record, record, ... or record, hrv, record, hrv, ...) are verified and skipped
-   with numpy. ``developer_data_id`` and ``field_description`` messages are applied on the spot
+   Runs that repeat a short cycle of headers (record, record, ... or record, hrv, record,
+   hrv, ...) are verified and skipped with numpy. ``developer_data_id`` and ``field_description`` messages are applied on the spot
    (later definitions depend on them), with the reference reader's lenient rules.
 2. **Gather** -- the messages of one layout have one size: their bytes become an ``(n, size)``
    uint8 array (a strided view when evenly spaced), and all scalar fields of one base type are
@@ -36,9 +36,9 @@ cost per field then no longer grows with the number of records.
 What this reader cannot reproduce exactly raises :class:`FallbackNeeded` with a reason (the
 caller, ``ingest.fit.decode_fit``, then decodes the file with the reference reader): damaged
 files (CRC, truncation, bad or irregular headers: fitparse salvages what precedes the
-damage), definitions fitparse itself refuses, and oddities no corpus file has (arrays or names in date fields, float
-or array timestamps under compressed headers, components of float or non-byte array fields,
-uint64 values beyond int64, text and arrays in one column).
+damage), definitions fitparse itself refuses, and oddities no corpus file has (arrays or names
+in date fields, float or array timestamps under compressed headers, components of float or
+non-byte array fields, uint64 values beyond int64, text and arrays in one column).
 
 Units are fitparse's (profile units after scale/offset: ``speed`` m/s, ``distance`` m,
 ``altitude`` m, ``stance_time`` ms, positions in semicircles); times are FIT seconds + 631065600
