@@ -9,9 +9,10 @@ records per second. Here bytes go to numpy arrays in bulk, in four steps:
    *layouts* (endianness, global message, field and developer-field definitions; an identical
    redefinition reuses its layout, and layouts without developer fields are shared across
    files), and note each data message's byte offset, layout and compressed-timestamp offset.
-   Runs that repeat a short cycle of headers (record, record, ... or record, hrv, record,
-   hrv, ...) are verified and skipped with numpy. ``developer_data_id`` and ``field_description`` messages are applied on the spot
-   (later definitions depend on them), with the reference reader's lenient rules.
+   Runs that repeat a short cycle of headers (record, record, ... or record, hrv, record, hrv,
+   ...) are verified and skipped with numpy. ``developer_data_id`` and ``field_description``
+   messages are applied on the spot (later definitions depend on them), with the reference
+   reader's lenient rules.
 2. **Gather** -- the messages of one layout have one size: their bytes become an ``(n, size)``
    uint8 array (a strided view when evenly spaced), and all scalar fields of one base type are
    decoded by one dtype view (``<``/``>`` per definition); invalid-value sentinels -> NULL.
