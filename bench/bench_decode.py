@@ -15,7 +15,7 @@ passes over the whole set, interleaved so that both see the same machine load; t
 reported as records/s (``record`` messages) and as the ratio (target >= 50x).
 
 Values: every file's columnar frames are compared field by field with footfall's fitparse
-reader (``ingest.fit.read_fit_messages``, the reference the differential test uses); that
+reader (``ingest.fit_fitparse.read_fit_messages``, the reference the differential test uses); that
 reader's own time is printed too. Not a test: nothing here asserts a time.
 """
 
@@ -34,12 +34,9 @@ sys.path.insert(0, str(ROOT))
 import fitparse  # noqa: E402
 import fitparse.records as fitparse_records  # noqa: E402
 
-from ingest.fit import read_fit_messages  # noqa: E402
-from ingest.fit_columnar import (  # noqa: E402
-    FallbackNeeded,
-    compare_fit_messages,
-    read_fit_messages_columnar,
-)
+from ingest.fit_columnar import FallbackNeeded, read_fit_messages_columnar  # noqa: E402
+from ingest.fit_fitparse import read_fit_messages  # noqa: E402
+from ingest.fit_messages import compare_fit_messages  # noqa: E402
 
 
 def plain_fitparse(data: bytes) -> int:
@@ -118,7 +115,7 @@ def time_interleaved(files, reps: int) -> tuple[list[float], list[float], list, 
 
 
 def check_values(files) -> tuple[int, list[str], float]:
-    """Compare every file's columnar frames with ingest.fit's; (fields compared, problems, s)."""
+    """Compare every file's columnar frames with ingest.fit_fitparse's; (fields compared, problems, s)."""
     problems, n_values, ref_s = [], 0, 0.0
     for name, data, _n in files:
         t = time.perf_counter()
@@ -186,11 +183,11 @@ def main(argv: list[str] | None = None) -> int:
     n_values, problems, ref_s = check_values(all_files)
     records = sum(n for *_x, n in all_files)
     print(f"\nvalues: {n_values:,} field values of {len(all_files)} files compared with "
-          f"ingest.fit.read_fit_messages: "
+          f"ingest.fit_fitparse.read_fit_messages: "
           f"{'identical' if not problems else f'{len(problems)} DIFFERENCES'}")
     for p in problems[:20]:
         print(f"  {p}")
-    print(f"  (ingest.fit.read_fit_messages, one pass: {ref_s:.2f} s, "
+    print(f"  (ingest.fit_fitparse.read_fit_messages, one pass: {ref_s:.2f} s, "
           f"{records / ref_s:,.0f} records/s)")
 
     tot_fp = tot_col = 0.0

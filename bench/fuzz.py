@@ -381,7 +381,7 @@ def reader_traceback(data: bytes, name: str) -> str:
     try:
         fmt = sniff_format(data, name)
         if fmt == "fit":
-            from ingest.fit_columnar import decode_fit_fast as reader
+            from ingest.fit import decode_fit as reader
         elif fmt == "gpx":
             from ingest.gpx import decode_gpx as reader
         else:

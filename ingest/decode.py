@@ -1,42 +1,11 @@
-"""What decoding one file returns, and the dispatch from format to reader."""
+"""The dispatch from format to reader: bytes in, ``ingest.schema.Decoded`` out."""
 
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass, field
 
-import polars as pl
-
-from ingest import schema
 from ingest.errors import ImplausibleData, IngestError, UnsupportedFormat
-
-
-@dataclass
-class Decoded:
-    """The frames decoded from one file, plus its status.
-
-    ``status`` is one of ``schema.STATUSES`` except ``duplicate`` (decided at landing).
-    Frames are conformed to ``ingest.schema``; ``athlete_id`` is added at landing.
-    """
-
-    file_id: str
-    format: str  # fit | gpx | tcx
-    status: str = "landed"
-    reason: str | None = None
-    error_class: str | None = None
-    n_messages_salvaged: int | None = None  # messages kept before the damage (salvaged files)
-    activities: pl.DataFrame = field(default_factory=lambda: schema.empty("activities"))
-    laps: pl.DataFrame = field(default_factory=lambda: schema.empty("laps"))
-    records: pl.DataFrame = field(default_factory=lambda: schema.empty("records"))
-    events: pl.DataFrame = field(default_factory=lambda: schema.empty("events"))
-    developer_values: pl.DataFrame = field(default_factory=lambda: schema.empty("developer_values"))
-    field_sources: pl.DataFrame = field(default_factory=lambda: schema.empty("field_sources"))
-    decoder: str | None = None  # which decoder produced the frames (e.g. fitparse, columnar)
-    #: what models/plausibility.py refused or set NULL (schema.VALUE_CHECKS); lands with the file
-    value_checks: pl.DataFrame = field(default_factory=lambda: schema.empty("value_checks"))
-
-    def frames(self) -> dict[str, pl.DataFrame]:
-        return {name: getattr(self, name) for name in schema.TABLES}
+from ingest.schema import Decoded
 
 
 def file_id_of(data: bytes) -> str:
@@ -79,12 +48,14 @@ def decode_bytes(data: bytes, name: str = "", fmt: str | None = None) -> Decoded
     except IngestError as err:
         return quarantine(fid, fmt or "unknown", err)
     try:
+        # readers imported here, not above: listing sources (ingest.discover) needs only
+        # sniff_format, not fitparse, gpxpy or numpy
         if fmt == "fit":
-            # columnar fast path; falls back to fitparse (and says so in Decoded.decoder) for
-            # anything it does not handle, including every damaged file
-            from ingest.fit_columnar import decode_fit_fast
+            # the columnar reader; fitparse (said in Decoded.decoder) for anything it does not
+            # handle, including every damaged file
+            from ingest.fit import decode_fit
 
-            return decode_fit_fast(data, fid)
+            return decode_fit(data, fid)
         if fmt == "gpx":
             from ingest.gpx import decode_gpx
 

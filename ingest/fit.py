@@ -1,530 +1,39 @@
-"""FIT bytes -> canonical frames, in two layers with a seam between them.
+"""FIT: the meaning layer, and ``decode_fit()``, which picks the reader.
 
-Layer 1, ``read_fit_messages(data) -> FitMessages``, turns the bytes into one polars frame per FIT
-message name, with fitparse 1.2.0 as the decoder. Layer 2, ``fit_messages_to_decoded(msgs,
-file_id) -> Decoded``, gives those frames their meaning (sessions -> activities, units, developer
-fields, sources) in pure polars. A second decoder (``ingest/fit_columnar.py``,
-``read_fit_messages_columnar(data) -> FitMessages``) plugs into the seam: it must return the same
-``FitMessages``, value for value, and is diff-tested against this one field by field.
+A FIT file is decoded in two layers with a seam between them. Layer 1, a *reader*, turns the
+bytes into ``FitMessages`` (one polars frame per FIT message name; the contract, the constants
+and the helpers both readers share are in ``ingest.fit_messages``). Two readers honour it:
 
-The ``FitMessages`` contract (both decoders)
---------------------------------------------
-``frames: dict[str, pl.DataFrame]``
-    Key: the message name of fitparse's profile (SDK 20.8): ``file_id``, ``record``, ``lap``,
-    ``session``, ``event``, ``device_info``, ``activity``, ``sport``, ``field_description``, ...
-    Messages whose global number the profile does not name (fitparse's ``unknown_<num>``) are
-    left out. A name is present only if the file holds at least one such message.
+- ``ingest.fit_columnar.read_fit_messages_columnar``: the fast one (bytes -> numpy in bulk);
+  refuses with ``FallbackNeeded`` what it cannot reproduce exactly;
+- ``ingest.fit_fitparse.read_fit_messages``: the reference (fitparse 1.2.0), which also
+  salvages what precedes the damage in a damaged file.
 
-    Rows: one per data message of that name, in file order (chained FIT files continue).
-
-    Columns:
-
-    - ``_message_index`` (Int64): position of the message among ALL data messages of the file,
-      from 0, counting the unknown messages that are left out and continuing across chained files.
-    - one column per field name after fitparse's processing: sub-fields resolved by their
-      reference field (``avg_cadence`` -> ``avg_running_cadence`` when sport is running,
-      ``total_cycles`` -> ``total_strides``, ``event.data`` -> ``timer_trigger``, ...), components
-      expanded (``speed`` -> ``enhanced_speed``, ``altitude`` -> ``enhanced_altitude``,
-      ``compressed_speed_distance`` -> ``speed`` + ``distance`` with fitparse's accumulation,
-      compressed timestamp headers -> ``timestamp``), scale and offset applied (so
-      ``stance_time`` is ms, ``vertical_oscillation`` mm, ``enhanced_altitude`` m,
-      ``position_lat`` still semicircles), enum values rendered to their profile names.
-    - fields fitparse calls ``unknown_<num>`` (not in its profile) are left out.
-    - when one message carries the same name twice (a component and the native field, e.g.
-      ``enhanced_speed`` from ``speed`` and a native ``enhanced_speed``), the value is the LAST
-      non-null one in fitparse's field order (fitparse's ``get_values()`` keeps the last one even
-      when it is null; we do not let an invalid value hide a valid one).
-    - a column exists only if at least one message of that name has a non-null fitparse value
-      for it (before the typing below: a ``date_time`` column whose values are all
-      device-relative exists, all NULL, beside its ``__device_s``); column order is not part of
-      the contract.
-
-    Column types (nulls where fitparse gives ``None``, i.e. the FIT invalid value):
-
-    - profile type ``date_time`` -> ``pl.Datetime('us')``, naive UTC
-      (``1989-12-31T00:00Z + value s``). Values below ``0x10000000`` (device-relative system
-      time, which fitparse leaves as ints) are NULL there, and the int goes to a Float64 column
-      ``<name>__device_s`` (which exists only when such a value occurs).
-    - profile type ``local_date_time`` -> ``pl.Datetime('us')`` the same way, for every value
-      (fitparse converts these all; it is the device's local wall time, not UTC).
-    - profile type ``bool`` -> ``pl.Boolean``.
-    - profile type ``localtime_into_day`` -> ``pl.Time`` (NULL if >= 86400 s).
-    - any other column, by the values in it: any string -> ``pl.Utf8`` (numbers in such a
-      column, e.g. an enum value the profile does not name, are written with Python ``str()``
-      of fitparse's value: ``'53'``, ``'1.5'``); else any tuple (array fields, ``byte`` fields)
-      -> ``pl.List(pl.Float64)`` (``pl.List(pl.Utf8)`` if an element is a string; a scalar in
-      such a column becomes a one-element list); else ``pl.Float64`` (all numbers, ints
-      included).
-    - developer fields -> ``dev:<developer_data_index>:<field_name>`` with the same value rules
-      (Float64, Utf8 for strings, List for arrays/bytes). A developer field with no
-      ``field_description`` is kept as ``dev:<i>:unknown_dev_<i>_<field_number>`` holding its
-      bytes as a list (fitparse's ``check_developer_data=False`` naming); a description without a
-      name is named ``unnamed_dev_field_<field_number>`` (fitparse's rule).
-
-``developer_fields: pl.DataFrame``
-    One row per ``field_description`` message: ``developer_data_index`` (Int32),
-    ``field_number`` (Int32), ``field_name`` (Utf8, fitparse's fallback name when missing),
-    ``units`` (Utf8), ``native_field_num`` (Int32), ``base_type`` (Utf8, the profile name:
-    ``uint16``, ``float32``, ``string``, ...). Undescribed developer fields have no row.
-
-``n_messages: int``
-    Data messages decoded, the left-out unknown ones included (so every ``_message_index`` is
-    below it).
-
-``error: IngestError | None``
-    Set when decoding stopped early (``TruncatedFile``, ``CorruptFile``, ``BadHeader`` for a bad
-    chained header) or the file CRC did not match (``CrcMismatch``); the frames then hold every
-    message decoded before the damage (for a CRC mismatch: all of them; fitparse's CRC verdicts
-    are checked after decoding, see ``_FitFile``). The backend's exception is ``error.__cause__``. Damage before the first data message
-    is raised instead (``BadHeader``, ``TruncatedFile``, ``CorruptFile``; ``EmptyFile`` for b'').
-
-``file_type: str | None``
-    ``file_id.type`` of the first ``file_id`` message: ``activity``, ``settings``,
-    ``monitoring_b``, ``workout``, ``course``, ... (a number the profile does not name as
-    ``str(int)``).
-
-``decoder: str``
-    Which decoder made the frames (``fitparse`` here); layer 2 copies it to ``Decoded.decoder``.
-
-The helpers ``_developer_fields(field_description_frame)`` and ``_file_type(file_id_frame)``
-build the two derived members from the frames, so both decoders derive them the same way.
-
-Decoding is not thread-safe: fitparse keeps developer definitions in the module global
-``fitparse.records.DEV_TYPES``; we replace it per file (so definitions do not leak from one file
-to the next) and parallelise across processes, not threads.
-
-Layer 2 (meaning) is documented on ``fit_messages_to_decoded``.
+Layer 2, ``fit_messages_to_decoded(msgs, file_id) -> Decoded`` (this module), gives the frames
+their meaning (sessions -> activities, units, developer fields, sources) in pure polars; it
+accepts either reader's ``FitMessages``. ``decode_fit(data, file_id)`` runs the fast reader and
+falls back to the reference one.
 """
 
 from __future__ import annotations
 
-import io
 import re
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Callable
 
-import fitparse
-import fitparse.records as _fitparse_records
 import numpy as np
 import polars as pl
-from fitparse.records import BASE_TYPE_BYTE, DevField
-from fitparse.utils import FitCRCError, FitEOFError, FitHeaderError, FitParseError
 
 from ingest import schema
-from ingest.decode import Decoded
-from ingest.errors import (
-    BadHeader,
-    CorruptFile,
-    CrcMismatch,
-    EmptyFile,
-    IngestError,
-    TruncatedFile,
-)
+from ingest.fit_columnar import FallbackNeeded, read_fit_messages_columnar
+from ingest.fit_fitparse import read_fit_messages
+from ingest.fit_messages import FitMessages, text_col
+from ingest.schema import Decoded
 
-#: FIT time zero, 1989-12-31T00:00:00Z, in Unix seconds (FIT SDK; fitparse UTC_REFERENCE).
-FIT_EPOCH_S = 631_065_600
-#: FIT date_time values below this are device-relative system time (FIT profile ``date_time.min``).
-FIT_DEVICE_TIME_LIMIT = 0x10000000
 #: semicircles -> degrees
 SEMICIRCLE_TO_DEG = 180.0 / 2**31
 #: UTC offsets that exist (UTC-12 .. UTC+14), seconds; an activity offset outside is not a zone.
 _UTC_OFFSET_RANGE_S = (-12 * 3600, 14 * 3600)
-
-DECODER = "fitparse"
-
-
-@dataclass
-class FitMessages:
-    """What a FIT decoder returns: frames by message name (see the module docstring)."""
-    frames: dict[str, pl.DataFrame]
-    developer_fields: pl.DataFrame
-    n_messages: int
-    error: IngestError | None = None
-    file_type: str | None = None
-    decoder: str = DECODER
-
-
-DEVELOPER_FIELDS_SCHEMA: dict[str, pl.DataType] = {
-    "developer_data_index": pl.Int32,
-    "field_number": pl.Int32,
-    "field_name": pl.Utf8,
-    "units": pl.Utf8,
-    "native_field_num": pl.Int32,
-    "base_type": pl.Utf8,
-}
-
-
-# --------------------------------------------------------------------------------------------
-# Layer 1: bytes -> FitMessages (fitparse)
-# --------------------------------------------------------------------------------------------
-
-
-def read_fit_messages(data: bytes) -> FitMessages:
-    """Decode FIT ``data`` into one frame per message name (contract in the module docstring).
-
-    Raises ``EmptyFile`` (no bytes), ``BadHeader`` (not a FIT header, or shorter than one) and,
-    when the damage comes before the first data message, the error it maps to.
-    """
-    if not data:
-        raise EmptyFile("zero-byte FIT file")
-    col, err, crc_err = _parse(data)
-    if err is not None:
-        mapped = _map_error(err, col.n_messages)
-        if crc_err is not None:
-            mapped.args = (f"{mapped.args[0]}; also {crc_err}",)
-        if col.n_messages == 0:
-            raise mapped from err
-        return col.finish(mapped)
-    if crc_err is not None:
-        # The bytes parse, but they are not the bytes the device wrote: keep everything, say so.
-        return col.finish(_map_error(crc_err, col.n_messages))
-    return col.finish(None)
-
-
-def _map_error(err: BaseException, n_messages: int) -> IngestError:
-    """fitparse's exception -> ours, with the backend error as ``__cause__``."""
-    where = f"after {n_messages} data messages" if n_messages else "before any data message"
-    if isinstance(err, FitCRCError):
-        out: IngestError = CrcMismatch(f"CRC mismatch ({err}); all {n_messages} data messages kept")
-    elif isinstance(err, FitHeaderError):
-        out = BadHeader(f"invalid FIT header {where}: {err}")
-    elif isinstance(err, FitEOFError):
-        out = TruncatedFile(f"file ends mid-message {where}: {err}")
-    elif isinstance(err, FitParseError):
-        out = CorruptFile(f"undecodable FIT data {where}: {err}")
-    else:  # struct.error, KeyError on a bad base type, ...: data fitparse cannot handle
-        out = CorruptFile(f"undecodable FIT data {where}: {type(err).__name__}: {err}")
-    out.__cause__ = err
-    return out
-
-
-def _parse(data: bytes) -> tuple[_Collector, BaseException | None, FitCRCError | None]:
-    """Run fitparse message by message.
-
-    Returns what was collected, the error that stopped decoding (None when it ran to the end)
-    and the first CRC mismatch (header or file CRC of any chained file decoded).
-    """
-    col = _Collector()
-    _fitparse_records.DEV_TYPES = _LenientDevTypes()  # per file: no definitions from earlier files
-    try:
-        try:
-            ff = _FitFile(data)
-        except FitEOFError as err:
-            raise BadHeader(f"file shorter than a FIT header ({len(data)} bytes)") from err
-        except FitHeaderError as err:
-            raise BadHeader(f"not a FIT file: {err}") from err
-        except Exception as err:  # noqa: BLE001 - anything fitparse raises on a header
-            raise BadHeader(f"unreadable FIT header: {type(err).__name__}: {err}") from err
-        stop = None
-        try:
-            col.run(ff)
-        except Exception as err:  # noqa: BLE001 - fitparse's own or a struct/KeyError on bad bytes
-            stop = err
-        return col, stop, ff.crc_mismatch(data)
-    finally:
-        _fitparse_records.DEV_TYPES = {}
-
-
-class _FitFile(fitparse.FitFile):
-    """fitparse's FitFile with the CRCs checked once per span at the end, not byte by byte.
-
-    fitparse's ``check_crc=True`` feeds every small read through a pure-Python CRC (about a
-    sixth of its time). Here fitparse runs with ``check_crc=False`` and we note where it reads
-    each CRC (the header CRC and the file CRC of every chained file, at fitparse's own
-    positions); ``crc_mismatch`` then checks those spans with a table-driven CRC. The verdict is
-    fitparse's; only the time differs.
-    """
-
-    def __init__(self, data: bytes):
-        self.crc_spans: list[tuple[int, int, int, bool]] = []  # start, end, CRC read, zero ok
-        self._span_start = 0
-        super().__init__(io.BytesIO(data), check_crc=False, data_processor=_RAW)
-
-    def _parse_file_header(self):
-        self._span_start = self._file.tell()
-        super()._parse_file_header()
-
-    def _read_and_assert_crc(self, allow_zero=False):
-        end = self._file.tell()
-        crc_read = self._read_struct("H")
-        self.crc_spans.append((self._span_start, end, crc_read, allow_zero))
-
-    def crc_mismatch(self, data: bytes) -> FitCRCError | None:
-        """The first CRC that does not match its bytes (fitparse's message), else None."""
-        for start, end, crc_read, allow_zero in self.crc_spans:
-            computed = fit_crc16(data[start:end])
-            if computed != crc_read and not (allow_zero and crc_read == 0):
-                return FitCRCError(f"CRC Mismatch [computed: 0x{computed:04X}, read: 0x{crc_read:04X}]")
-        return None
-
-
-def _crc16_table() -> tuple[int, ...]:
-    table = []
-    for i in range(256):
-        c = i
-        for _ in range(8):
-            c = (c >> 1) ^ 0xA001 if c & 1 else c >> 1
-        table.append(c)
-    return tuple(table)
-
-
-_CRC16_TABLE = _crc16_table()
-
-
-def fit_crc16(data: bytes, crc: int = 0) -> int:
-    """The FIT CRC (CRC-16/ARC: poly 0xA001 reflected, init 0) of ``data``, byte-table driven."""
-    table = _CRC16_TABLE
-    for b in data:
-        crc = (crc >> 8) ^ table[(crc ^ b) & 0xFF]
-    return crc
-
-
-class _RawProcessor:
-    """A fitparse data processor that does nothing.
-
-    fitparse's default ``FitFileDataProcessor`` only converts four profile types (bool, date_time,
-    local_date_time, localtime_into_day), one value at a time, through ``getattr`` look-ups that
-    mostly fail. We leave values raw and convert those four types per column at the end (same
-    values, less time).
-    """
-    def run_type_processor(self, field_data):  # noqa: D102
-        pass
-
-    def run_field_processor(self, field_data):  # noqa: D102
-        pass
-
-    def run_unit_processor(self, field_data):  # noqa: D102
-        pass
-
-    def run_message_processor(self, data_message):  # noqa: D102
-        pass
-
-
-_RAW = _RawProcessor()
-
-
-class _LenientFields(dict):
-    """Developer fields of one developer index; an undescribed field gets a placeholder."""
-    def __init__(self, dev_data_index, *args):
-        super().__init__(*args)
-        self.dev_data_index = dev_data_index
-
-    def __contains__(self, key):  # fitparse checks membership before the look-up
-        return True
-
-    def __missing__(self, field_def_num):
-        idx = self.dev_data_index
-        placeholder = DevField(
-            dev_data_index=idx,
-            def_num=field_def_num,
-            type=BASE_TYPE_BYTE,
-            name=f"unknown_dev_{idx}_{field_def_num}",
-            units=None,
-            native_field_num=None,
-        )
-        dict.__setitem__(self, field_def_num, placeholder)
-        return placeholder
-
-
-class _LenientDevTypes(dict):
-    """Stand-in for ``fitparse.records.DEV_TYPES`` that never raises on a missing definition.
-
-    fitparse 1.2.0 raises FitParseError for a developer field (or description) whose developer
-    index was never declared; newer fitparse has ``check_developer_data=False`` for this. We get
-    the same effect: the field is kept as bytes named ``unknown_dev_<index>_<number>``.
-    """
-    def __contains__(self, key):
-        return True
-
-    def __setitem__(self, key, value):
-        fields = value.get("fields") if isinstance(value, dict) else None
-        if isinstance(fields, dict) and not isinstance(fields, _LenientFields):
-            value = dict(value, fields=_LenientFields(key, fields))
-        super().__setitem__(key, value)
-
-    def __missing__(self, key):
-        entry = {"dev_data_index": key, "application_id": None, "fields": _LenientFields(key)}
-        dict.__setitem__(self, key, entry)
-        return entry
-
-
-# kinds of columns converted at the end
-_K_VALUE, _K_DT, _K_LOCAL_DT, _K_BOOL, _K_TOD = range(5)
-_KIND_BY_TYPE = {
-    "date_time": _K_DT,
-    "local_date_time": _K_LOCAL_DT,
-    "bool": _K_BOOL,
-    "localtime_into_day": _K_TOD,
-}
-
-
-class _Collector:
-    """Collects fitparse's messages as one row dict per message, then builds frames by column."""
-    def __init__(self):
-        self.rows: dict[str, list[dict]] = {}
-        # per message name: {column: kind}, in order of first non-null value
-        self.kinds: dict[str, dict[str, int]] = {}
-        # per message name: {fitparse field object: column}
-        self._keys: dict[str, dict] = {}
-        self.n_messages = 0
-
-    def run(self, ff) -> None:
-        parse = ff._parse_message  # incremental: every message decoded before an error is kept
-        messages = ff._messages  # fitparse keeps every message; we don't need them twice
-        rows, kinds, keys = self.rows, self.kinds, self._keys
-        while True:
-            msg = parse()
-            if msg is None:
-                return
-            messages.clear()
-            if msg.type != "data":
-                continue
-            idx = self.n_messages
-            self.n_messages = idx + 1
-            mesg_type = msg.def_mesg.mesg_type
-            if mesg_type is None:  # a message number the profile does not name
-                continue
-            name = mesg_type.name
-            mkeys = keys.get(name)
-            if mkeys is None:
-                mkeys = keys[name] = {}
-                kinds[name] = {}
-                rows[name] = []
-            row = {"_message_index": idx}
-            for fd in msg.fields:
-                f = fd.field
-                if f is None:  # unknown_<num>
-                    continue
-                v = fd.value
-                if v is None:
-                    continue
-                key = mkeys.get(f)
-                if key is None:
-                    key = mkeys[f] = self._register(name, f)
-                row[key] = v
-            rows[name].append(row)
-
-    def _register(self, name: str, f) -> str:
-        if f.field_type == "devfield":
-            key, kind = f"dev:{f.dev_data_index}:{f.name}", _K_VALUE
-        else:
-            key, kind = f.name, _KIND_BY_TYPE.get(getattr(f.type, "name", ""), _K_VALUE)
-        self.kinds[name].setdefault(key, kind)
-        return key
-
-    def finish(self, error: IngestError | None) -> FitMessages:
-        frames = {name: _build_frame(rows, self.kinds[name]) for name, rows in self.rows.items()}
-        return FitMessages(
-            frames=frames,
-            developer_fields=_developer_fields(frames.get("field_description")),
-            n_messages=self.n_messages,
-            error=error,
-            file_type=_file_type(frames.get("file_id")),
-        )
-
-
-def _build_frame(rows: list[dict], kinds: dict[str, int]) -> pl.DataFrame:
-    cols: list[pl.Series] = [
-        pl.Series("_message_index", [r["_message_index"] for r in rows], dtype=pl.Int64)
-    ]
-    for key, kind in kinds.items():
-        vals = [r.get(key) for r in rows]
-        cols.extend(_typed_series(key, vals, kind))
-    return pl.DataFrame(cols)
-
-
-def _typed_series(key: str, vals: list, kind: int) -> list[pl.Series]:
-    if kind == _K_DT or kind == _K_LOCAL_DT:
-        ints = [v if type(v) is int else None for v in vals]
-        s = pl.Series(key, ints, dtype=pl.Int64)
-        if kind == _K_LOCAL_DT:
-            return [_fit_seconds_to_datetime(s)]
-        is_dev = s < FIT_DEVICE_TIME_LIMIT
-        out = [_fit_seconds_to_datetime(s.zip_with(~is_dev.fill_null(True), pl.Series([None] * len(s), dtype=pl.Int64)))]
-        if is_dev.any():
-            dev = s.zip_with(is_dev.fill_null(False), pl.Series([None] * len(s), dtype=pl.Int64))
-            out.append(dev.cast(pl.Float64).alias(f"{key}__device_s"))
-        return out
-    if kind == _K_BOOL:
-        return [pl.Series(key, [None if v is None else bool(v) for v in vals], dtype=pl.Boolean)]
-    if kind == _K_TOD:
-        secs = pl.Series(key, [v if type(v) is int and 0 <= v < 86400 else None for v in vals], dtype=pl.Int64)
-        return [(secs * 1_000_000_000).cast(pl.Time).alias(key)]
-    types = set(map(type, vals))
-    if str in types:
-        return [pl.Series(key, [None if v is None else str(v) for v in vals], dtype=pl.Utf8)]
-    if tuple in types or list in types:
-        seqs = [None if v is None else (v if isinstance(v, (tuple, list)) else (v,)) for v in vals]
-        has_text = any(isinstance(x, str) for s in seqs if s is not None for x in s)
-        if has_text:
-            seqs = [None if s is None else [None if x is None else str(x) for x in s] for s in seqs]
-            return [pl.Series(key, seqs, dtype=pl.List(pl.Utf8))]
-        return [pl.Series(key, seqs, dtype=pl.List(pl.Float64), strict=False)]
-    return [pl.Series(key, vals, dtype=pl.Float64, strict=False)]
-
-
-def _fit_seconds_to_datetime(s: pl.Series) -> pl.Series:
-    """FIT seconds (Int64) -> naive UTC pl.Datetime('us')."""
-    return ((s + FIT_EPOCH_S) * 1_000_000).cast(pl.Datetime("us")).alias(s.name)
-
-
-def _developer_fields(df: pl.DataFrame | None) -> pl.DataFrame:
-    """developer_fields from the field_description frame (one row per description message)."""
-    if df is None or df.height == 0:
-        return pl.DataFrame(schema=DEVELOPER_FIELDS_SCHEMA)
-    # a damaged description can carry a non-number here: treat it as missing, not as a crash
-    num = _num_col(df, "field_definition_number") if "field_definition_number" in df.columns else None
-    names = _text_col(df, "field_name")
-    if num is not None:
-        fallback = pl.Series([None if n is None else f"unnamed_dev_field_{int(n)}" for n in num])
-        names = names.zip_with(names.is_not_null(), fallback)
-    out = pl.DataFrame(
-        {
-            "developer_data_index": _num_col(df, "developer_data_index"),
-            "field_number": num if num is not None else _num_col(df, "field_definition_number"),
-            "field_name": names,
-            "units": _text_col(df, "units"),
-            "native_field_num": _num_col(df, "native_field_num"),
-            "base_type": _text_col(df, "fit_base_type_id"),
-        }
-    )
-    return out.select(
-        [pl.col(c).cast(t, strict=False) for c, t in DEVELOPER_FIELDS_SCHEMA.items()]
-    )
-
-
-def _num_col(df: pl.DataFrame, name: str) -> pl.Series:
-    if name in df.columns and df[name].dtype.is_numeric():
-        return df[name].cast(pl.Float64)
-    return pl.Series(name, [None] * df.height, dtype=pl.Float64)
-
-
-def _text_col(df: pl.DataFrame, name: str) -> pl.Series:
-    """A column as text; numbers (enum values the profile does not name) as int strings."""
-    if name not in df.columns:
-        return pl.Series(name, [None] * df.height, dtype=pl.Utf8)
-    s = df[name]
-    if s.dtype == pl.Utf8:
-        return s
-    if s.dtype.is_numeric():
-        return pl.Series(name, [None if v is None else _num_text(v) for v in s], dtype=pl.Utf8)
-    if isinstance(s.dtype, pl.List):
-        return pl.Series(name, [None if v is None else ",".join(_num_text(x) for x in v if x is not None) for v in s], dtype=pl.Utf8)
-    return s.cast(pl.Utf8, strict=False)
-
-
-def _num_text(v) -> str:
-    if isinstance(v, float) and v.is_integer():
-        return str(int(v))
-    return str(v)
-
-
-def _file_type(df: pl.DataFrame | None) -> str | None:
-    if df is None or "type" not in df.columns:
-        return None
-    vals = _text_col(df, "type").drop_nulls()
-    return vals[0] if len(vals) else None
 
 
 # --------------------------------------------------------------------------------------------
@@ -622,10 +131,33 @@ LAP_FIELDS: dict[str, tuple[str, ...]] = {
 def decode_fit(
     data: bytes,
     file_id: str,
-    reader: Callable[[bytes], FitMessages] = read_fit_messages,
+    reader: Callable[[bytes], FitMessages] | None = None,
 ) -> Decoded:
-    """FIT bytes -> ``Decoded`` (layer 1 ``reader``, then layer 2). Raises IngestError subclasses."""
-    return fit_messages_to_decoded(reader(data), file_id)
+    """FIT bytes -> ``Decoded``: a reader (bytes -> ``FitMessages``), then the meaning layer.
+
+    By default the fast reader (``ingest.fit_columnar``), and the reference reader
+    (``ingest.fit_fitparse``) for every file the fast one refuses (``FallbackNeeded``: damaged
+    files, structures it does not reproduce exactly) or fails on with an unexpected error: a
+    file is never lost to the fast path. ``Decoded.decoder`` says which: ``'columnar'``, or
+    ``'fitparse-fallback:<reason>'``. With ``reader`` given, that reader alone (its
+    ``FitMessages.decoder`` is copied).
+
+    Raises ``IngestError`` subclasses for files nothing can be kept from (the reference
+    reader's: ``EmptyFile``, ``BadHeader``, ``TruncatedFile``, ``CorruptFile``).
+    """
+    if reader is not None:
+        return fit_messages_to_decoded(reader(data), file_id)
+    try:
+        msgs = read_fit_messages_columnar(data)
+    except FallbackNeeded as err:
+        reason = err.reason
+    except Exception as err:  # noqa: BLE001 - a bug there must not lose a file: fitparse decides
+        reason = f"columnar error {type(err).__name__}: {err}"
+    else:
+        return fit_messages_to_decoded(msgs, file_id)
+    msgs = read_fit_messages(data)
+    msgs.decoder = f"fitparse-fallback:{reason}"
+    return fit_messages_to_decoded(msgs, file_id)
 
 
 def fit_messages_to_decoded(msgs: FitMessages, file_id: str) -> Decoded:
@@ -915,8 +447,8 @@ def _build(msgs: FitMessages, file_id: str) -> dict | None:
         event_frame = schema.conform(events.select(
             pl.Series("activity_id", [act_ids[j] for j in ev_act], dtype=pl.Utf8),
             _time(events, "timestamp").alias("recorded_at"),
-            pl.Series("event", _text_col(events, "event")),
-            pl.Series("event_type", _text_col(events, "event_type")),
+            pl.Series("event", text_col(events, "event")),
+            pl.Series("event_type", text_col(events, "event_type")),
             (pl.coalesce(data) if data else pl.lit(None, dtype=pl.Float64)).alias("data"),
         ), "events")
 
@@ -945,14 +477,14 @@ def _from_us(v) -> datetime:
 def _session_sports(msgs, ses, laps, synthetic: bool, n: int) -> list[tuple[str | None, str | None]]:
     """(sport, sub_sport) per activity."""
     if not synthetic:
-        sp, sub = _text_col(ses, "sport"), _text_col(ses, "sub_sport")
+        sp, sub = text_col(ses, "sport"), text_col(ses, "sub_sport")
         return list(zip(sp.to_list(), sub.to_list()))
     sport_msg = msgs.frames.get("sport")
     for df in (sport_msg, laps):
         if df is not None and df.height:
-            sp = _text_col(df, "sport").drop_nulls()
+            sp = text_col(df, "sport").drop_nulls()
             if len(sp):
-                sub = _text_col(df, "sub_sport").drop_nulls()
+                sub = text_col(df, "sub_sport").drop_nulls()
                 return [(sp[0], sub[0] if len(sub) else None)] * n
     return [("generic", None)] * n
 
@@ -1038,7 +570,7 @@ def _stride_sport(sport: str | None) -> bool:
 
 
 def _laps(laps: pl.DataFrame, lap_act, act_ids, sports) -> pl.DataFrame:
-    lap_sport = _text_col(laps, "sport")
+    lap_sport = text_col(laps, "sport")
     act_sport = pl.Series([sports[j][0] for j in lap_act], dtype=pl.Utf8)
     sport = lap_sport.zip_with(lap_sport.is_not_null(), act_sport)
     is_stride = sport.is_in(pl.Series(sorted(STRIDE_SPORTS), dtype=pl.Utf8).implode()).fill_null(False)
@@ -1053,8 +585,8 @@ def _laps(laps: pl.DataFrame, lap_act, act_ids, sports) -> pl.DataFrame:
         (start + _duration(_num(laps, "total_elapsed_time"))).alias("ended_at"),
         pl.when(pl.lit(is_stride)).then(2.0 * (cad + frac)).alias("avg_cadence_spm"),
         pl.when(pl.lit(is_stride)).then(strides).alias("total_strides"),
-        pl.Series("intensity", _text_col(laps, "intensity")),
-        pl.Series("lap_trigger", _text_col(laps, "lap_trigger")),
+        pl.Series("intensity", text_col(laps, "intensity")),
+        pl.Series("lap_trigger", text_col(laps, "lap_trigger")),
     ]
     for col, fields in LAP_FIELDS.items():
         exprs.append(pl.coalesce([_num(laps, f) for f in fields]).alias(col))
@@ -1088,7 +620,7 @@ def _device(msgs: FitMessages) -> tuple[dict[str, str | None], dict[str, str]]:
     di = msgs.frames.get("device_info")
     creator_rows = None
     if di is not None and di.height:
-        dev_idx = _text_col(di, "device_index")
+        dev_idx = text_col(di, "device_index")
         creator_rows = di.filter((dev_idx == "creator") | (dev_idx == "0"))
     for name, df in (("file_id", fid), ("device_info", creator_rows)):
         if df is None or df.height == 0:
@@ -1100,7 +632,7 @@ def _device(msgs: FitMessages) -> tuple[dict[str, str | None], dict[str, str]]:
                 continue
             for f in fields:
                 if f in df.columns:
-                    v = _text_col(df, f).drop_nulls()
+                    v = text_col(df, f).drop_nulls()
                     if len(v):
                         out[col], src[col] = v[0], f"fit:{name}.{f}"
                         break
@@ -1138,7 +670,7 @@ def _activities(msgs, file_id, ses, sessions, sports, synthetic, act_ids, record
         # name: the sport message of this sport, if it names it (no sport: nothing to match;
         # polars refuses ``Utf8 == None``)
         if sport is not None and sport_msg is not None and "name" in sport_msg.columns:
-            names = sport_msg.filter(pl.Series(_text_col(sport_msg, "sport") == sport).fill_null(False))["name"].drop_nulls()
+            names = sport_msg.filter(pl.Series(text_col(sport_msg, "sport") == sport).fill_null(False))["name"].drop_nulls()
             if len(names):
                 row["name"], src["name"] = str(names[0]), "fit:sport.name"
         start = s["start"]
@@ -1253,7 +785,7 @@ def _developer_values(msgs, windows, file_starts, synthetic, act_ids, rec_act, l
             if s.dtype.is_numeric():
                 value, text = s.cast(pl.Float64), pl.Series([None] * df.height, dtype=pl.Utf8)
             else:
-                value, text = pl.Series([None] * df.height, dtype=pl.Float64), _text_col(df, c)
+                value, text = pl.Series([None] * df.height, dtype=pl.Float64), text_col(df, c)
             part = base.with_columns(
                 pl.lit(mesg).alias("message"),
                 pl.lit(idx, dtype=pl.Int32).alias("developer_data_index"),

@@ -1,17 +1,18 @@
-"""Columnar FIT decoding: the frames of ``ingest.fit.read_fit_messages`` without a Python object
-per field.
+"""The fast FIT reader: the ``FitMessages`` of ``ingest.fit_fitparse.read_fit_messages`` (the
+reference; contract in ``ingest.fit_messages``) without a Python object per field.
 
 fitparse (the reference) builds a ``FieldData`` object per field of every message: roughly 10,000
 records per second. Here bytes go to numpy arrays in bulk, in four steps:
 
 1. **Walk** -- one Python loop over message *boundaries*, not fields: check each (chained) FIT
-   header and its CRC (vectorised CRC-16), parse definition messages into *layouts* (endianness,
-   global message, field and developer-field definitions; an identical redefinition reuses its
-   layout, and layouts without developer fields are shared across files), and note each data
-   message's byte offset, layout and compressed-timestamp offset. Runs that repeat a short cycle
-   of headers (record, record, ... or record, hrv, record, hrv, ...) are verified and skipped
-   with numpy. ``developer_data_id`` and ``field_description`` messages are applied on the spot
-   (later definitions depend on them), with ``ingest.fit``'s lenient rules.
+   header and its CRC (``ingest.fit_messages.fit_crc16``), parse definition messages into
+   *layouts* (endianness, global message, field and developer-field definitions; an identical
+   redefinition reuses its layout, and layouts without developer fields are shared across
+   files), and note each data message's byte offset, layout and compressed-timestamp offset.
+   Runs that repeat a short cycle of headers (record, record, ... or record, hrv, record, hrv,
+   ...) are verified and skipped with numpy. ``developer_data_id`` and ``field_description``
+   messages are applied on the spot (later definitions depend on them), with the reference
+   reader's lenient rules.
 2. **Gather** -- the messages of one layout have one size: their bytes become an ``(n, size)``
    uint8 array (a strided view when evenly spaced), and all scalar fields of one base type are
    decoded by one dtype view (``<``/``>`` per definition); invalid-value sentinels -> NULL.
@@ -23,22 +24,22 @@ records per second. Here bytes go to numpy arrays in bulk, in four steps:
    chained header), developer fields (raw values, as fitparse).
 4. **Frames** -- per message name, one row per data message in file order; per name the last
    non-null value of fitparse's field order wins; column kinds, order and types exactly as
-   ``ingest.fit`` builds them (``date_time`` -> naive UTC ``Datetime('us')`` plus
+   ``ingest.fit_messages`` types them (``date_time`` -> naive UTC ``Datetime('us')`` plus
    ``<name>__device_s`` for device-relative seconds, ``local_date_time``, ``bool``,
    ``localtime_into_day`` -> ``Time``, text, ``List(Float64)``, else ``Float64``).
 
 Message names with only a few messages (``file_id``, ``session``, ``device_info``, ...: at most
 ``_TINY_MESSAGES``) skip steps 2-4: numpy's fixed cost per call would exceed the work, so each
 message goes through fitparse's own steps (its ``render`` methods, subfield and scale/offset
-rules) in Python and the frame is built row-wise as ``ingest.fit`` builds it. The cost per field
-then no longer grows with the number of records.
+rules) in Python and the frame is built row-wise by ``ingest.fit_messages.build_frame``. The
+cost per field then no longer grows with the number of records.
 
-What this path cannot reproduce exactly raises :class:`FallbackNeeded` with a reason and the
-caller decodes the file with fitparse instead (:func:`decode_fit_fast`): damaged files (CRC,
-truncation, bad or irregular headers: fitparse salvages what precedes the damage), definitions
-fitparse itself refuses, and oddities no corpus file has (arrays or names in date fields, float
-or array timestamps under compressed headers, components of float or non-byte array fields,
-uint64 values beyond int64, text and arrays in one column).
+What this reader cannot reproduce exactly raises :class:`FallbackNeeded` with a reason (the
+caller, ``ingest.fit.decode_fit``, then decodes the file with the reference reader): damaged
+files (CRC, truncation, bad or irregular headers: fitparse salvages what precedes the
+damage), definitions fitparse itself refuses, and oddities no corpus file has (arrays or names
+in date fields, float or array timestamps under compressed headers, components of float or
+non-byte array fields, uint64 values beyond int64, text and arrays in one column).
 
 Units are fitparse's (profile units after scale/offset: ``speed`` m/s, ``distance`` m,
 ``altitude`` m, ``stance_time`` ms, positions in semicircles); times are FIT seconds + 631065600
@@ -47,31 +48,39 @@ as naive UTC.
 
 from __future__ import annotations
 
-import datetime as _dt
 import struct
 from dataclasses import dataclass
 
 import numpy as np
 import polars as pl
 import pyarrow as pa
-from fitparse.processors import UTC_REFERENCE
 from fitparse.profile import FIELD_TYPE_TIMESTAMP, MESSAGE_TYPES
 from fitparse.records import BASE_TYPE_BYTE, BASE_TYPES
 
+from ingest.fit_messages import (
+    FIT_DEVICE_TIME_LIMIT,
+    FIT_EPOCH_S,
+    K_BOOL,
+    K_DT,
+    K_TOD,
+    K_VALUE,
+    MESG_DEVELOPER_DATA_ID,
+    MESG_FIELD_DESCRIPTION,
+    FitMessages,
+    build_frame,
+    developer_fields,
+    file_type,
+    fit_crc16,
+    kind_of,
+)
+
 __all__ = [
     "FallbackNeeded",
-    "compare_fit_messages",
-    "decode_fit_fast",
-    "fit_crc16",
     "read_fit_messages_columnar",
 ]
 
 DECODER = "columnar"  # FitMessages.decoder / Decoded.decoder of this path
 TS_DEF_NUM = FIELD_TYPE_TIMESTAMP.def_num  # 253
-DEVICE_TIME_LIMIT = 0x10000000  # date_time values below this are device-relative seconds
-_FIT_ZERO = _dt.datetime(1989, 12, 31)  # FIT time 0, naive UTC (fitparse UTC_REFERENCE)
-MESG_DEVELOPER_DATA_ID = 207
-MESG_FIELD_DESCRIPTION = 206
 _DEV_MESSAGES = (MESG_DEVELOPER_DATA_ID, MESG_FIELD_DESCRIPTION)
 
 
@@ -115,89 +124,6 @@ for _bt in list(BASE_TYPES.values()) + [BASE_TYPE_BYTE]:
 def _base_type(num: int):
     """fitparse's base type for a definition's base-type byte (unknown -> byte, as fitparse)."""
     return BASE_TYPES.get(num, BASE_TYPE_BYTE)
-
-
-# --------------------------------------------------------------------------------------------
-# CRC-16 (FIT = CRC-16/ARC), vectorised: equal chunks in lockstep, then combined linearly
-# --------------------------------------------------------------------------------------------
-
-
-def _crc_table() -> np.ndarray:
-    t = np.zeros(256, dtype=np.uint32)
-    for i in range(256):
-        c = i
-        for _ in range(8):
-            c = (c >> 1) ^ 0xA001 if c & 1 else c >> 1
-        t[i] = c
-    return t
-
-
-_CRC_T = _crc_table()
-_CRC_T_LIST = [int(x) for x in _CRC_T]
-
-
-def _crc_word_table() -> np.ndarray:
-    """State after XOR-ing a little-endian 16-bit word into it and feeding two bytes."""
-    x = np.arange(65536, dtype=np.uint32)
-    for _ in range(2):
-        x = (x >> 8) ^ _CRC_T[x & 0xFF]
-    return x.astype(np.uint16)
-
-
-_CRC_T2 = _crc_word_table()
-_CRC_WORDS = 16  # words per chunk: chunks of 32 bytes run in lockstep
-_CRC_SHIFT: dict[int, tuple[np.ndarray, np.ndarray]] = {}
-
-
-def _crc_shift(level: int) -> tuple[np.ndarray, np.ndarray]:
-    """Low/high-byte tables of the linear map 'feed (32 << level) zero bytes' on a CRC state."""
-    if level not in _CRC_SHIFT:
-        if level == 0:
-            s = np.arange(256, dtype=np.uint32)
-            s = np.concatenate([s, s << 8])
-            for _ in range(2 * _CRC_WORDS):
-                s = (s >> 8) ^ _CRC_T[s & 0xFF]
-            _CRC_SHIFT[0] = (s[:256].astype(np.uint16), s[256:].astype(np.uint16))
-        else:
-            lo, hi = _crc_shift(level - 1)
-            _CRC_SHIFT[level] = (lo[lo & 0xFF] ^ hi[lo >> 8], lo[hi & 0xFF] ^ hi[hi >> 8])
-    return _CRC_SHIFT[level]
-
-
-def fit_crc16(data: bytes | np.ndarray) -> int:
-    """FIT CRC (CRC-16/ARC, as ``fitparse.records.Crc``) of ``data``.
-
-    The bytes are cut into 32-byte chunks whose CRCs run in lockstep with numpy, a 16-bit word
-    per step; CRC-16/ARC is linear and starts at 0, so chunk CRCs combine pairwise
-    (``shift(left, len(right)) ^ right``) in log2(chunks) numpy steps, and leading zero bytes
-    (the padding) change nothing.
-    """
-    buf = np.frombuffer(data, dtype=np.uint8) if not isinstance(data, np.ndarray) else data
-    n = buf.size
-    if n < 64:
-        t = _CRC_T_LIST
-        crc = 0
-        for b in buf.tolist():
-            crc = (crc >> 8) ^ t[(crc ^ b) & 0xFF]
-        return crc
-    chunk = 2 * _CRC_WORDS
-    k = -(-n // chunk)
-    k = 1 << (k - 1).bit_length()
-    padded = np.zeros(k * chunk, dtype=np.uint8)
-    padded[k * chunk - n :] = buf
-    words = np.ascontiguousarray(padded.view("<u2").reshape(k, _CRC_WORDS).T)
-    c = np.zeros(k, dtype=np.uint16)
-    t2 = _CRC_T2
-    for j in range(_CRC_WORDS):
-        c ^= words[j]
-        c = t2[c]
-    level = 0
-    while c.size > 1:
-        lo, hi = _crc_shift(level)
-        a = c[0::2]
-        c = lo[a & 0xFF] ^ hi[a >> 8] ^ c[1::2]
-        level += 1
-    return int(c[0])
 
 
 # --------------------------------------------------------------------------------------------
@@ -569,7 +495,7 @@ def _undefined(layouts, lid, ln) -> str:
 
 
 def _dev_field(dev_types: dict, idx: int, num: int) -> _DevField:
-    """fitparse's ``get_dev_type`` under ``ingest.fit``'s lenient DEV_TYPES: a field nobody
+    """fitparse's ``get_dev_type`` under the reference reader's lenient DEV_TYPES: a field nobody
     described becomes bytes named ``unknown_dev_<idx>_<num>`` (and is remembered)."""
     fields = dev_types.setdefault(idx, {})
     dev = fields.get(num)
@@ -613,20 +539,6 @@ def _dev_message(layout: _Layout, data: bytes, start: int, end: int, dev_types: 
 # --------------------------------------------------------------------------------------------
 
 NUL, NUM, STR, LST = 0, 1, 2, 3
-
-# column kinds, as ingest.fit (decided by the profile type of the field that names the column)
-K_VALUE, K_DT, K_LOCAL_DT, K_BOOL, K_TOD = range(5)
-_KIND_BY_TYPE = {
-    "date_time": K_DT,
-    "local_date_time": K_LOCAL_DT,
-    "bool": K_BOOL,
-    "localtime_into_day": K_TOD,
-}
-
-
-def _kind_of(fld) -> int:
-    return _KIND_BY_TYPE.get(getattr(fld.type, "name", ""), K_VALUE)
-
 
 class _Piece:
     """The values fitparse gives one named field, for the rows of one layout (or one frame).
@@ -1122,15 +1034,15 @@ class _LayoutRows:
                         for cres, cmask in self._component_targets(cfld):
                             p = _scalar_piece(vals, valid, cres.type, comp.scale, comp.offset,
                                               False, False)
-                            out.append((cres.name, _and(rmask, cmask), p, _kind_of(cres)))
-                out.append((res.name, rmask, _field_piece(raw, res), _kind_of(res)))
+                            out.append((cres.name, _and(rmask, cmask), p, kind_of(cres)))
+                out.append((res.name, rmask, _field_piece(raw, res), kind_of(res)))
         for (num, off, size, idx, dev), raw in zip(self.layout.devs, self.dev_raws):
             out.append((f"dev:{dev.dev_data_index}:{dev.name}", None, _dev_piece(raw), K_VALUE))
         if comp_ts is not None:
             vals, mask = comp_ts
             p = _scalar_piece(vals, mask, FIELD_TYPE_TIMESTAMP.type, None, None, True, False)
             out.append((FIELD_TYPE_TIMESTAMP.name, None if mask.all() else mask, p,
-                        _kind_of(FIELD_TYPE_TIMESTAMP)))
+                        kind_of(FIELD_TYPE_TIMESTAMP)))
         return out
 
     def _component_targets(self, cfld):
@@ -1186,7 +1098,7 @@ def _and(a, b):
 #: A message name with at most this many messages (and no accumulating component) is decoded
 #: message by message: numpy's per-call cost would exceed the work. The steps are fitparse's
 #: (its ``render`` methods, subfield and scale/offset rules) and the frame is built as
-#: ``ingest.fit`` builds it; the bulk path decodes everything else.
+#: the reference reader builds it; the bulk path decodes everything else.
 _TINY_MESSAGES = 16
 
 
@@ -1320,8 +1232,9 @@ class _TinyRows:
 
 
 def _tiny_frame(gs: list, comp_ts_by_lid: dict) -> pl.DataFrame:
-    """A frame built as ``ingest.fit`` builds it: a row dict per message, last non-null value
-    of a name kept, columns (and their kind) registered by their first non-null value."""
+    """A frame built as the reference reader builds it (``ingest.fit_messages.build_frame``): a
+    row dict per message, last non-null value of a name kept, columns (and their kind)
+    registered by their first non-null value."""
     msgs = []
     for g in gs:
         for ordinal, fds in zip(g.ordinals.tolist(), g.messages(comp_ts_by_lid.get(g.lid))):
@@ -1334,51 +1247,16 @@ def _tiny_frame(gs: list, comp_ts_by_lid: dict) -> pl.DataFrame:
             if value is None:
                 continue
             if key not in kinds:
-                kinds[key] = K_VALUE if isinstance(fld, _DevField) else _kind_of(fld)
+                kinds[key] = K_VALUE if isinstance(fld, _DevField) else kind_of(fld)
             row[key] = value
         rows.append(row)
-    schema: dict = {"_message_index": pl.Int64}
-    values = [[r["_message_index"] for r in rows]]
     for key, kind in kinds.items():
-        for col, dtype, vals in _typed_values(key, [r.get(key) for r in rows], kind):
-            schema[col] = dtype
-            values.append(vals)
-    names = list(schema)
-    return pl.from_dicts([dict(zip(names, row)) for row in zip(*values)], schema=schema)
-
-
-def _typed_values(key: str, vals: list, kind: int) -> list[tuple[str, pl.DataType, list]]:
-    """``ingest.fit._typed_series`` as Python lists: [(column, dtype, values)]."""
-    if kind in (K_DT, K_LOCAL_DT):
-        ints = [v if type(v) is int else None for v in vals]
-        dts, dev = [], []
-        for v in ints:
-            if v is not None and kind == K_DT and v < DEVICE_TIME_LIMIT:
-                dts.append(None)
-                dev.append(float(v))
-            else:
-                dts.append(None if v is None else _FIT_ZERO + _dt.timedelta(seconds=v))
-                dev.append(None)
-        out = [(key, pl.Datetime("us"), dts)]
-        if any(d is not None for d in dev):
-            out.append((f"{key}__device_s", pl.Float64, dev))
-        return out
-    if kind == K_BOOL:
-        return [(key, pl.Boolean, [None if v is None else bool(v) for v in vals])]
-    if kind == K_TOD:
-        return [(key, pl.Time, [_dt.time(v // 3600, v // 60 % 60, v % 60)
-                                if type(v) is int and 0 <= v < 86400 else None for v in vals])]
-    types = set(map(type, vals))
-    if str in types:
-        return [(key, pl.Utf8, [None if v is None else str(v) for v in vals])]
-    if tuple in types:
-        seqs = [None if v is None else (v if isinstance(v, tuple) else (v,)) for v in vals]
-        if any(isinstance(x, str) for q in seqs if q is not None for x in q):
-            raise FallbackNeeded(f"column {key} holds text in arrays")
-        return [(key, pl.List(pl.Float64),
-                 [None if q is None else [None if x is None else float(x) for x in q]
-                  for q in seqs])]
-    return [(key, pl.Float64, [None if v is None else float(v) for v in vals])]
+        if kind == K_VALUE:
+            vals = [r.get(key) for r in rows]
+            if not any(type(v) is str for v in vals) and any(
+                    type(v) is tuple and any(isinstance(x, str) for x in v) for v in vals):
+                raise FallbackNeeded(f"column {key} holds text in arrays")
+    return build_frame(rows, kinds)
 
 
 # --------------------------------------------------------------------------------------------
@@ -1484,7 +1362,7 @@ def _accumulate(walk: _Walk, groups: list[_LayoutRows]):
 def _resolve_layout(entries: list, ordinals: np.ndarray) -> dict:
     """name -> [piece, (first ordinal, entry index), kind] for the rows of one layout.
 
-    As ``ingest.fit``: the last non-null value of a name wins; the column is registered (which
+    As the reference reader: the last non-null value of a name wins; the column is registered (which
     fixes its kind and its place) by the first non-null value in file and field order.
     """
     n = ordinals.shape[0]
@@ -1553,7 +1431,7 @@ def _scatter(pieces: list, positions: list, total: int) -> _Piece:
 
 
 def _list_series(name: str, p: _Piece) -> pl.Series:
-    """A ``List(Float64)`` column; a scalar in it is a one-element list (as ``ingest.fit``)."""
+    """A ``List(Float64)`` column; a scalar in it is a one-element list (as ``ingest.fit_messages.typed_series``)."""
     tag = p.tag
     n = p.n
     isnum = tag == NUM
@@ -1592,7 +1470,7 @@ def _int_rows(p: _Piece) -> np.ndarray:
 
 
 def _series(name: str, p: _Piece, kind: int) -> list[pl.Series]:
-    """A column (or two: ``<name>__device_s``) typed as ``ingest.fit._typed_series``."""
+    """A column (or two: ``<name>__device_s``) typed as ``ingest.fit_messages.typed_series``."""
     tag = p.tag
     if kind == K_VALUE:
         has_str = p.s is not None and bool(np.any(tag == STR))
@@ -1622,16 +1500,16 @@ def _series(name: str, p: _Piece, kind: int) -> list[pl.Series]:
         return [ns.cast(pl.Time)]
     # K_DT / K_LOCAL_DT: FIT seconds -> naive UTC datetime; device-relative seconds aside
     if kind == K_DT:
-        dev = isint & (secs < DEVICE_TIME_LIMIT)
+        dev = isint & (secs < FIT_DEVICE_TIME_LIMIT)
         ok = isint & ~dev
     else:
         dev = None
         ok = isint
     if np.any(np.abs(secs[ok]) >= 2.0**32):  # float microseconds exact below 2**53: else ints
-        us = (secs.astype(np.int64) + UTC_REFERENCE) * 1_000_000
+        us = (secs.astype(np.int64) + FIT_EPOCH_S) * 1_000_000
         dts = pl.from_arrow(pa.array(us, type=pa.timestamp("us"), mask=~ok)).alias(name)
     else:
-        us = (secs + UTC_REFERENCE) * 1e6
+        us = (secs + FIT_EPOCH_S) * 1e6
         dts = _float_series(name, us, ~ok).cast(pl.Int64).cast(pl.Datetime("us"))
     out = [dts]
     if dev is not None and dev.any():
@@ -1644,21 +1522,20 @@ def _series(name: str, p: _Piece, kind: int) -> list[pl.Series]:
 # --------------------------------------------------------------------------------------------
 
 
-def read_fit_messages_columnar(data: bytes):
-    """FIT bytes -> ``ingest.fit.FitMessages`` decoded in bulk; raise :class:`FallbackNeeded`.
+def read_fit_messages_columnar(data: bytes) -> FitMessages:
+    """FIT bytes -> ``FitMessages`` decoded in bulk; raise :class:`FallbackNeeded`.
 
-    The same frames as ``ingest.fit.read_fit_messages`` (fitparse) for every file it accepts;
-    ``error`` is always None (damaged files fall back).
+    The same frames as the reference reader (``ingest.fit_fitparse.read_fit_messages``) for
+    every file it accepts; ``error`` is always None (damaged files are refused: the caller,
+    ``ingest.fit.decode_fit``, decides what to do with a refused file).
     """
-    from ingest import fit as _fit
-
     frames, n_messages = decode_frames(data)
-    return _fit.FitMessages(
+    return FitMessages(
         frames=frames,
-        developer_fields=_fit._developer_fields(frames.get("field_description")),
+        developer_fields=developer_fields(frames.get("field_description")),
         n_messages=n_messages,
         error=None,
-        file_type=_fit._file_type(frames.get("file_id")),
+        file_type=file_type(frames.get("file_id")),
         decoder=DECODER,
     )
 
@@ -1782,104 +1659,3 @@ def _frame(gs: list, comp_ts_by_lid: dict) -> pl.DataFrame:
         pieces = [res[name][0] if name in res else None for res in per_layout]
         cols.extend(_series(name, _scatter(pieces, positions, ords.size), regs[name][1]))
     return pl.DataFrame(cols)
-
-
-
-def decode_fit_fast(data: bytes, file_id: str):
-    """FIT bytes -> ``ingest.decode.Decoded``: the columnar decoder, fitparse when it must.
-
-    Same contract as ``ingest.fit.decode_fit`` (raises the same ``IngestError`` subclasses for
-    files nothing can be kept from). ``Decoded.decoder`` is ``'columnar'``, or
-    ``'fitparse-fallback:<reason>'`` when the columnar path refused the file (damaged files,
-    structures it does not reproduce exactly, or an unexpected error in it: a file is never lost
-    to this path) and ``ingest.fit`` decoded it.
-    """
-    from ingest import fit as _fit
-
-    try:
-        msgs = read_fit_messages_columnar(data)
-    except FallbackNeeded as err:
-        reason = err.reason
-    except Exception as err:  # noqa: BLE001 - a bug here must not lose a file: fitparse decides
-        reason = f"columnar error {type(err).__name__}: {err}"
-    else:
-        dec = _fit.fit_messages_to_decoded(msgs, file_id)
-        dec.decoder = DECODER
-        return dec
-    # = ingest.fit.decode_fit(data, file_id), spelled out so that decode_fit may itself be wired
-    # to this function without recursion
-    msgs = _fit.read_fit_messages(data)
-    msgs.decoder = f"fitparse-fallback:{reason}"
-    dec = _fit.fit_messages_to_decoded(msgs, file_id)
-    dec.decoder = msgs.decoder
-    return dec
-
-
-# --------------------------------------------------------------------------------------------
-# Differential check (tests, benchmark)
-# --------------------------------------------------------------------------------------------
-
-
-def compare_fit_messages(ref, got, rtol: float = 1e-9) -> list[str]:
-    """Differences between two ``FitMessages`` (empty = the same), for the differential test.
-
-    Same message names, same columns (order ignored) with the same dtypes, same nulls, equal
-    values (Float64 within ``rtol`` relative, lists element by element), same ``n_messages``,
-    ``file_type`` and ``developer_fields``.
-    """
-    out: list[str] = []
-    if set(ref.frames) != set(got.frames):
-        only_ref = sorted(set(ref.frames) - set(got.frames))
-        only_got = sorted(set(got.frames) - set(ref.frames))
-        out.append(f"message names differ: only in reference {only_ref}, "
-                   f"only in columnar {only_got}")
-    for name, a in ref.frames.items():
-        b = got.frames.get(name)
-        if b is None:
-            continue
-        if set(a.columns) != set(b.columns):
-            only_ref = sorted(set(a.columns) - set(b.columns))
-            only_got = sorted(set(b.columns) - set(a.columns))
-            out.append(f"{name}: columns only in reference {only_ref}, only in columnar {only_got}")
-        if a.height != b.height:
-            out.append(f"{name}: {a.height} rows vs {b.height}")
-            continue
-        for col in a.columns:
-            if col in b.columns:
-                diff = _compare_series(a[col], b[col], rtol)
-                if diff:
-                    out.append(f"{name}.{col}: {diff}")
-    if ref.n_messages != got.n_messages:
-        out.append(f"n_messages {ref.n_messages} vs {got.n_messages}")
-    if ref.file_type != got.file_type:
-        out.append(f"file_type {ref.file_type!r} vs {got.file_type!r}")
-    if not ref.developer_fields.equals(got.developer_fields):
-        out.append("developer_fields differ")
-    return out
-
-
-def _compare_series(a: pl.Series, b: pl.Series, rtol: float) -> str | None:
-    if a.dtype != b.dtype:
-        return f"dtype {a.dtype} vs {b.dtype}"
-    na, nb = a.is_null().to_numpy(), b.is_null().to_numpy()
-    if not np.array_equal(na, nb):
-        i = int(np.argmax(na != nb))
-        return f"null differs at row {i}: {a[i]!r} vs {b[i]!r}"
-    if a.dtype == pl.Float64 or a.dtype == pl.List(pl.Float64):
-        if a.dtype != pl.Float64:
-            if not (a.list.len() == b.list.len()).fill_null(True).all():
-                return "list lengths differ"
-            a, b = a.explode(), b.explode()
-            if not np.array_equal(a.is_null().to_numpy(), b.is_null().to_numpy()):
-                return "null list elements differ"
-        x = a.fill_null(0.0).to_numpy()
-        y = b.fill_null(0.0).to_numpy()
-        ok = (x == y) | (np.abs(x - y) <= rtol * np.maximum(np.abs(x), np.abs(y)))
-        if not ok.all():
-            i = int(np.argmin(ok))
-            return f"value differs at {i}: {x[i]!r} vs {y[i]!r}"
-        return None
-    if not a.equals(b, check_names=False, null_equal=True):
-        bad = [(i, u, v) for i, (u, v) in enumerate(zip(a.to_list(), b.to_list())) if u != v]
-        return f"values differ, e.g. {bad[:3]}"
-    return None

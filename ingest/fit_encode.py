@@ -38,12 +38,15 @@ import numpy as np
 from fitparse.profile import MESSAGE_TYPES
 from fitparse.records import BASE_TYPES, FieldType
 
-#: 1989-12-31T00:00:00Z, the FIT epoch.
-FIT_EPOCH = datetime(1989, 12, 31, tzinfo=timezone.utc)
-_FIT_EPOCH_NAIVE = FIT_EPOCH.replace(tzinfo=None)
+from ingest.fit_messages import FIT_EPOCH as _FIT_EPOCH_NAIVE
+from ingest.fit_messages import FIT_EPOCH_S
+from ingest.fit_messages import fit_crc16 as crc16  # the one FIT CRC (CRC-16/ARC); re-exported
+
+#: 1989-12-31T00:00:00Z, the FIT epoch (``ingest.fit_messages.FIT_EPOCH``, made aware).
+FIT_EPOCH = _FIT_EPOCH_NAIVE.replace(tzinfo=timezone.utc)
 _ONE_S = timedelta(seconds=1)
 #: unix seconds = FIT seconds + this.
-FIT_EPOCH_UNIX_S = 631065600
+FIT_EPOCH_UNIX_S = FIT_EPOCH_S
 HEADER_SIZE = 14
 PROTOCOL_VERSION = 0x20  # 2.0 (needed for developer fields)
 PROFILE_VERSION = 2132  # 21.32, as written in the header
@@ -70,27 +73,6 @@ _FLOAT_BITS = {"float32": ("<f4", "<u4", "I"), "float64": ("<f8", "<u8", "Q")}
 
 
 # --------------------------------------------------------------------------- helpers
-
-
-def crc16(data: bytes, crc: int = 0) -> int:
-    """FIT CRC-16 (the SDK's nibble algorithm, done a byte at a time; = CRC-16/ARC)."""
-    table = _CRC_TABLE
-    for byte in data:
-        crc = (crc >> 8) ^ table[(crc ^ byte) & 0xFF]
-    return crc
-
-
-def _make_crc_table() -> tuple[int, ...]:
-    out = []
-    for i in range(256):
-        c = i
-        for _ in range(8):
-            c = (c >> 1) ^ 0xA001 if c & 1 else c >> 1
-        out.append(c)
-    return tuple(out)
-
-
-_CRC_TABLE = _make_crc_table()
 
 
 def fit_seconds(value: datetime | int) -> int:

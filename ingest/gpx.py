@@ -50,7 +50,7 @@ import numpy as np
 import polars as pl
 
 from ingest import schema
-from ingest.decode import Decoded
+from ingest.schema import Decoded
 from ingest.errors import CorruptFile, EmptyFile, UnsupportedFormat, XmlError
 from models.thresholds import BOUNDS, value as threshold
 

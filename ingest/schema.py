@@ -9,6 +9,8 @@ two agree, so this module stays the single source of column names and types.
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+
 import polars as pl
 
 UTC_DT = pl.Datetime("us")
@@ -262,3 +264,31 @@ def _nulls(height: int, cols: dict[str, pl.DataType]) -> pl.DataFrame:
 
 def _columns(table: str) -> dict[str, pl.DataType]:
     return TABLES[table] if table in TABLES else DERIVED[table]
+
+
+@dataclass
+class Decoded:
+    """The frames decoded from one file, plus its status.
+
+    ``status`` is one of ``STATUSES`` except ``duplicate`` (decided at landing).
+    Frames are conformed to this schema; ``athlete_id`` is added at landing.
+    """
+
+    file_id: str
+    format: str  # fit | gpx | tcx
+    status: str = "landed"
+    reason: str | None = None
+    error_class: str | None = None
+    n_messages_salvaged: int | None = None  # messages kept before the damage (salvaged files)
+    activities: pl.DataFrame = field(default_factory=lambda: empty("activities"))
+    laps: pl.DataFrame = field(default_factory=lambda: empty("laps"))
+    records: pl.DataFrame = field(default_factory=lambda: empty("records"))
+    events: pl.DataFrame = field(default_factory=lambda: empty("events"))
+    developer_values: pl.DataFrame = field(default_factory=lambda: empty("developer_values"))
+    field_sources: pl.DataFrame = field(default_factory=lambda: empty("field_sources"))
+    decoder: str | None = None  # which decoder produced the frames (e.g. fitparse, columnar)
+    #: what models/plausibility.py refused or set NULL (schema.VALUE_CHECKS); lands with the file
+    value_checks: pl.DataFrame = field(default_factory=lambda: empty("value_checks"))
+
+    def frames(self) -> dict[str, pl.DataFrame]:
+        return {name: getattr(self, name) for name in TABLES}

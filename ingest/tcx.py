@@ -41,7 +41,7 @@ import numpy as np
 import polars as pl
 
 from ingest import schema
-from ingest.decode import Decoded
+from ingest.schema import Decoded
 from ingest.errors import EmptyFile, UnsupportedFormat, XmlError
 from ingest.gpx import field_source_rows, haversine_steps_m, local_name, map_sport, utc_naive
 

@@ -1,4 +1,4 @@
-"""ingest.fit against the real corpus (and a few FIT files built here byte by byte).
+"""ingest.fit (and its reference reader, ingest.fit_fitparse) against the real corpus (and a few FIT files built here byte by byte).
 
 The oracle is fitparse itself, run independently (default processor, ``get_values()``), and the
 corpus CATALOG (record counts written by fitparse 1.2.0). The whole corpus is decoded once, in
@@ -25,14 +25,9 @@ import pytest
 
 from ingest import errors, schema
 from ingest.decode import decode_bytes, file_id_of
-from ingest.fit import (
-    SEMICIRCLE_TO_DEG,
-    FitMessages,
-    decode_fit,
-    fit_crc16,
-    fit_messages_to_decoded,
-    read_fit_messages,
-)
+from ingest.fit import SEMICIRCLE_TO_DEG, decode_fit, fit_messages_to_decoded
+from ingest.fit_fitparse import read_fit_messages
+from ingest.fit_messages import FitMessages, fit_crc16
 
 RUNNING_DEV = "jimmykane+fit-parser/test/running-with-developer-data.fit"
 FENIX2_RUN = "dtcooper+python-fitparse/tests/files/activity-small-fenix2-run.fit"
@@ -261,7 +256,7 @@ def _close(a, b, tol=1e-9) -> bool:
 @pytest.mark.parametrize("rel", [RUNNING_DEV, FENIX2_RUN, FENIX5_RUN, DEV_TYPES_SAMPLE, CYCLING])
 def test_record_values_equal_fitparse(corpus_dir, rel):
     data = _read(corpus_dir, rel)
-    d = decode_fit(data, file_id_of(data))
+    d = decode_fit(data, file_id_of(data), reader=read_fit_messages)
     assert d.status == "landed" and d.activities.height == 1
     ref, err = fitparse_values(data)
     assert err is None
@@ -297,7 +292,7 @@ def test_record_values_equal_fitparse(corpus_dir, rel):
 @pytest.mark.parametrize("rel", [RUNNING_DEV, FENIX5_RUN])
 def test_session_summary_equals_fitparse(corpus_dir, rel):
     data = _read(corpus_dir, rel)
-    d = decode_fit(data, file_id_of(data))
+    d = decode_fit(data, file_id_of(data), reader=read_fit_messages)
     ref, _ = fitparse_values(data)
     ses = next(v for name, v in ref if name == "session")
     act = next(v for name, v in ref if name == "activity")
@@ -320,7 +315,7 @@ def test_session_summary_equals_fitparse(corpus_dir, rel):
 
 def test_developer_fields_map_by_name(corpus_dir):
     data = _read(corpus_dir, RUNNING_DEV)
-    d = decode_fit(data, file_id_of(data))
+    d = decode_fit(data, file_id_of(data), reader=read_fit_messages)
     ref, _ = fitparse_values(data)
     ref_rec = [v for name, v in ref if name == "record"]
     got = d.records.sort("record_index")
@@ -440,7 +435,7 @@ def test_device_relative_timestamps_get_their_own_column(corpus_dir):
     assert rec["timestamp"].null_count() == rec.height
     assert rec["timestamp__device_s"].null_count() == 0
     assert (rec["timestamp__device_s"] < 0x10000000).all()
-    d = decode_fit(data, file_id_of(data))
+    d = decode_fit(data, file_id_of(data), reader=read_fit_messages)
     assert d.status == "no_timestamps" and "device-relative" in d.reason
     assert d.records.height == 0
 

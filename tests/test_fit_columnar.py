@@ -1,10 +1,10 @@
 """The columnar FIT decoder against fitparse, field by field, over every FIT file of the corpus.
 
-The reference is ``ingest.fit.read_fit_messages`` (fitparse 1.2.0). For every corpus FIT file
+The reference is ``ingest.fit_fitparse.read_fit_messages`` (fitparse 1.2.0). For every corpus FIT file
 the columnar path either returns the same ``FitMessages`` -- same message names, same columns,
 dtypes, nulls and values (floats within 1e-9 relative), same ``n_messages``, ``file_type`` and
 ``developer_fields`` -- or refuses it with ``FallbackNeeded`` for the reason listed in
-``FALLBACK``; a refused file still decodes through ``decode_fit_fast`` (via fitparse).
+``FALLBACK``; a refused file still decodes through ``ingest.fit.decode_fit`` (via fitparse).
 """
 
 from __future__ import annotations
@@ -22,17 +22,15 @@ import pytest
 from fitparse.base import FitFile
 from fitparse.records import Crc
 
-from ingest import fit
+from ingest import fit, fit_fitparse
 from ingest.decode import file_id_of
 from ingest.errors import IngestError
 from ingest.fit_columnar import (
     FallbackNeeded,
     _rollover_scan,
-    compare_fit_messages,
-    decode_fit_fast,
-    fit_crc16,
     read_fit_messages_columnar,
 )
+from ingest.fit_messages import compare_fit_messages, fit_crc16
 
 #: Corpus FIT files the columnar path hands to fitparse, and why (all damaged: fitparse salvages).
 FALLBACK: dict[str, str] = {
@@ -67,7 +65,7 @@ def decoded(corpus_dir) -> dict:
         ctx = multiprocessing.get_context("spawn")
         with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
             # largest first, so that one big file does not finish last
-            futures = {p: pool.submit(fit.read_fit_messages, datas[p])
+            futures = {p: pool.submit(fit_fitparse.read_fit_messages, datas[p])
                        for p in sorted(paths, key=lambda p: -len(datas[p]))}
             for p, fut in futures.items():
                 err = fut.exception()
@@ -75,7 +73,7 @@ def decoded(corpus_dir) -> dict:
     else:
         for p in paths:
             try:
-                refs[p] = fit.read_fit_messages(datas[p])
+                refs[p] = fit_fitparse.read_fit_messages(datas[p])
             except IngestError as err:
                 refs[p] = err
     out = {}
@@ -172,12 +170,12 @@ def test_refused_files_still_decode_through_fitparse(decoded):
     for rel in FALLBACK:
         data, ref, got = decoded[rel]
         fid = file_id_of(data)
-        if isinstance(ref, IngestError):  # nothing to keep: the same error as ingest.fit
+        if isinstance(ref, IngestError):  # nothing to keep: the same error as the reference
             with pytest.raises(type(ref)):
-                decode_fit_fast(data, fid)
+                fit.decode_fit(data, fid)
             continue
-        expected = fit.fit_messages_to_decoded(ref, fid)  # = fit.decode_fit(data, fid)
-        dec = decode_fit_fast(data, fid)
+        expected = fit.fit_messages_to_decoded(ref, fid)  # = the reference reader's Decoded
+        dec = fit.decode_fit(data, fid)
         assert dec.decoder == f"fitparse-fallback:{got.reason}"
         assert (dec.status, dec.reason, dec.error_class, dec.n_messages_salvaged) == (
             expected.status, expected.reason, expected.error_class, expected.n_messages_salvaged)
@@ -193,11 +191,11 @@ def test_refused_files_still_decode_through_fitparse(decoded):
     "muktihari+fit/testdata/chained_Activity_activity_poolswim.fit",
     "jimmykane+fit-parser/test/running-with-developer-data.fit",
 ])
-def test_decode_fit_fast_lands_the_same_activity(decoded, rel):
+def test_decode_fit_lands_the_same_activity_as_the_reference(decoded, rel):
     data, _ref, _got = decoded[rel]
     fid = file_id_of(data)
-    expected = fit.decode_fit(data, fid)
-    dec = decode_fit_fast(data, fid)
+    expected = fit.decode_fit(data, fid, reader=fit_fitparse.read_fit_messages)
+    dec = fit.decode_fit(data, fid)
     assert dec.decoder == "columnar"
     assert (dec.status, dec.reason) == (expected.status, expected.reason)
     for table, frame in expected.frames().items():
@@ -211,14 +209,14 @@ def test_damaged_copies_fall_back(decoded):
     cut = data[: len(data) // 2]
     with pytest.raises(FallbackNeeded, match="truncated"):
         read_fit_messages_columnar(cut)
-    dec = decode_fit_fast(cut, file_id_of(cut))
+    dec = fit.decode_fit(cut, file_id_of(cut))
     assert dec.decoder.startswith("fitparse-fallback:truncated")
-    assert dec.status == fit.decode_fit(cut, file_id_of(cut)).status
+    assert dec.status == fit.decode_fit(cut, file_id_of(cut), reader=fit_fitparse.read_fit_messages).status
     flipped = bytearray(data)
     flipped[len(data) // 2] ^= 0x01  # inside a record value: only the CRC can tell
     with pytest.raises(FallbackNeeded, match="CRC"):
         read_fit_messages_columnar(bytes(flipped))
-    assert decode_fit_fast(bytes(flipped), "x").status == "salvaged"
+    assert fit.decode_fit(bytes(flipped), "x").status == "salvaged"
 
 
 # --- building blocks, by hand --------------------------------------------------------------
@@ -291,7 +289,7 @@ def test_big_endian_redefinition_and_compressed_timestamps():
     msgs += bytes([0x01]) + struct.pack(">IB", ts0 + 40, 152) + csd(320, 10)
     data = _fit_bytes(msgs)
 
-    ref = fit.read_fit_messages(data)
+    ref = fit_fitparse.read_fit_messages(data)
     got = read_fit_messages_columnar(data)
     assert compare_fit_messages(ref, got) == []
     rec = got.frames["record"]
@@ -315,12 +313,12 @@ def test_invalid_field_size_is_refused_as_fitparse_does():
 
 
 def test_undescribed_developer_field_matches_fitparse():
-    """A developer field nobody described: ``dev:0:unknown_dev_0_7`` bytes, as ingest.fit."""
+    """A developer field nobody described: ``dev:0:unknown_dev_0_7`` bytes, as the reference reader."""
     msgs = bytes([0x60, 0, 0]) + struct.pack("<HB", 20, 1) + bytes([3, 1, 0x02])
     msgs += bytes([1, 7, 2, 0])  # one developer field: number 7, 2 bytes, developer index 0
     msgs += bytes([0x00, 140, 0x01, 0x02])
     data = _fit_bytes(msgs)
-    ref = fit.read_fit_messages(data)
+    ref = fit_fitparse.read_fit_messages(data)
     got = read_fit_messages_columnar(data)
     assert compare_fit_messages(ref, got) == []
     assert got.frames["record"]["dev:0:unknown_dev_0_7"].to_list() == [[1.0, 2.0]]
@@ -367,7 +365,7 @@ def test_structural_damage_behind_valid_crcs_is_refused_or_decoded_exactly(decod
         except FallbackNeeded:
             outcome["refused"] += 1
         else:
-            ref = fit.read_fit_messages(data)  # raises if fitparse cannot read what columnar did
+            ref = fit_fitparse.read_fit_messages(data)  # raises if fitparse cannot read what columnar did
             assert compare_fit_messages(ref, got) == [], kind
             outcome["same"] += 1
         assert decode_bytes(data, "damaged.fit").status in (

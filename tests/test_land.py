@@ -8,7 +8,7 @@ import polars as pl
 import pytest
 
 from ingest import schema
-from ingest.decode import Decoded
+from ingest.schema import Decoded
 from pipelines import db
 from pipelines.land import land_results
 from pipelines.work import FileResult

@@ -15,8 +15,9 @@ import polars as pl
 import pytest
 
 from ingest import schema
-from ingest.decode import Decoded, decode_bytes
+from ingest.decode import decode_bytes
 from ingest.fit_encode import encode_activity, semicircles
+from ingest.schema import Decoded
 from models.localtime import fill_local_time
 from models.plausibility import check_decoded
 from models.thresholds import BOUNDS, THRESHOLDS
