@@ -329,7 +329,7 @@ def test_undescribed_developer_field_matches_fitparse():
 
 def _with_valid_crcs(b: bytearray) -> bytes:
     """Recompute the header and file CRCs, so only the structure inside is damaged."""
-    from ingest.fit_encode import crc16
+    from synth.fit_encode import crc16
 
     hs = b[0]
     if hs == 14 and len(b) >= 14:

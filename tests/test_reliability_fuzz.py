@@ -95,7 +95,7 @@ def test_mutants_are_deterministic_and_fit_crcs_are_valid():
     a, b = mutants(seeds, 40, seed=7), mutants(seeds, 40, seed=7)
     assert [m.data for m in a] == [m.data for m in b]
     assert [m.data for m in mutants(seeds, 40, seed=8)] != [m.data for m in a]
-    from ingest.fit_encode import crc16
+    from synth.fit_encode import crc16
 
     for m in a:
         if m.name.endswith(".fit") and "bad-crc" not in m.tags and not any(
@@ -187,7 +187,7 @@ def test_fit_session_without_sport_beside_a_named_sport_message():
     """Fuzz: a session whose sport is invalid (0xFF) in a file with a named ``sport`` message
     raised TypeError (polars ``Utf8 == None``) in ``ingest.fit._activities``; the whole file was
     quarantined. Now it lands, unnamed."""
-    from ingest.fit_encode import FitWriter
+    from synth.fit_encode import FitWriter
 
     w = FitWriter()
     w.add("sport", {"sport": "running", "sub_sport": "generic", "name": "Run"}, local=9)

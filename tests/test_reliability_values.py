@@ -16,7 +16,7 @@ import pytest
 
 from ingest import schema
 from ingest.decode import Decoded, decode_bytes
-from ingest.fit_encode import encode_activity, semicircles
+from synth.fit_encode import encode_activity, semicircles
 from models.localtime import fill_local_time
 from models.plausibility import check_decoded
 from models.thresholds import BOUNDS, THRESHOLDS
