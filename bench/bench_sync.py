@@ -635,12 +635,14 @@ def baseline(folder: Path, manifest: dict, n_sample: int) -> dict:
     out["fitparse_s"] = time.perf_counter() - t
     out["fitparse_archive_s"] = out["fitparse_s"] * total_records / sample_records
     from ingest.decode import decode_bytes
+    from models.thresholds import reader_options
 
-    decode_bytes(datas[0])  # imports
+    read = reader_options()
+    decode_bytes(datas[0], "", read)  # imports
     t = time.perf_counter()
     decoders = {}
     for d in datas:
-        dec = decode_bytes(d)
+        dec = decode_bytes(d, "", read)
         decoders[dec.decoder] = decoders.get(dec.decoder, 0) + 1
     out["decode_bytes_s"] = time.perf_counter() - t
     out["decode_bytes_decoders"] = decoders

@@ -4,9 +4,10 @@ What a GPX file becomes (choices where GPX itself says nothing):
 
 - **Activities.** Track segments that hold at least one timed point, in file order, make up the
   activities. A new activity starts where the next segment begins more than
-  ``gpx_activity_split_gap_s`` (models/thresholds.py) after the previous one ended, or before it
-  ended (time going backwards): multi-day files (one track per day) become one activity per day,
-  while a watch's pauses ("ACTIVE LOG", "ACTIVE LOG #2" minutes apart) stay one activity.
+  ``options.gpx_activity_split_gap_s`` (models/thresholds.py, or the user's override) after the
+  previous one ended, or before it ended (time going backwards): multi-day files (one track per
+  day) become one activity per day, while a watch's pauses ("ACTIVE LOG", "ACTIVE LOG #2"
+  minutes apart) stay one activity.
   ``session_index`` counts the activities in file order from 0.
 - **Laps** are the segments, ``lap_index`` in order across the activity's tracks.
 - **Records**: one per track point of the kept segments, in file order. A point without ``<time>``
@@ -52,7 +53,7 @@ import polars as pl
 from ingest import schema
 from ingest.decode import Decoded
 from ingest.errors import CorruptFile, EmptyFile, UnsupportedFormat, XmlError
-from models.thresholds import BOUNDS, value as threshold
+from ingest.options import ReaderOptions
 
 DECODER = f"gpxpy {getattr(gpxpy, '__version__', '')}".strip()
 
@@ -158,11 +159,13 @@ def map_sport(raw: str | None) -> tuple[str | None, str | None]:
     return SPORTS.get(key, ("generic", None))
 
 
-def haversine_steps_m(lat: np.ndarray, lon: np.ndarray, starts: np.ndarray) -> np.ndarray:
+def haversine_steps_m(lat: np.ndarray, lon: np.ndarray, starts: np.ndarray,
+                      options: ReaderOptions) -> np.ndarray:
     """Distance in metres from each point to the previous one (haversine, gpxpy's earth radius).
 
     ``starts`` marks the first point of each segment: its step is 0, so the jump between two
-    segments is never counted. Steps from or to a point without a position are 0.
+    segments is never counted. Steps from or to a point without a position are 0, and so are
+    those from or to a position outside ``options``' latitude/longitude ranges.
     """
     n = len(lat)
     steps = np.zeros(n, dtype=np.float64)
@@ -172,8 +175,9 @@ def haversine_steps_m(lat: np.ndarray, lon: np.ndarray, starts: np.ndarray) -> n
     lon = lon.astype(np.float64)
     # a position outside the globe (or NaN/inf) is no position: it must not add distance
     # (models/plausibility.py sets it NULL afterwards; bounds in models/thresholds.py)
+    (lat_lo, lat_hi), (lon_lo, lon_hi) = options.latitude_range_deg, options.longitude_range_deg
     with np.errstate(invalid="ignore"):
-        bad = ~((np.abs(lat) <= BOUNDS["latitude_deg"].upper) & (np.abs(lon) <= BOUNDS["longitude_deg"].upper))
+        bad = ~((lat >= lat_lo) & (lat <= lat_hi) & (lon >= lon_lo) & (lon <= lon_hi))
     if bad.any():
         lat = np.where(bad, np.nan, lat)
         lon = np.where(bad, np.nan, lon)
@@ -257,7 +261,7 @@ def root_local_name(text: str) -> str | None:
 # --------------------------------------------------------------------------------------------
 
 
-def decode_gpx(data: bytes, file_id: str) -> Decoded:
+def decode_gpx(data: bytes, file_id: str, options: ReaderOptions) -> Decoded:
     """Decode one GPX file's bytes into canonical frames (see the module docstring)."""
     if not data.strip(b" \t\r\n\x00"):
         raise EmptyFile("GPX file is empty (0 bytes or whitespace only)")
@@ -286,14 +290,14 @@ def decode_gpx(data: bytes, file_id: str) -> Decoded:
     n_untimed = sum(utc_naive(p.time)[0] is None for seg in segments for p in seg.points)
     if n_untimed:
         notes.append(f"{n_untimed} point(s) without time kept with recorded_at NULL")
-    groups = _group_activities(segments)
+    groups = _group_activities(segments, options.gpx_activity_split_gap_s)
     if len(groups) > 1:
         notes.append(f"{len(groups)} activities: segments more than "
-                     f"{threshold('gpx_activity_split_gap_s'):.0f} s apart or out of time order")
+                     f"{options.gpx_activity_split_gap_s:.0f} s apart or out of time order")
 
     acts, laps, recs, sources = [], [], [], []
     for session_index, group in enumerate(groups):
-        a, lp, rc, fs = _activity(gpx, file_id, session_index, group)
+        a, lp, rc, fs = _activity(gpx, file_id, session_index, group, options)
         acts.append(a)
         laps.append(lp)
         recs.append(rc)
@@ -338,9 +342,9 @@ def _timed_segments(gpx) -> tuple[list[_Segment], dict[str, int]]:
     return kept, skipped
 
 
-def _group_activities(segments: list[_Segment]) -> list[list[_Segment]]:
-    """Split the kept segments into activities at long gaps or where time goes backwards."""
-    gap = timedelta(seconds=threshold("gpx_activity_split_gap_s"))
+def _group_activities(segments: list[_Segment], gap_s: float) -> list[list[_Segment]]:
+    """Split the kept segments into activities at gaps over ``gap_s`` or where time goes backwards."""
+    gap = timedelta(seconds=gap_s)
     groups: list[list[_Segment]] = [[segments[0]]]
     end = segments[0].last
     for seg in segments[1:]:
@@ -369,7 +373,7 @@ def _nothing_timed(gpx, file_id: str, notes: list[str]) -> Decoded:
                    reason="; ".join([reason] + notes), decoder=DECODER)
 
 
-def _activity(gpx, file_id: str, session_index: int, group: list[_Segment]):
+def _activity(gpx, file_id: str, session_index: int, group: list[_Segment], options: ReaderOptions):
     """(activity row dict, laps frame, records frame, field_sources rows) of one activity."""
     activity_id = schema.activity_id_for(file_id, session_index)
     cols: dict[str, list] = {c: [] for c in (
@@ -422,7 +426,7 @@ def _activity(gpx, file_id: str, session_index: int, group: list[_Segment]):
     n = len(rec_at)
     lat_a = np.array([np.nan if v is None else v for v in lat], dtype=np.float64)
     lon_a = np.array([np.nan if v is None else v for v in lon], dtype=np.float64)
-    steps = haversine_steps_m(lat_a, lon_a, np.array(starts, dtype=bool))
+    steps = haversine_steps_m(lat_a, lon_a, np.array(starts, dtype=bool), options)
     distance = np.cumsum(steps)
     has_pos = ~(np.isnan(lat_a) | np.isnan(lon_a))
 

@@ -345,6 +345,9 @@ def test_structural_damage_behind_valid_crcs_is_refused_or_decoded_exactly(decod
     valid again, so the fast path cannot lean on the CRC). The columnar reader either refuses
     (``FallbackNeeded``) or returns exactly what fitparse reads; the whole decode never raises."""
     from ingest.decode import decode_bytes
+    from models.thresholds import reader_options
+
+    READ = reader_options()
 
     sources = [d for rel, (d, ref, got) in sorted(decoded.items())
                if not isinstance(got, FallbackNeeded) and len(d) < 60_000][:12]
@@ -370,7 +373,7 @@ def test_structural_damage_behind_valid_crcs_is_refused_or_decoded_exactly(decod
             ref = fit.read_fit_messages(data)  # raises if fitparse cannot read what columnar did
             assert compare_fit_messages(ref, got) == [], kind
             outcome["same"] += 1
-        assert decode_bytes(data, "damaged.fit").status in (
+        assert decode_bytes(data, "damaged.fit", READ).status in (
             "landed", "salvaged", "quarantined", "not_activity", "no_timestamps")
     print(f"\nstructural damage: {outcome}")
     assert outcome["same"] and outcome["refused"]  # both paths were exercised
