@@ -43,8 +43,9 @@ import polars as pl
 from ingest import schema
 from ingest.decode import Decoded
 from ingest.errors import EmptyFile, UnsupportedFormat, XmlError
+from ingest.geo import haversine_steps_m
 from ingest.options import ReaderOptions
-from ingest.gpx import field_source_rows, haversine_steps_m, local_name, map_sport, utc_naive
+from ingest.xml_common import field_source_rows, local_name, map_sport, utc_naive
 
 DECODER = "xml.etree"
 
@@ -278,7 +279,8 @@ def _activity(act: ET.Element, file_id: str, session_index: int, creator: str | 
     lat_a = np.array([np.nan if v is None else v for v in cols["latitude_deg"]], dtype=np.float64)
     lon_a = np.array([np.nan if v is None else v for v in cols["longitude_deg"]], dtype=np.float64)
     has_pos = ~(np.isnan(lat_a) | np.isnan(lon_a))
-    steps = haversine_steps_m(lat_a, lon_a, np.array(starts, dtype=bool), options)
+    steps = haversine_steps_m(lat_a, lon_a, np.array(starts, dtype=bool),
+                              options.latitude_range_deg, options.longitude_range_deg)
 
     distance = pl.Series("distance_m", cols["distance_m"], dtype=pl.Float64)
     if n and distance.null_count() == n and has_pos.any():

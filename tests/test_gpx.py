@@ -14,7 +14,9 @@ import pytest
 
 from ingest import schema
 from ingest.decode import decode_bytes
-from ingest.gpx import decode_gpx, haversine_steps_m, map_sport, utc_naive, xml_text
+from ingest.geo import haversine_steps_m
+from ingest.gpx import decode_gpx, xml_text
+from ingest.xml_common import map_sport, utc_naive
 from models.thresholds import reader_options
 
 READ = reader_options()  # the readers' settings: models/thresholds.py, no overrides
@@ -324,6 +326,7 @@ def test_haversine_steps_reset_at_segment_starts():
 
     lat = np.array([0.0, 0.0, 10.0, 10.0])
     lon = np.array([0.0, 1.0, 0.0, np.nan])
-    steps = haversine_steps_m(lat, lon, np.array([True, False, True, False]), READ)
+    steps = haversine_steps_m(lat, lon, np.array([True, False, True, False]),
+                              READ.latitude_range_deg, READ.longitude_range_deg)
     assert steps[0] == 0 and steps[2] == 0 and steps[3] == 0
     assert steps[1] == pytest.approx(gpxpy.geo.haversine_distance(0, 0, 0, 1))
