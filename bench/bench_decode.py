@@ -5,7 +5,7 @@
 Files: every FIT file of the shared corpus (``FOOTFALL_CORPUS``, default ``../shared/corpus``)
 with at least ``--min-records`` record messages that the columnar path decodes (files it hands
 to fitparse are listed with the reason), plus the demo export's FIT files
-(``ingest.sample.make_sample_export()``).
+(``synth.sample.make_sample_export()``).
 
 Baseline, timed in the same run over the same bytes: the plain fitparse loop every FIT tool
 starts from, ``for m in FitFile(data).get_messages(): m.get_values()`` (developer definitions
@@ -70,7 +70,7 @@ def corpus_files(corpus: Path, min_records: int) -> tuple[list[tuple[str, bytes,
 def demo_files() -> list[tuple[str, bytes, int]]:
     """(name, bytes, records) of the demo export's FIT files (``footfall demo``'s data)."""
     try:
-        from ingest.sample import make_sample_export
+        from synth.sample import make_sample_export
     except ImportError as err:
         print(f"demo export unavailable ({err}); corpus files only")
         return []
@@ -174,7 +174,7 @@ def main(argv: list[str] | None = None) -> int:
     if not args.no_demo:
         demo = demo_files()
         if demo:
-            sets.append(("demo export (ingest.sample) FIT files", demo))
+            sets.append(("demo export (synth.sample) FIT files", demo))
     if not sets:
         print("no files to time")
         return 1

@@ -7,9 +7,9 @@
 1. **Archive** (cached in ``<out>/archive`` with ``<out>/archive.json``; rebuilt only when
    missing, made with other parameters, or with ``--regen``): ``--years`` of running, ~360 runs
    a year (1,800 files, ~6.6M records for 5 years), every file a distinct FIT activity (its
-   sha256 is checked) written by ``ingest.fit_encode.encode_activity``:
+   sha256 is checked) written by ``synth.fit_encode.encode_activity``:
 
-   - ~80% simulated the way ``ingest/sample.py`` simulates a run (GPS loop, speed, heart rate,
+   - ~80% simulated the way ``synth/sample.py`` simulates a run (GPS loop, speed, heart rate,
      cadence, running dynamics, a third with Stryd developer fields, walk breaks, timer pauses),
      at 1 Hz, 40-90 min long;
    - ~20% built from real corpus runs (``garmin-stamina.fit``, ``running-with-developer-data.fit``,
@@ -160,7 +160,7 @@ def _template(rel: str) -> dict:
     import fitparse
     import fitparse.records as fr
 
-    from ingest.fit_encode import STRYD_FIELDS
+    from synth.fit_encode import STRYD_FIELDS
 
     fr.DEV_TYPES = {}
     stryd = {f.name for f in STRYD_FIELDS}
@@ -186,8 +186,8 @@ def _template(rel: str) -> dict:
 
 
 def _corpus_file(run: ArchiveRun, start_utc: datetime, offset_s: int) -> bytes:
-    from ingest.fit_encode import STRYD_FIELDS, encode_activity
-    from ingest.sample import DEVICE, HRM, STRYD_POD
+    from synth.fit_encode import STRYD_FIELDS, encode_activity
+    from synth.sample import DEVICE, HRM, STRYD_POD
 
     tpl = _template(run.source)
     g = np.random.default_rng(run.seed)
@@ -226,8 +226,8 @@ def _corpus_file(run: ArchiveRun, start_utc: datetime, offset_s: int) -> bytes:
 
 
 def _sim_file(run: ArchiveRun, start_utc: datetime, offset_s: int) -> bytes:
-    from ingest import sample as S
-    from ingest.fit_encode import STRYD_FIELDS, encode_activity
+    from synth import sample as S
+    from synth.fit_encode import STRYD_FIELDS, encode_activity
 
     rng = random.Random(run.seed)
     pace = rng.uniform(285, 390)  # 4:45-6:30 min/km
@@ -252,7 +252,7 @@ def _sim_file(run: ArchiveRun, start_utc: datetime, offset_s: int) -> bytes:
 
 def make_file(run: ArchiveRun) -> bytes:
     """The FIT bytes of one archive run (deterministic for the run)."""
-    from ingest.sample import _local_to_utc
+    from synth.sample import _local_to_utc
 
     start_utc, offset_s = _local_to_utc(datetime.fromisoformat(run.local_start))
     if run.source == "sim":
@@ -635,12 +635,14 @@ def baseline(folder: Path, manifest: dict, n_sample: int) -> dict:
     out["fitparse_s"] = time.perf_counter() - t
     out["fitparse_archive_s"] = out["fitparse_s"] * total_records / sample_records
     from ingest.decode import decode_bytes
+    from models.thresholds import reader_options
 
-    decode_bytes(datas[0])  # imports
+    read = reader_options()
+    decode_bytes(datas[0], "", read)  # imports
     t = time.perf_counter()
     decoders = {}
     for d in datas:
-        dec = decode_bytes(d)
+        dec = decode_bytes(d, "", read)
         decoders[dec.decoder] = decoders.get(dec.decoder, 0) + 1
     out["decode_bytes_s"] = time.perf_counter() - t
     out["decode_bytes_decoders"] = decoders

@@ -377,6 +377,7 @@ def _absurd_files(con, now: datetime) -> list[str]:
 def reader_traceback(data: bytes, name: str) -> str:
     """The traceback decode_bytes' safety net swallowed: the reader called without it."""
     from ingest.decode import file_id_of, sniff_format
+    from models.thresholds import reader_options
 
     try:
         fmt = sniff_format(data, name)
@@ -386,7 +387,8 @@ def reader_traceback(data: bytes, name: str) -> str:
             from ingest.gpx import decode_gpx as reader
         else:
             from ingest.tcx import decode_tcx as reader
-        reader(data, file_id_of(data))
+        options = () if fmt == "fit" else (reader_options(),)  # the XML readers take settings
+        reader(data, file_id_of(data), *options)
     except Exception:  # noqa: BLE001
         return traceback.format_exc()
     return ""

@@ -20,7 +20,7 @@ Each trial:
    (``db_fingerprint``: row count and an order-free checksum of every table, timestamps and
    sync ids left out), the marts being there, and the flags.
 
-The export is synthetic (``ingest/sample.py``: Garmin FIT runs with running dynamics and
+The export is synthetic (``synth/sample.py``: Garmin FIT runs with running dynamics and
 Strava GPX runs, one the copy of a FIT run), ``--weeks`` long, landed ``--batch-files`` files
 per transaction so a sync has several batches. Prints one line per trial and a summary:
 "X of N converge", the longest time a process outlived a kill. ``tests/test_reliability_crash.py``
@@ -60,7 +60,7 @@ SKIP_COLUMNS = {"sync_id"}
 
 def make_export(out: Path, weeks: int = 16) -> int:
     """Write the synthetic export (FIT + GPX) under ``out``; return the number of files."""
-    from ingest.sample import make_sample_export
+    from synth.sample import make_sample_export
 
     files = make_sample_export(weeks=weeks, end_date=END_DATE)
     for rel, data in files.items():

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 
 from ingest.errors import ImplausibleData, IngestError, UnsupportedFormat
+from ingest.options import ReaderOptions
 from ingest.schema import Decoded
 
 
@@ -40,8 +41,11 @@ def quarantine(file_id: str, fmt: str, err: BaseException) -> Decoded:
     return Decoded(file_id=file_id, format=fmt, status="quarantined", reason=reason, error_class=cls)
 
 
-def decode_bytes(data: bytes, name: str = "", fmt: str | None = None) -> Decoded:
-    """Decode one file's (decompressed) bytes. Never raises: failures come back quarantined."""
+def decode_bytes(data: bytes, name: str, options: ReaderOptions, fmt: str | None = None) -> Decoded:
+    """Decode one file's (decompressed) bytes. Never raises: failures come back quarantined.
+
+    ``options``: the readers' settings (``models.thresholds.reader_options(overrides)``).
+    """
     fid = file_id_of(data)
     try:
         fmt = fmt or sniff_format(data, name)
@@ -59,11 +63,11 @@ def decode_bytes(data: bytes, name: str = "", fmt: str | None = None) -> Decoded
         if fmt == "gpx":
             from ingest.gpx import decode_gpx
 
-            return decode_gpx(data, fid)
+            return decode_gpx(data, fid, options)
         if fmt == "tcx":
             from ingest.tcx import decode_tcx
 
-            return decode_tcx(data, fid)
+            return decode_tcx(data, fid, options)
         raise UnsupportedFormat(f"unsupported format {fmt!r}")
     except IngestError as err:
         return quarantine(fid, fmt, err)

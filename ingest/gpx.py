@@ -4,18 +4,19 @@ What a GPX file becomes (choices where GPX itself says nothing):
 
 - **Activities.** Track segments that hold at least one timed point, in file order, make up the
   activities. A new activity starts where the next segment begins more than
-  ``gpx_activity_split_gap_s`` (models/thresholds.py) after the previous one ended, or before it
-  ended (time going backwards): multi-day files (one track per day) become one activity per day,
-  while a watch's pauses ("ACTIVE LOG", "ACTIVE LOG #2" minutes apart) stay one activity.
+  ``options.gpx_activity_split_gap_s`` (models/thresholds.py, or the user's override) after the
+  previous one ended, or before it ended (time going backwards): multi-day files (one track per
+  day) become one activity per day, while a watch's pauses ("ACTIVE LOG", "ACTIVE LOG #2"
+  minutes apart) stay one activity.
   ``session_index`` counts the activities in file order from 0.
 - **Laps** are the segments, ``lap_index`` in order across the activity's tracks.
 - **Records**: one per track point of the kept segments, in file order. A point without ``<time>``
   inside a timed segment is kept with ``recorded_at`` NULL (its position still counts for distance);
   segments in which no point has a time (drawn paths, planned tracks) are skipped and counted in
   ``Decoded.reason``.
-- **distance_m** is the cumulative haversine distance (metres, gpxpy's earth radius) along each
-  segment, summed over the activity; the jump between two segments (a pause, a gap in reception)
-  is *not* added.
+- **distance_m** is the cumulative haversine distance (metres, ``ingest/geo.py``: gpxpy's earth
+  radius) along each segment, summed over the activity; the jump between two segments (a pause,
+  a gap in reception) is *not* added.
 - **speed_mps** from an extension ``speed`` (TrackPointExtension v2, OsmAnd, Apple Health) or a
   GPX 1.0 ``<speed>``; otherwise NULL (models derive speed later).
 - **Extensions** are walked generically by local tag name, any namespace prefix or none:
@@ -41,10 +42,9 @@ import codecs
 import re
 import xml.etree.ElementTree as ET
 from collections import Counter
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 import gpxpy
-import gpxpy.geo
 import gpxpy.gpx
 import numpy as np
 import polars as pl
@@ -52,7 +52,9 @@ import polars as pl
 from ingest import schema
 from ingest.schema import Decoded
 from ingest.errors import CorruptFile, EmptyFile, UnsupportedFormat, XmlError
-from models.thresholds import BOUNDS, value as threshold
+from ingest.geo import haversine_steps_m
+from ingest.options import ReaderOptions
+from ingest.xml_common import field_source_rows, local_name, map_sport, utc_naive
 
 DECODER = f"gpxpy {getattr(gpxpy, '__version__', '')}".strip()
 
@@ -72,45 +74,6 @@ EXTENSION_COLUMNS: dict[str, str] = {
 
 _EXT_VALUE_COLUMNS = ("heart_rate_bpm", "cadence_raw", "temperature_c", "speed_mps", "power_w")
 
-#: GPX ``<type>`` / TCX ``Sport`` (lower case, spaces and dashes as ``_``) -> (sport, sub_sport).
-#: Numeric codes are Strava's activity types in its GPX export (1 Ride, 4 Hike, 9 Run, 10 Walk,
-#: 16 Swim, 17 VirtualRide).
-SPORTS: dict[str, tuple[str, str | None]] = {
-    "running": ("running", None),
-    "run": ("running", None),
-    "jogging": ("running", None),
-    "9": ("running", None),
-    "trail_running": ("running", "trail"),
-    "trailrun": ("running", "trail"),
-    "treadmill_running": ("running", "treadmill"),
-    "treadmill": ("running", "treadmill"),
-    "cycling": ("cycling", None),
-    "biking": ("cycling", None),
-    "bike": ("cycling", None),
-    "ride": ("cycling", None),
-    "1": ("cycling", None),
-    "road_biking": ("cycling", "road"),
-    "road_cycling": ("cycling", "road"),
-    "mountain_biking": ("cycling", "mountain"),
-    "mountainbikeride": ("cycling", "mountain"),
-    "gravel_cycling": ("cycling", "gravel_cycling"),
-    "virtualride": ("cycling", "virtual_activity"),
-    "17": ("cycling", "virtual_activity"),
-    "walking": ("walking", None),
-    "walk": ("walking", None),
-    "10": ("walking", None),
-    "hiking": ("hiking", None),
-    "hike": ("hiking", None),
-    "4": ("hiking", None),
-    "swimming": ("swimming", None),
-    "swim": ("swimming", None),
-    "16": ("swimming", None),
-    "open_water_swimming": ("swimming", "open_water"),
-    "lap_swimming": ("swimming", "lap_swimming"),
-    "generic": ("generic", None),
-    "other": ("generic", None),
-}
-
 _ENCODING_DECL = re.compile(rb"""^\s*<\?xml[^>]*?encoding\s*=\s*["']([A-Za-z0-9._:-]+)["']""")
 
 _TIME_SOURCES = {
@@ -122,83 +85,8 @@ _TIME_SOURCES = {
 
 
 # --------------------------------------------------------------------------------------------
-# small pure helpers (tcx.py uses them too)
+# XML text (shared helpers of both XML readers: ingest/xml_common.py)
 # --------------------------------------------------------------------------------------------
-
-
-def local_name(tag: str) -> str:
-    """An XML tag without its ``{namespace}``, lower case."""
-    return tag.rsplit("}", 1)[-1].lower()
-
-
-def utc_naive(dt: datetime | None) -> tuple[datetime | None, int | None]:
-    """(naive UTC datetime, stated UTC offset in seconds or None) of a gpxpy/ISO datetime.
-
-    A naive datetime is taken to be UTC already (offset None).
-    """
-    if dt is None:
-        return None, None
-    try:
-        off = dt.utcoffset()
-    except ValueError:  # gpxpy keeps offsets like +99:99 that datetime refuses: no readable time
-        return None, None
-    if off is None:
-        return dt, None
-    return dt.replace(tzinfo=None) - off, int(off.total_seconds())
-
-
-def map_sport(raw: str | None) -> tuple[str | None, str | None]:
-    """(sport, sub_sport) in FIT names for a GPX type / TCX Sport string.
-
-    None or blank -> (None, None); a value footfall does not know -> ('generic', None).
-    """
-    if raw is None or not raw.strip():
-        return None, None
-    key = re.sub(r"[\s\-]+", "_", raw.strip().lower())
-    return SPORTS.get(key, ("generic", None))
-
-
-def haversine_steps_m(lat: np.ndarray, lon: np.ndarray, starts: np.ndarray) -> np.ndarray:
-    """Distance in metres from each point to the previous one (haversine, gpxpy's earth radius).
-
-    ``starts`` marks the first point of each segment: its step is 0, so the jump between two
-    segments is never counted. Steps from or to a point without a position are 0.
-    """
-    n = len(lat)
-    steps = np.zeros(n, dtype=np.float64)
-    if n < 2:
-        return steps
-    lat = lat.astype(np.float64)
-    lon = lon.astype(np.float64)
-    # a position outside the globe (or NaN/inf) is no position: it must not add distance
-    # (models/plausibility.py sets it NULL afterwards; bounds in models/thresholds.py)
-    with np.errstate(invalid="ignore"):
-        bad = ~((np.abs(lat) <= BOUNDS["latitude_deg"].upper) & (np.abs(lon) <= BOUNDS["longitude_deg"].upper))
-    if bad.any():
-        lat = np.where(bad, np.nan, lat)
-        lon = np.where(bad, np.nan, lon)
-    la = np.radians(lat)
-    lo = np.radians(lon)
-    dlat = la[1:] - la[:-1]
-    dlon = lo[1:] - lo[:-1]
-    a = np.sin(dlat / 2) ** 2 + np.cos(la[:-1]) * np.cos(la[1:]) * np.sin(dlon / 2) ** 2
-    d = 2 * gpxpy.geo.EARTH_RADIUS * np.arcsin(np.sqrt(np.clip(a, 0.0, 1.0)))
-    steps[1:] = np.nan_to_num(d, nan=0.0)
-    steps[starts.astype(bool)] = 0.0
-    return steps
-
-
-def field_source_rows(activity_id: str, counts: dict[str, Counter]) -> list[dict]:
-    """Rows for ``field_sources``: one per column, sources joined with '+' (most frequent first)."""
-    rows = []
-    for column, by_source in counts.items():
-        n = sum(by_source.values())
-        if n <= 0:
-            continue
-        source = "+".join(s for s, _ in by_source.most_common())
-        rows.append({"activity_id": activity_id, "column_name": column, "source": source,
-                     "n_values": n})
-    return rows
 
 
 def xml_text(data: bytes) -> tuple[str, str | None]:
@@ -257,7 +145,7 @@ def root_local_name(text: str) -> str | None:
 # --------------------------------------------------------------------------------------------
 
 
-def decode_gpx(data: bytes, file_id: str) -> Decoded:
+def decode_gpx(data: bytes, file_id: str, options: ReaderOptions) -> Decoded:
     """Decode one GPX file's bytes into canonical frames (see the module docstring)."""
     if not data.strip(b" \t\r\n\x00"):
         raise EmptyFile("GPX file is empty (0 bytes or whitespace only)")
@@ -286,14 +174,14 @@ def decode_gpx(data: bytes, file_id: str) -> Decoded:
     n_untimed = sum(utc_naive(p.time)[0] is None for seg in segments for p in seg.points)
     if n_untimed:
         notes.append(f"{n_untimed} point(s) without time kept with recorded_at NULL")
-    groups = _group_activities(segments)
+    groups = _group_activities(segments, options.gpx_activity_split_gap_s)
     if len(groups) > 1:
         notes.append(f"{len(groups)} activities: segments more than "
-                     f"{threshold('gpx_activity_split_gap_s'):.0f} s apart or out of time order")
+                     f"{options.gpx_activity_split_gap_s:.0f} s apart or out of time order")
 
     acts, laps, recs, sources = [], [], [], []
     for session_index, group in enumerate(groups):
-        a, lp, rc, fs = _activity(gpx, file_id, session_index, group)
+        a, lp, rc, fs = _activity(gpx, file_id, session_index, group, options)
         acts.append(a)
         laps.append(lp)
         recs.append(rc)
@@ -338,9 +226,9 @@ def _timed_segments(gpx) -> tuple[list[_Segment], dict[str, int]]:
     return kept, skipped
 
 
-def _group_activities(segments: list[_Segment]) -> list[list[_Segment]]:
-    """Split the kept segments into activities at long gaps or where time goes backwards."""
-    gap = timedelta(seconds=threshold("gpx_activity_split_gap_s"))
+def _group_activities(segments: list[_Segment], gap_s: float) -> list[list[_Segment]]:
+    """Split the kept segments into activities at gaps over ``gap_s`` or where time goes backwards."""
+    gap = timedelta(seconds=gap_s)
     groups: list[list[_Segment]] = [[segments[0]]]
     end = segments[0].last
     for seg in segments[1:]:
@@ -369,7 +257,7 @@ def _nothing_timed(gpx, file_id: str, notes: list[str]) -> Decoded:
                    reason="; ".join([reason] + notes), decoder=DECODER)
 
 
-def _activity(gpx, file_id: str, session_index: int, group: list[_Segment]):
+def _activity(gpx, file_id: str, session_index: int, group: list[_Segment], options: ReaderOptions):
     """(activity row dict, laps frame, records frame, field_sources rows) of one activity."""
     activity_id = schema.activity_id_for(file_id, session_index)
     cols: dict[str, list] = {c: [] for c in (
@@ -422,7 +310,8 @@ def _activity(gpx, file_id: str, session_index: int, group: list[_Segment]):
     n = len(rec_at)
     lat_a = np.array([np.nan if v is None else v for v in lat], dtype=np.float64)
     lon_a = np.array([np.nan if v is None else v for v in lon], dtype=np.float64)
-    steps = haversine_steps_m(lat_a, lon_a, np.array(starts, dtype=bool))
+    steps = haversine_steps_m(lat_a, lon_a, np.array(starts, dtype=bool),
+                              options.latitude_range_deg, options.longitude_range_deg)
     distance = np.cumsum(steps)
     has_pos = ~(np.isnan(lat_a) | np.isnan(lon_a))
 

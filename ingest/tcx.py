@@ -43,7 +43,9 @@ import polars as pl
 from ingest import schema
 from ingest.schema import Decoded
 from ingest.errors import EmptyFile, UnsupportedFormat, XmlError
-from ingest.gpx import field_source_rows, haversine_steps_m, local_name, map_sport, utc_naive
+from ingest.geo import haversine_steps_m
+from ingest.options import ReaderOptions
+from ingest.xml_common import field_source_rows, local_name, map_sport, utc_naive
 
 DECODER = "xml.etree"
 
@@ -157,7 +159,7 @@ def _manufacturer(product: str | None) -> str | None:
     return None
 
 
-def decode_tcx(data: bytes, file_id: str) -> Decoded:
+def decode_tcx(data: bytes, file_id: str, options: ReaderOptions) -> Decoded:
     """Decode one TCX file's bytes into canonical frames (see the module docstring)."""
     if not data.strip(b" \t\r\n\x00"):
         raise EmptyFile("TCX file is empty (0 bytes or whitespace only)")
@@ -180,7 +182,7 @@ def decode_tcx(data: bytes, file_id: str) -> Decoded:
 
     acts, laps, recs, sources, skipped = [], [], [], [], 0
     for act_el in activities:
-        built = _activity(act_el, file_id, len(acts), creator)
+        built = _activity(act_el, file_id, len(acts), creator, options)
         if built is None:
             skipped += 1
             continue
@@ -207,7 +209,8 @@ def decode_tcx(data: bytes, file_id: str) -> Decoded:
     )
 
 
-def _activity(act: ET.Element, file_id: str, session_index: int, creator: str | None):
+def _activity(act: ET.Element, file_id: str, session_index: int, creator: str | None,
+              options: ReaderOptions):
     """(activity row, laps frame, records frame, field_sources rows) or None when no time at all."""
     activity_id = schema.activity_id_for(file_id, session_index)
     kids = _children(act)
@@ -276,7 +279,8 @@ def _activity(act: ET.Element, file_id: str, session_index: int, creator: str | 
     lat_a = np.array([np.nan if v is None else v for v in cols["latitude_deg"]], dtype=np.float64)
     lon_a = np.array([np.nan if v is None else v for v in cols["longitude_deg"]], dtype=np.float64)
     has_pos = ~(np.isnan(lat_a) | np.isnan(lon_a))
-    steps = haversine_steps_m(lat_a, lon_a, np.array(starts, dtype=bool))
+    steps = haversine_steps_m(lat_a, lon_a, np.array(starts, dtype=bool),
+                              options.latitude_range_deg, options.longitude_range_deg)
 
     distance = pl.Series("distance_m", cols["distance_m"], dtype=pl.Float64)
     if n and distance.null_count() == n and has_pos.any():

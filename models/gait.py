@@ -42,9 +42,8 @@ import heapq
 import numpy as np
 import polars as pl
 
+from ingest.geo import haversine_m  # noqa: F401  (models.gait.haversine_m: one haversine in footfall)
 from models.thresholds import value as threshold
-
-EARTH_RADIUS_M = 6_371_008.8  # mean Earth radius (IUGG), metres
 
 
 def sample_durations(recorded_at: pl.Series, *, overrides: dict[str, float] | None = None) -> np.ndarray:
@@ -62,15 +61,6 @@ def sample_durations(recorded_at: pl.Series, *, overrides: dict[str, float] | No
         d = np.diff(secs[have])
         out[have[1:]] = np.where((d > 0) & (d <= gap), d, 0.0)
     return out
-
-
-def haversine_m(lat1: np.ndarray, lon1: np.ndarray, lat2: np.ndarray, lon2: np.ndarray) -> np.ndarray:
-    """Great-circle distance in metres between degree coordinates (NaN where any is NaN)."""
-    p1, p2 = np.radians(lat1), np.radians(lat2)
-    dp = p2 - p1
-    dl = np.radians(lon2) - np.radians(lon1)
-    a = np.sin(dp / 2) ** 2 + np.cos(p1) * np.cos(p2) * np.sin(dl / 2) ** 2
-    return 2 * EARTH_RADIUS_M * np.arcsin(np.sqrt(np.clip(a, 0.0, 1.0)))
 
 
 def derive_speed(

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ingest.options import ReaderOptions
+
 
 @dataclass(frozen=True)
 class Threshold:
@@ -168,3 +170,14 @@ def value(name: str, overrides: dict[str, float] | None = None) -> float:
     if overrides and name in overrides:
         return float(overrides[name])
     return THRESHOLDS[name].value
+
+
+def reader_options(overrides: dict[str, float] | None = None) -> ReaderOptions:
+    """The settings the file readers (``ingest/``) need, from this module with the user's
+    overrides: ``ingest`` does not import ``models``, so its caller builds these and passes them."""
+    lat, lon = BOUNDS["latitude_deg"], BOUNDS["longitude_deg"]
+    return ReaderOptions(
+        gpx_activity_split_gap_s=value("gpx_activity_split_gap_s", overrides),
+        latitude_range_deg=(float(lat.lower), float(lat.upper)),
+        longitude_range_deg=(float(lon.lower), float(lon.upper)),
+    )

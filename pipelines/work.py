@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 import polars as pl
 
 from ingest.decode import Decoded, decode_bytes
+from ingest.options import ReaderOptions
 
 
 @dataclass
@@ -25,6 +26,12 @@ class DeriveContext:
     hr_max_bpm: float | None = None
     sex: str | None = None
     thresholds: dict[str, float] = field(default_factory=dict)
+
+    def reader_options(self) -> ReaderOptions:
+        """The readers' settings: models/thresholds.py with this runner's overrides."""
+        from models.thresholds import reader_options
+
+        return reader_options(self.thresholds)
 
 
 @dataclass
@@ -74,7 +81,7 @@ def problem_id(path: str, member: str | None, detail: str = "") -> str:
 
 def decode_one(data: bytes, name: str, ctx: DeriveContext) -> tuple[Decoded, pl.DataFrame | None]:
     """Decode bytes and derive the running metrics for their activities."""
-    dec = decode_bytes(data, name)
+    dec = decode_bytes(data, name, ctx.reader_options())
     if dec.activities.height == 0:
         return dec, None
     from models.plausibility import check_decoded

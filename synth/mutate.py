@@ -35,7 +35,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-from ingest.fit_encode import STRYD_FIELDS, crc16, encode_activity
+from synth.fit_encode import STRYD_FIELDS, crc16, encode_activity
 
 FORMATS = ("fit", "gpx", "tcx")
 

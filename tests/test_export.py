@@ -18,7 +18,7 @@ MARTS = {"daily_load", "weekly_load", "acwr_daily", "session_spikes", "flags", "
 @pytest.fixture(scope="module")
 def synced_db(prefect_harness, tmp_path_factory) -> Path:
     """Three weeks of the demo export synced by the real flow, plus a shoe in the runner's log."""
-    from ingest.sample import make_sample_export
+    from synth.sample import make_sample_export
     from pipelines import journal
     from pipelines.flows import run_flow, sync
 

@@ -28,6 +28,9 @@ from ingest.decode import decode_bytes, file_id_of
 from ingest.fit import SEMICIRCLE_TO_DEG, decode_fit, fit_messages_to_decoded
 from ingest.fit_fitparse import read_fit_messages
 from ingest.fit_messages import FitMessages, fit_crc16
+from models.thresholds import reader_options
+
+READ = reader_options()  # the readers' settings: models/thresholds.py, no overrides
 
 RUNNING_DEV = "jimmykane+fit-parser/test/running-with-developer-data.fit"
 FENIX2_RUN = "dtcooper+python-fitparse/tests/files/activity-small-fenix2-run.fit"
@@ -82,7 +85,7 @@ def _read(corpus_dir: Path, rel: str) -> bytes:
 def _summarise(path: str) -> dict:
     """decode_bytes one file; keep what the corpus-wide tests look at (runs in a worker)."""
     data = Path(path).read_bytes()
-    d = decode_bytes(data, Path(path).name)
+    d = decode_bytes(data, Path(path).name, READ)
     out = {
         "status": d.status, "reason": d.reason, "error_class": d.error_class,
         "n_messages_salvaged": d.n_messages_salvaged, "decoder": d.decoder,
@@ -477,7 +480,7 @@ def _activity_body(n_records: int = 5, dev_field: bool = False) -> bytes:
 
 def test_a_built_activity_lands(tmp_path):
     data = _fit(_activity_body())
-    d = decode_bytes(data, "built.fit")
+    d = decode_bytes(data, "built.fit", READ)
     assert d.status == "landed", d.reason
     a = d.activities.row(0, named=True)
     assert a["started_at"] == datetime(1989, 12, 31) + timedelta(seconds=FIT_T0)
@@ -504,22 +507,22 @@ def test_an_undescribed_developer_field_is_kept(tmp_path):
 
 
 def test_empty_and_garbage_files_are_quarantined():
-    d = decode_bytes(b"", "empty.fit")
+    d = decode_bytes(b"", "empty.fit", READ)
     assert d.status == "quarantined" and d.error_class == "EmptyFile"
 
     noise = random.Random(7).randbytes(4096)
-    d = decode_bytes(noise, "noise.fit")
+    d = decode_bytes(noise, "noise.fit", READ)
     assert d.status == "quarantined" and d.error_class == "BadHeader" and d.reason
 
-    d = decode_bytes(b".FIT", "short.fit")
+    d = decode_bytes(b".FIT", "short.fit", READ)
     assert d.status == "quarantined" and d.error_class == "BadHeader"
 
     garbage = random.Random(11).randbytes(300)
-    d = decode_bytes(_fit(garbage), "garbage.fit")
+    d = decode_bytes(_fit(garbage), "garbage.fit", READ)
     assert d.status == "quarantined"
     assert d.error_class in {"CorruptFile", "TruncatedFile", "BadHeader"} and d.reason
 
-    d = decode_bytes(_fit(b""), "header-only.fit")
+    d = decode_bytes(_fit(b""), "header-only.fit", READ)
     assert d.status == "quarantined" and d.error_class == "EmptyFile"
 
 
@@ -545,18 +548,18 @@ def test_truncated_and_crc_damaged_copies_of_a_real_file(corpus_dir):
     cut = data[: len(data) // 2]
     ref, err = fitparse_values(cut)
     assert isinstance(err, fu.FitEOFError)
-    d = decode_bytes(cut, "cut.fit")
+    d = decode_bytes(cut, "cut.fit", READ)
     n_ref = sum(1 for name, _ in ref if name == "record")
     assert d.status == "salvaged" and d.error_class == "TruncatedFile"
     assert 0 < d.records.height == n_ref < 21
     assert d.n_messages_salvaged == len(ref)
 
     bad_crc = data[:-2] + bytes([data[-2] ^ 0xFF, data[-1]])
-    d = decode_bytes(bad_crc, "crc.fit")
+    d = decode_bytes(bad_crc, "crc.fit", READ)
     assert d.status == "salvaged" and d.error_class == "CrcMismatch" and d.records.height == 21
 
     bad_header_crc = data[:12] + bytes([data[12] ^ 0xFF, data[13]]) + data[14:]
-    d = decode_bytes(bad_header_crc, "hcrc.fit")
+    d = decode_bytes(bad_header_crc, "hcrc.fit", READ)
     assert d.status == "salvaged" and d.error_class == "CrcMismatch" and d.records.height == 21
 
 

@@ -327,7 +327,7 @@ def test_undescribed_developer_field_matches_fitparse():
 
 def _with_valid_crcs(b: bytearray) -> bytes:
     """Recompute the header and file CRCs, so only the structure inside is damaged."""
-    from ingest.fit_encode import crc16
+    from synth.fit_encode import crc16
 
     hs = b[0]
     if hs == 14 and len(b) >= 14:
@@ -343,6 +343,9 @@ def test_structural_damage_behind_valid_crcs_is_refused_or_decoded_exactly(decod
     valid again, so the fast path cannot lean on the CRC). The columnar reader either refuses
     (``FallbackNeeded``) or returns exactly what fitparse reads; the whole decode never raises."""
     from ingest.decode import decode_bytes
+    from models.thresholds import reader_options
+
+    READ = reader_options()
 
     sources = [d for rel, (d, ref, got) in sorted(decoded.items())
                if not isinstance(got, FallbackNeeded) and len(d) < 60_000][:12]
@@ -368,7 +371,7 @@ def test_structural_damage_behind_valid_crcs_is_refused_or_decoded_exactly(decod
             ref = fit_fitparse.read_fit_messages(data)  # raises if fitparse cannot read what columnar did
             assert compare_fit_messages(ref, got) == [], kind
             outcome["same"] += 1
-        assert decode_bytes(data, "damaged.fit").status in (
+        assert decode_bytes(data, "damaged.fit", READ).status in (
             "landed", "salvaged", "quarantined", "not_activity", "no_timestamps")
     print(f"\nstructural damage: {outcome}")
     assert outcome["same"] and outcome["refused"]  # both paths were exercised

@@ -10,7 +10,7 @@ import fitparse
 import pytest
 from fitparse.records import Crc
 
-from ingest.fit_encode import (
+from synth.fit_encode import (
     STRYD_FIELDS,
     DevFieldSpec,
     FitWriter,

@@ -9,7 +9,7 @@ import pytest
 from fitparse.processors import UTC_REFERENCE
 from fitparse.records import Crc
 
-from ingest import fit_encode
+from synth import fit_encode
 from ingest.fit_messages import FIT_EPOCH, FIT_EPOCH_S, fit_crc16
 
 

@@ -14,7 +14,12 @@ import pytest
 
 from ingest import schema
 from ingest.decode import decode_bytes
-from ingest.gpx import decode_gpx, haversine_steps_m, map_sport, utc_naive, xml_text
+from ingest.geo import haversine_steps_m
+from ingest.gpx import decode_gpx, xml_text
+from ingest.xml_common import map_sport, utc_naive
+from models.thresholds import reader_options
+
+READ = reader_options()  # the readers' settings: models/thresholds.py, no overrides
 
 GARMIN = "GoldenCheetah+sweatpy/sweat/examples/data/activity_4078723797.gpx"
 STRAVA = "GoldenCheetah+sweatpy/sweat/examples/data/4078723797_strava.gpx"
@@ -28,7 +33,7 @@ def decoded(corpus_dir, catalog):
     t0 = time.perf_counter()
     for path, row in catalog.items():
         if row["format"] == "gpx":
-            out[path] = decode_bytes((corpus_dir / path).read_bytes(), path)
+            out[path] = decode_bytes((corpus_dir / path).read_bytes(), path, READ)
     wall = time.perf_counter() - t0
     tally = Counter(d.status for d in out.values())
     n_rec = sum(d.records.height for d in out.values())
@@ -203,7 +208,7 @@ def test_time_less_route_and_waypoint_files(decoded):
 
 
 def test_empty_bytes_are_quarantined_as_empty_file():
-    d = decode_bytes(b"", "x.gpx")
+    d = decode_bytes(b"", "x.gpx", READ)
     assert (d.status, d.format, d.error_class) == ("quarantined", "gpx", "EmptyFile")
     assert d.reason
 
@@ -215,52 +220,52 @@ def test_bom_and_declared_latin1_encoding():
     latin1 = _gpx(body, '<?xml version="1.0" encoding="ISO-8859-1"?>').encode("latin-1")
     assert b"L\xe4ufchen" in latin1
     for data in (with_bom, latin1):
-        d = decode_bytes(data, "run.gpx")
+        d = decode_bytes(data, "run.gpx", READ)
         assert d.status == "landed", d.reason
         assert d.activities["name"][0] == "Läufchen am Wörthsee"
         assert d.records.height == 2 and d.reason is None
         assert d.records["distance_m"][1] == pytest.approx(55.66, abs=0.05)  # 0.0005 deg of latitude
     # declared UTF-8 but written in Latin-1: still read, and the reason says how
     wrong = _gpx(body).encode("latin-1")
-    d = decode_bytes(wrong, "run.gpx")
+    d = decode_bytes(wrong, "run.gpx", READ)
     assert d.status == "landed" and "read as cp1252" in d.reason
     assert d.activities["name"][0] == "Läufchen am Wörthsee"
     # UTF-16 with its byte-order mark
     utf16 = _gpx(body).replace("UTF-8", "UTF-16").encode("utf-16")
     text, note = xml_text(utf16)
     assert "Läufchen" in text and note is None
-    d = decode_bytes(utf16, "run.gpx")
+    d = decode_bytes(utf16, "run.gpx", READ)
     assert d.status == "landed" and d.activities["name"][0] == "Läufchen am Wörthsee"
 
 
 def test_malformed_xml_is_quarantined_with_the_parser_message():
     bad = _gpx("<trk><trkseg>" + _pt(1, 2, "2024-01-01T00:00:00Z") + "</trk>")
-    d = decode_bytes(bad.encode(), "bad.gpx")
+    d = decode_bytes(bad.encode(), "bad.gpx", READ)
     assert (d.status, d.error_class) == ("quarantined", "XmlError")
     assert "mismatched tag" in d.reason and "line" in d.reason
     # the error keeps gpxpy's exception as its cause
     from ingest.errors import XmlError
 
     with pytest.raises(XmlError) as info:
-        decode_gpx(bad.encode(), "0" * 64)
+        decode_gpx(bad.encode(), "0" * 64, READ)
     assert isinstance(info.value.__cause__, gpxpy.gpx.GPXXMLSyntaxException)
 
 
 def test_not_a_gpx_root_and_bad_numbers():
-    d = decode_bytes(b'<?xml version="1.0"?><kml><Document/></kml>', "renamed.gpx")
+    d = decode_bytes(b'<?xml version="1.0"?><kml><Document/></kml>', "renamed.gpx", READ)
     assert (d.status, d.error_class) == ("quarantined", "UnsupportedFormat")
     bad_lat = _gpx("<trk><trkseg>" + _pt("north", 2, "2024-01-01T00:00:00Z") + "</trkseg></trk>")
-    d = decode_bytes(bad_lat.encode(), "t.gpx")
+    d = decode_bytes(bad_lat.encode(), "t.gpx", READ)
     assert (d.status, d.error_class) == ("quarantined", "CorruptFile") and "north" in d.reason
     # gpxpy reads a <time> it cannot parse as no time at all
     bad_time = _gpx("<trk><trkseg>" + _pt(1, 2, "yesterday") + "</trkseg></trk>")
-    assert decode_bytes(bad_time.encode(), "t.gpx").status == "no_timestamps"
+    assert decode_bytes(bad_time.encode(), "t.gpx", READ).status == "no_timestamps"
 
 
 def test_point_without_time_inside_a_timed_track_is_kept():
     body = "<trk><trkseg>" + _pt(0, 0, "2024-01-01T08:00:00Z") + _pt(0, 0.001) + \
            _pt(0, 0.002, "2024-01-01T08:00:20Z") + "</trkseg></trk>"
-    d = decode_gpx(_gpx(body).encode(), "a" * 64)
+    d = decode_gpx(_gpx(body).encode(), "a" * 64, READ)
     r = d.records
     assert r["record_index"].to_list() == [0, 1, 2]
     assert r["recorded_at"].to_list() == [datetime(2024, 1, 1, 8), None, datetime(2024, 1, 1, 8, 0, 20)]
@@ -287,7 +292,7 @@ def test_extensions_any_prefix_naive_times_and_splitting():
         + _pt(1, 1, "2024-03-01T18:00:00Z") + _pt(1, 1.0001, "2024-03-01T18:00:05Z")
         + "</trkseg></trk>"
     )
-    d = decode_gpx(_gpx(body).encode(), "b" * 64)
+    d = decode_gpx(_gpx(body).encode(), "b" * 64, READ)
     a, r = d.activities, d.records
     assert a["name"].to_list() == ["Morning Run", "Evening Run"]  # 11 h apart: two activities
     assert a["sport"].to_list() == ["running", "running"]
@@ -321,6 +326,7 @@ def test_haversine_steps_reset_at_segment_starts():
 
     lat = np.array([0.0, 0.0, 10.0, 10.0])
     lon = np.array([0.0, 1.0, 0.0, np.nan])
-    steps = haversine_steps_m(lat, lon, np.array([True, False, True, False]))
+    steps = haversine_steps_m(lat, lon, np.array([True, False, True, False]),
+                              READ.latitude_range_deg, READ.longitude_range_deg)
     assert steps[0] == 0 and steps[2] == 0 and steps[3] == 0
     assert steps[1] == pytest.approx(gpxpy.geo.haversine_distance(0, 0, 0, 1))

@@ -27,7 +27,9 @@ import pytest
 from ingest.decode import decode_bytes
 from models.gait import sample_durations
 from models.summary import derive_activity, derive_from_records
-from models.thresholds import value as threshold
+from models.thresholds import reader_options, value as threshold
+
+READ = reader_options()  # the readers' settings: models/thresholds.py, no overrides
 
 pytestmark = pytest.mark.corpus
 
@@ -90,7 +92,7 @@ def _has(n: str) -> bool:
 
 def _decode_fit_runs(corpus: str, rel: str) -> list[Run]:
     """Worker: decode one FIT file, derive each running session from its records alone."""
-    dec = decode_bytes((Path(corpus) / rel).read_bytes(), rel)
+    dec = decode_bytes((Path(corpus) / rel).read_bytes(), rel, READ)
     if dec.status not in ("landed", "salvaged"):
         return []
     runs = []
@@ -304,7 +306,7 @@ def test_steps_agree_with_device_strides(corpus_dir):
 
 def _decode_xml_runs(corpus: str, rel: str) -> list[tuple]:
     """Worker: (path, activity, metrics, median moving spm, median moving speed) per run with cadence."""
-    dec = decode_bytes((Path(corpus) / rel).read_bytes(), rel)
+    dec = decode_bytes((Path(corpus) / rel).read_bytes(), rel, READ)
     if dec.status not in ("landed", "salvaged") or dec.records["cadence_raw"].drop_nulls().len() == 0:
         return []
     recs, metrics = derive_activity(dec.activities, dec.records, dec.laps)

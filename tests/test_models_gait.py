@@ -36,10 +36,10 @@ def test_speed_from_distance_then_haversine():
     with_dist = schema.conform(pl.DataFrame({**base, "distance_m": [0.0, 3.0, 6.0, 9.0]}), "records")
     dt = gt.sample_durations(with_dist["recorded_at"])
     assert gt.derive_speed(with_dist, dt).tolist() == pytest.approx([3.0, 3.0, 3.0, 3.0])  # first backfilled
-    # 0.0001 deg of latitude = 11.12 m
+    # 0.0001 deg of latitude = 11.13 m (ingest/geo.py's sphere, 6,378,137 m)
     lat = [50.0, 50.0001, 50.0002, 50.0003]
     with_pos = schema.conform(pl.DataFrame({**base, "latitude_deg": lat, "longitude_deg": [6.0] * n}), "records")
-    assert gt.derive_speed(with_pos, dt) == pytest.approx([11.12] * 4, abs=0.01)
+    assert gt.derive_speed(with_pos, dt) == pytest.approx([11.13] * 4, abs=0.01)
     # a given speed wins over the distance
     given = schema.conform(
         pl.DataFrame({**base, "distance_m": [0.0, 3.0, 6.0, 9.0], "speed_mps": [2.0, None, 2.5, 2.5]}), "records"
@@ -122,9 +122,9 @@ def test_single_short_bout_left_alone():
 
 
 def test_haversine_known_distance():
-    # one degree of latitude on the mean sphere: 111.195 km
+    # one degree of latitude on footfall's one sphere (ingest/geo.py: gpxpy's radius, 6,378,137 m)
     d = gt.haversine_m(np.array([0.0]), np.array([0.0]), np.array([1.0]), np.array([0.0]))
-    assert d[0] == pytest.approx(111_195, abs=1)
+    assert d[0] == pytest.approx(111_319.5, abs=1)
 
 
 def test_gps_speed_is_averaged_over_the_window():

@@ -235,7 +235,7 @@ def synced_sources(dbfile: Path) -> set[str]:
 @pytest.fixture(scope="module")
 def sample_fits() -> list[bytes]:
     """Seven real, distinct FIT runs (the demo's generator: no corpus needed)."""
-    from ingest.sample import make_sample_export
+    from synth.sample import make_sample_export
 
     export = make_sample_export(weeks=2, end_date=date(2026, 11, 1))
     return [data for name, data in sorted(export.items()) if name.endswith(".fit")]

@@ -1,6 +1,6 @@
 """Crash tests (issue 11, point 3): ``footfall sync`` killed with SIGKILL, then synced again.
 
-Real CLI subprocesses on a synthetic export (``ingest/sample.py``, 53 files, landed 24 per
+Real CLI subprocesses on a synthetic export (``synth/sample.py``, 53 files, landed 24 per
 transaction: 3 batches, the first big enough for the decode pool). The kills happen at named
 points (``FOOTFALL_TEST_PAUSE_AT``, ``pipelines/pausepoint.py``): inside the second batch's
 landing transaction, after the last batch landed, and inside the model build's transaction of a

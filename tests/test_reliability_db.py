@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from ingest.fit_encode import encode_activity, semicircles
+from synth.fit_encode import encode_activity, semicircles
 from pipelines import db
 from pipelines.flows import run_flow, sync
 
@@ -192,7 +192,7 @@ def test_footfall_connections_never_autoload_or_autoinstall_extensions(tmp_path)
 
 
 def _sample_export(root: Path, weeks: int = 12) -> Path:
-    from ingest.sample import make_sample_export
+    from synth.sample import make_sample_export
 
     export = root / "export"
     for rel, data in make_sample_export(weeks=weeks, end_date=datetime(2026, 11, 1).date()).items():

@@ -21,6 +21,7 @@ from pathlib import Path
 import pytest
 
 from ingest.decode import decode_bytes
+from models.thresholds import reader_options
 from synth.mutate import (
     builtin_seeds,
     corpus_seeds,
@@ -29,6 +30,8 @@ from synth.mutate import (
     mutants,
     split_fit,
 )
+
+READ = reader_options()  # the readers' settings: models/thresholds.py, no overrides
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "bench"))
@@ -95,7 +98,7 @@ def test_mutants_are_deterministic_and_fit_crcs_are_valid():
     a, b = mutants(seeds, 40, seed=7), mutants(seeds, 40, seed=7)
     assert [m.data for m in a] == [m.data for m in b]
     assert [m.data for m in mutants(seeds, 40, seed=8)] != [m.data for m in a]
-    from ingest.fit_encode import crc16
+    from synth.fit_encode import crc16
 
     for m in a:
         if m.name.endswith(".fit") and "bad-crc" not in m.tags and not any(
@@ -187,7 +190,7 @@ def test_fit_session_without_sport_beside_a_named_sport_message():
     """Fuzz: a session whose sport is invalid (0xFF) in a file with a named ``sport`` message
     raised TypeError (polars ``Utf8 == None``) in ``ingest.fit._activities``; the whole file was
     quarantined. Now it lands, unnamed."""
-    from ingest.fit_encode import FitWriter
+    from synth.fit_encode import FitWriter
 
     w = FitWriter()
     w.add("sport", {"sport": "running", "sub_sport": "generic", "name": "Run"}, local=9)
@@ -197,7 +200,7 @@ def test_fit_session_without_sport_beside_a_named_sport_message():
     sport_field = next(f for f in session.fields if f[0] == 5)
     p.body[session.start + sport_field[3]] = 0xFF  # sport: invalid
     data = fit_with_crcs(p.header, bytes(sport_msg) + bytes(p.body))
-    dec = decode_bytes(data, "sportless.fit")
+    dec = decode_bytes(data, "sportless.fit", READ)
     assert dec.status == "landed", (dec.error_class, dec.reason)
     assert dec.records.height == 240
 
@@ -209,7 +212,7 @@ def test_tcx_lap_total_time_that_is_no_duration(value):
     data = _seed("builtin/run-garmin.tcx").replace(
         b"<TotalTimeSeconds>238</TotalTimeSeconds>", f"<TotalTimeSeconds>{value}</TotalTimeSeconds>".encode())
     assert value.encode() in data
-    dec = decode_bytes(data, "lap.tcx")
+    dec = decode_bytes(data, "lap.tcx", READ)
     assert dec.status == "landed", (dec.error_class, dec.reason)
     assert dec.records.height == 120
     assert dec.laps["ended_at"].to_list() == [dec.records["recorded_at"].max()]
@@ -219,7 +222,7 @@ def test_tcx_with_an_unknown_declared_encoding_is_an_xml_error():
     """Fuzz: ``encoding="x-bogus-42"`` made expat raise LookupError (quarantined as a reader
     bug); now it is an ``XmlError`` like any XML that does not parse."""
     data = _seed("builtin/run-garmin.tcx").replace(b'encoding="UTF-8"', b'encoding="x-bogus-42"')
-    dec = decode_bytes(data, "enc.tcx")
+    dec = decode_bytes(data, "enc.tcx", READ)
     assert dec.status == "quarantined"
     assert dec.error_class == "XmlError", dec.reason
     assert "x-bogus-42" in dec.reason
@@ -233,7 +236,7 @@ def test_gpx_time_with_an_offset_beyond_24_hours_is_an_unreadable_time():
     first = data.index(b"<time>", data.index(b"<trkpt"))
     end = data.index(b"</time>", first)
     data = data[:first + 6] + b"2024-06-01T12:00:00+99:99" + data[end:]
-    dec = decode_bytes(data, "offset.gpx")
+    dec = decode_bytes(data, "offset.gpx", READ)
     assert dec.status == "landed", (dec.error_class, dec.reason)
     assert dec.records.height == 150
     assert dec.records["recorded_at"].null_count() == 1

@@ -17,7 +17,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 from typer.testing import CliRunner
 
-from ingest.fit_encode import encode_activity, semicircles
+from synth.fit_encode import encode_activity, semicircles
 from pipelines import db
 from pipelines.cli import app
 

@@ -45,7 +45,7 @@ FOOTFALL = Path(sys.executable).with_name("footfall")
 @pytest.fixture(scope="module")
 def small_export(tmp_path_factory) -> Path:
     """Two weeks of the demo export (a few FIT and GPX files) on disk."""
-    from ingest.sample import make_sample_export
+    from synth.sample import make_sample_export
 
     root = tmp_path_factory.mktemp("privacy") / "export"
     for rel, data in make_sample_export(weeks=2, end_date=date.today()).items():

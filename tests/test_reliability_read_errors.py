@@ -49,7 +49,7 @@ def _without_dac_override() -> list[str]:
 
 
 def _sample_fit() -> bytes:
-    from ingest.sample import make_sample_export
+    from synth.sample import make_sample_export
 
     files = make_sample_export(weeks=2, end_date=date(2026, 3, 1))
     return next(data for rel, data in sorted(files.items()) if rel.endswith(".fit"))

@@ -16,13 +16,15 @@ import pytest
 
 from ingest import schema
 from ingest.decode import decode_bytes
-from ingest.fit_encode import encode_activity, semicircles
+from synth.fit_encode import encode_activity, semicircles
 from ingest.schema import Decoded
 from models.localtime import fill_local_time
 from models.plausibility import check_decoded
-from models.thresholds import BOUNDS, THRESHOLDS
+from models.thresholds import BOUNDS, THRESHOLDS, reader_options
 from pipelines import db
 from pipelines.flows import run_flow, sync
+
+READ = reader_options()  # the readers' settings: models/thresholds.py, no overrides
 
 T0 = datetime(2026, 3, 2, 7, 0, tzinfo=timezone.utc)
 
@@ -82,7 +84,7 @@ def test_bounds_are_declared_once_with_unit_and_source():
 
 
 def test_absurd_values_become_null_and_are_noted():
-    dec = decode_bytes(absurd_gpx(), "absurd.gpx")
+    dec = decode_bytes(absurd_gpx(), "absurd.gpx", READ)
     assert dec.status == "landed"
     assert dec.activities["distance_m"][0] < 5_000  # lat 91 added no 5,000 km of haversine
     check_decoded(dec)

@@ -32,7 +32,7 @@ ALL_CHARTS = ("weekly", "acwr", "spikes", "gait", "pain", "shoes")
 def demo_db(prefect_harness, tmp_path_factory) -> Path:
     """The demo export (7 weeks ending today: build, cut-back, the spike week, the current week)
     synced by the real flow into a fresh DuckDB file."""
-    from ingest.sample import make_sample_export
+    from synth.sample import make_sample_export
     from pipelines.flows import run_flow, sync
 
     root = tmp_path_factory.mktemp("report")

@@ -11,7 +11,7 @@ import gpxpy
 import pytest
 from fitparse.processors import FitFileDataProcessor
 
-from ingest.sample import eu_offset_s, make_sample_export, plan_runs
+from synth.sample import eu_offset_s, make_sample_export, plan_runs
 from models.thresholds import value
 
 END = date(2026, 11, 25)  # the 12 weeks before it cross the end of summer time (25 Oct)

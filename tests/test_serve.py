@@ -20,7 +20,7 @@ CRON = "0 5 * * *"
 @pytest.fixture(scope="module")
 def small_export(tmp_path_factory) -> Path:
     """Two weeks of the demo export (a handful of FIT and GPX files) on disk."""
-    from ingest.sample import make_sample_export
+    from synth.sample import make_sample_export
 
     root = tmp_path_factory.mktemp("serve") / "export"
     for rel, data in make_sample_export(weeks=2, end_date=date.today()).items():

@@ -166,7 +166,7 @@ def test_a_writer_holding_the_file_while_a_batch_lands_fails_the_sync_cleanly(
     import sys
     from datetime import date
 
-    from ingest.sample import make_sample_export
+    from synth.sample import make_sample_export
     from pipelines import progress
 
     export = tmp_path / "export"

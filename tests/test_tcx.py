@@ -15,6 +15,9 @@ from ingest import schema
 from ingest.decode import decode_bytes
 from ingest.errors import XmlError
 from ingest.tcx import decode_tcx, parse_time
+from models.thresholds import reader_options
+
+READ = reader_options()  # the readers' settings: models/thresholds.py, no overrides
 
 POLAR = "GoldenCheetah+sweatpy/sweat/examples/data/3173437224.tcx"
 MALFORMED = "corriporai+runpandas/runpandas/tests/io/data/tcx/malformed.tcx"
@@ -32,7 +35,7 @@ def decoded(corpus_dir, catalog):
     t0 = time.perf_counter()
     for path, row in catalog.items():
         if row["format"] == "tcx":
-            out[path] = decode_bytes((corpus_dir / path).read_bytes(), path)
+            out[path] = decode_bytes((corpus_dir / path).read_bytes(), path, READ)
     wall = time.perf_counter() - t0
     tally = Counter(d.status for d in out.values())
     n_rec = sum(d.records.height for d in out.values())
@@ -183,7 +186,7 @@ TWO_ACTIVITIES = f"""<?xml version="1.0" encoding="UTF-8"?>
 
 
 def test_two_activities_in_one_tcx():
-    d = decode_bytes(TWO_ACTIVITIES.encode(), "two.tcx")
+    d = decode_bytes(TWO_ACTIVITIES.encode(), "two.tcx", READ)
     assert d.status == "landed" and d.reason is None
     a, r = d.activities, d.records
     assert a["session_index"].to_list() == [0, 1]
@@ -214,22 +217,22 @@ def test_courses_only_and_time_less_tcx():
     course = f"""<TrainingCenterDatabase {NS}><Courses><Course><Name>Loop</Name><Track>
       <Trackpoint><Position><LatitudeDegrees>1</LatitudeDegrees><LongitudeDegrees>2</LongitudeDegrees>
       </Position></Trackpoint></Track></Course></Courses></TrainingCenterDatabase>"""
-    d = decode_bytes(course.encode(), "course.tcx")
+    d = decode_bytes(course.encode(), "course.tcx", READ)
     assert d.status == "not_activity" and "courses" in d.reason
     no_time = f"""<TrainingCenterDatabase {NS}><Activities><Activity Sport="Running"><Id>later</Id>
       <Lap><Track><Trackpoint><DistanceMeters>5</DistanceMeters></Trackpoint></Track></Lap>
       </Activity></Activities></TrainingCenterDatabase>"""
-    d = decode_bytes(no_time.encode(), "t.tcx")
+    d = decode_bytes(no_time.encode(), "t.tcx", READ)
     assert d.status == "no_timestamps" and "none with a time" in d.reason
 
 
 def test_broken_and_empty_tcx():
-    d = decode_bytes(TWO_ACTIVITIES[:2000].encode(), "cut.tcx")
+    d = decode_bytes(TWO_ACTIVITIES[:2000].encode(), "cut.tcx", READ)
     assert (d.status, d.error_class) == ("quarantined", "XmlError")
     with pytest.raises(XmlError) as info:
-        decode_tcx(TWO_ACTIVITIES[:2000].encode(), "0" * 64)
+        decode_tcx(TWO_ACTIVITIES[:2000].encode(), "0" * 64, READ)
     assert isinstance(info.value.__cause__, ET.ParseError)
-    d = decode_bytes(b"", "x.tcx")
+    d = decode_bytes(b"", "x.tcx", READ)
     assert (d.status, d.error_class) == ("quarantined", "EmptyFile")
-    d = decode_bytes(b"<?xml version='1.0'?><Workouts/>", "w.tcx")
+    d = decode_bytes(b"<?xml version='1.0'?><Workouts/>", "w.tcx", READ)
     assert (d.status, d.error_class) == ("quarantined", "UnsupportedFormat")

@@ -20,7 +20,7 @@ def demo(
     weeks: Annotated[int, typer.Option(help="Weeks of runs in the sample.")] = 12,
 ) -> None:
     """Write a small sample export (FIT + GPX), sync it, and print the summary and flags."""
-    from ingest.sample import make_sample_export
+    from synth.sample import make_sample_export
 
     s = settings_for(db, "demo")
     export = out / "export"

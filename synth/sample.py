@@ -33,7 +33,7 @@ from datetime import date, datetime, timedelta
 
 import numpy as np
 
-from ingest.fit_encode import STRYD_FIELDS, encode_activity
+from synth.fit_encode import STRYD_FIELDS, encode_activity
 
 SEMICIRCLES_PER_DEG = 2**31 / 180.0
 
