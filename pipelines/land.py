@@ -20,7 +20,7 @@ import numpy as np
 import polars as pl
 
 from ingest import schema
-from pipelines.db import bump_data_generation, first, rollback, utcnow
+from pipelines.db import bump_data_generation, first, transaction, utcnow
 from pipelines.pausepoint import pause_point
 from pipelines.work import FileResult, path_text
 
@@ -150,17 +150,12 @@ def land_results(
     ``export_rows``: export-index rows whose file is not in the export (``land_export_rows``)."""
     stats = LandStats()
     now = utcnow()
-    con.execute("BEGIN TRANSACTION")
-    try:
+    with transaction(con):  # a failed COMMIT (full disk) keeps the first error
         _land(con, results, athlete_id, sources, now, stats)
         if export_rows:  # in the batch's transaction: its sources are marked synced with it
             land_export_rows(con, export_rows, athlete_id)
         bump_data_generation(con)  # the models are behind this batch until they are rebuilt
         pause_point("land")
-        con.execute("COMMIT")
-    except BaseException:
-        rollback(con)  # a failed COMMIT (full disk) already ended it: keep the first error
-        raise
     return stats
 
 
