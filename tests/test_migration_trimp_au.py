@@ -22,3 +22,9 @@ def test_006_renames_trimp_keeping_values_and_marks_models_stale(tmp_path, monke
     assert con.execute("SELECT trimp_au FROM activity_metrics").fetchall() == [(81.5,)]
     data, built = con.execute("SELECT data_generation, models_generation FROM model_state").fetchall()[0]
     assert data == built + 1  # the next sync rebuilds the marts that read the old name
+
+
+def test_006_leaves_a_new_database_as_005_made_it(tmp_path):
+    con = duckdb.connect(str(tmp_path / "new.duckdb"))
+    assert db.migrate(con)[-1] == 6
+    assert con.execute("SELECT data_generation, models_generation FROM model_state").fetchall() == [(1, None)]
