@@ -174,7 +174,7 @@ ACTIVITY_METRICS: dict[str, pl.DataType] = {
     "run_walk_intervals": pl.Int32,
     "elevation_gain_m": pl.Float64,
     "elevation_loss_m": pl.Float64,
-    "trimp": pl.Float64,
+    "trimp_au": pl.Float64,
     "cadence_unit": pl.Utf8,  # decision for the raw cadence: strides_min | steps_min | rpm | none
     "cadence_source": pl.Utf8,  # device | derived | none
     "gct_source": pl.Utf8,  # device | derived | developer | none

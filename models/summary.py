@@ -256,9 +256,9 @@ def _derive_one(
     hr = _floats(records, "heart_rate_bpm")
     hr_valid = np.where(hr > 0, hr, np.nan)
     gain, loss = elevation_gain_loss(_floats(records, "altitude_m"), overrides=overrides)
-    trimp = None
+    trimp_au = None
     if athlete is not None:
-        trimp = trimp_banister(hr, dt, athlete.hr_rest_bpm, athlete.hr_max_bpm, athlete.sex)
+        trimp_au = trimp_banister(hr, dt, athlete.hr_rest_bpm, athlete.hr_max_bpm, athlete.sex)
 
     metrics: dict[str, Any] = {
         "distance_m": distance,
@@ -273,7 +273,7 @@ def _derive_one(
         "run_walk_intervals": intervals,
         "elevation_gain_m": gain,
         "elevation_loss_m": loss,
-        "trimp": trimp,
+        "trimp_au": trimp_au,
         "cadence_unit": unit,
         "cadence_source": cad_source,
         "distance_source": distance_source,

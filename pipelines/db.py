@@ -139,11 +139,8 @@ def migrate(con: duckdb.DuckDBPyConnection) -> list[int]:
     """
     files = schema_files()
     known = max((int(f.name[:3]) for f in files), default=0)
-    has_table = first(con.execute(
-        "SELECT count(*) FROM information_schema.tables "
-        "WHERE table_name = 'schema_migrations' AND table_schema = current_schema()"))[0]
     done: set[int] = set()
-    if has_table:
+    if "schema_migrations" in tables(con):
         done = {r[0] for r in con.sql("SELECT version FROM schema_migrations").fetchall()}
         newer = sorted(v for v in done if v > known)
         if newer:
@@ -161,19 +158,36 @@ def migrate(con: duckdb.DuckDBPyConnection) -> list[int]:
         version = int(f.name[:3])
         if version in done:
             continue
-        con.execute("BEGIN TRANSACTION")
-        try:
+        with transaction(con):
             con.execute(f.read_text())
             con.execute(
                 "INSERT INTO schema_migrations VALUES (?, ?, ?)",
                 [version, f.stem, utcnow()],
             )
-            con.execute("COMMIT")
-        except BaseException:
-            rollback(con)
-            raise
         applied.append(version)
     return applied
+
+
+@contextmanager
+def transaction(con: duckdb.DuckDBPyConnection) -> Iterator[duckdb.DuckDBPyConnection]:
+    """``with transaction(con):`` BEGIN, then COMMIT when the block ends; on any error (Ctrl-C
+    included) ROLLBACK and re-raise the first error (``rollback``: a failed COMMIT has already
+    ended the transaction)."""
+    con.execute("BEGIN TRANSACTION")
+    try:
+        yield con
+        con.execute("COMMIT")
+    except BaseException:
+        rollback(con)
+        raise
+
+
+def tables(con: duckdb.DuckDBPyConnection, *, views: bool = True) -> set[str]:
+    """The names of the tables (and views, unless ``views=False``) of the open database."""
+    kind = "" if views else " AND table_type = 'BASE TABLE'"
+    return {r[0] for r in con.execute(
+        "SELECT table_name FROM information_schema.tables "
+        f"WHERE table_schema = current_schema(){kind}").fetchall()}
 
 
 def rollback(con: duckdb.DuckDBPyConnection) -> None:
@@ -228,10 +242,7 @@ def check_database(path: str | Path, *, wait_s: float = 30.0) -> list[tuple[str,
     and their checksums verified): (table, rows, None) or (table, None, DuckDB's error)."""
     out = []
     with connection(path, read_only=True, wait_s=wait_s) as con:
-        tables = [r[0] for r in con.execute(
-            "SELECT table_name FROM information_schema.tables WHERE table_type = 'BASE TABLE' "
-            "AND table_schema = current_schema() ORDER BY table_name").fetchall()]
-        for t in tables:
+        for t in sorted(tables(con, views=False)):
             try:
                 n = first(con.execute(f'SELECT count(*), sum(hash(t)) FROM "{t}" t'))[0]
                 out.append((t, int(n), None))
@@ -259,7 +270,7 @@ def bump_data_generation(con: duckdb.DuckDBPyConnection) -> None:
     """Mark the models behind the data: call inside every transaction that changes what the models
     read (a landed batch, a journal change), so it commits with that change or not at all. The
     model build records the generation it was built from (``model_state``, migration 005)."""
-    if con.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = 'model_state'").fetchall()[0][0]:
+    if "model_state" in tables(con, views=False):
         con.execute("UPDATE model_state SET data_generation = data_generation + 1 WHERE id = 1")
 
 

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import duckdb
 
-from pipelines.db import connection, quote_ident
+from pipelines.db import connection, quote_ident, tables
 
 #: Relations exported besides the sql/30_marts models.
 EXTRA_RELATIONS = ("activity_metrics",)
@@ -30,7 +30,7 @@ def mart_names(con: duckdb.DuckDBPyConnection) -> list[str]:
     """The marts present in this database, sorted: the ``sql/30_marts`` models + ``activity_metrics``."""
     from pipelines.sqlmodels import discover_models
 
-    present = {r[0] for r in con.execute("SELECT table_name FROM information_schema.tables").fetchall()}
+    present = tables(con)
     marts = {m.name for m in discover_models() if m.layer == "30_marts"}
     return sorted(n for n in marts | set(EXTRA_RELATIONS) if n in present)
 

@@ -3,7 +3,8 @@
 - A file whose hash is already in ``files`` is skipped (nothing changes).
 - The same run from two sources (a Garmin FIT and its Strava GPX): one activity is kept, the
   richer one; the other is recorded in ``activity_duplicates`` and its file gets status
-  ``duplicate`` with ``duplicate_of`` pointing at the kept activity.
+  ``duplicate`` with ``duplicate_of`` pointing at the kept activity (the choice:
+  ``models.duplicates.decide``, a pure function; this module reads its candidates and writes it).
 - Everything in a batch lands in one transaction: an interrupted sync leaves the database as it
   was before that batch.
 """
@@ -20,16 +21,10 @@ import numpy as np
 import polars as pl
 
 from ingest import schema
-from pipelines.db import bump_data_generation, first, rollback, utcnow
+from models.duplicates import Candidate, Decision, decide
+from pipelines.db import bump_data_generation, first, transaction, utcnow
 from pipelines.pausepoint import pause_point
 from pipelines.work import FileResult, path_text
-
-#: A source is "richer" with more canonical columns filled; ties go to the device's own format.
-FORMAT_RANK = {"fit": 3, "tcx": 2, "gpx": 1}
-#: Two activities of one athlete are the same run when their starts are this close ...
-SAME_RUN_START_S = 120
-#: ... and their time spans overlap by at least this share of the shorter one.
-SAME_RUN_OVERLAP = 0.8
 
 ACTIVITY_TABLES = ("activities", "laps", "records", "events", "developer_values", "field_sources")
 
@@ -48,37 +43,7 @@ class LandStats:
     file_status: dict[str, str] = field(default_factory=dict)  # status each file landed with
 
 
-@dataclass
-class _Candidate:
-    activity_id: str
-    file_id: str
-    started_at: datetime | None
-    ended_at: datetime | None
-    source_format: str
-    n_records: int
-    n_columns: int
-
-    @property
-    def richness(self) -> tuple:
-        return (self.n_columns, FORMAT_RANK.get(self.source_format, 0), self.n_records)
-
-
-def same_run(a: _Candidate, b: _Candidate) -> bool:
-    """Do two activities describe the same run (by start and overlapping time span)?"""
-    if a.started_at is None or b.started_at is None:
-        return False
-    if abs((a.started_at - b.started_at).total_seconds()) > SAME_RUN_START_S:
-        return False
-    a_end = a.ended_at or a.started_at
-    b_end = b.ended_at or b.started_at
-    shorter = min((a_end - a.started_at).total_seconds(), (b_end - b.started_at).total_seconds())
-    if shorter <= 0:
-        return True
-    overlap = (min(a_end, b_end) - max(a.started_at, b.started_at)).total_seconds()
-    return overlap >= SAME_RUN_OVERLAP * shorter
-
-
-def _candidates_of(r: FileResult) -> list[_Candidate]:
+def _candidates_of(r: FileResult) -> list[Candidate]:
     dec = r.decoded
     if dec is None or dec.activities.height == 0:
         return []
@@ -86,7 +51,7 @@ def _candidates_of(r: FileResult) -> list[_Candidate]:
     out = []
     for row in dec.activities.iter_rows(named=True):
         out.append(
-            _Candidate(
+            Candidate(
                 activity_id=row["activity_id"],
                 file_id=dec.file_id,
                 started_at=row["started_at"],
@@ -99,7 +64,7 @@ def _candidates_of(r: FileResult) -> list[_Candidate]:
     return out
 
 
-def _existing_candidates(con, athlete_id: str, lo: datetime, hi: datetime) -> list[_Candidate]:
+def _existing_candidates(con, athlete_id: str, lo: datetime, hi: datetime) -> list[Candidate]:
     rows = con.execute(
         """
         SELECT a.activity_id, a.file_id, a.started_at, a.ended_at, a.source_format,
@@ -110,7 +75,7 @@ def _existing_candidates(con, athlete_id: str, lo: datetime, hi: datetime) -> li
         """,
         [athlete_id, lo, hi],
     ).fetchall()
-    return [_Candidate(*r) for r in rows]
+    return [Candidate(*r) for r in rows]
 
 
 def _shift(t: datetime, days: int) -> datetime:
@@ -150,21 +115,28 @@ def land_results(
     ``export_rows``: export-index rows whose file is not in the export (``land_export_rows``)."""
     stats = LandStats()
     now = utcnow()
-    con.execute("BEGIN TRANSACTION")
-    try:
+    with transaction(con):  # a failed COMMIT (full disk) keeps the first error
         _land(con, results, athlete_id, sources, now, stats)
         if export_rows:  # in the batch's transaction: its sources are marked synced with it
             land_export_rows(con, export_rows, athlete_id)
         bump_data_generation(con)  # the models are behind this batch until they are rebuilt
         pause_point("land")
-        con.execute("COMMIT")
-    except BaseException:
-        rollback(con)  # a failed COMMIT (full disk) already ended it: keep the first error
-        raise
     return stats
 
 
 def _land(con, results, athlete_id, sources, now, stats) -> None:
+    fresh = _fresh(con, results, stats)
+    decision = _decide_duplicates(con, fresh, athlete_id)
+    _record_duplicates(con, decision, athlete_id, now, stats)
+    _land_frames(con, fresh, decision, athlete_id, now, stats)
+    _land_value_checks(con, fresh, athlete_id)
+    _land_export_index(con, fresh, athlete_id)
+    if sources:
+        _land_sources(con, sources, athlete_id, now)
+
+
+def _fresh(con, results: list[FileResult], stats: LandStats) -> list[FileResult]:
+    """The batch's results whose content is not landed yet (nor earlier in the batch)."""
     ids = [r.file_id for r in results]
     known = set()
     if ids:
@@ -182,58 +154,62 @@ def _land(con, results, athlete_id, sources, now, stats) -> None:
             continue
         seen.add(r.file_id)
         fresh.append(r)
+    return fresh
 
-    # --- the same run twice: decide which copy of each activity is kept ---
+
+def _decide_duplicates(con, fresh: list[FileResult], athlete_id: str) -> Decision:
+    """The same run twice: the batch's candidates against the athlete's landed activities of the
+    same days (``models.duplicates.decide`` makes the choice)."""
     cands = [c for r in fresh for c in _candidates_of(r)]
-    dropped: dict[str, tuple[_Candidate, str]] = {}  # activity_id -> (dropped candidate, kept id)
-    if cands:
-        starts = [c.started_at for c in cands if c.started_at is not None]
-        pool: list[_Candidate] = []
-        if starts:
-            pool = _existing_candidates(con, athlete_id, _shift(min(starts), -1), _shift(max(starts), 1))
-        existing_ids = {c.activity_id for c in pool}
-        for c in sorted(cands, key=lambda c: c.richness, reverse=True):
-            twin = next((p for p in pool if p.activity_id not in dropped and same_run(c, p)), None)
-            if twin is None:
-                pool.append(c)
-                continue
-            if c.richness > twin.richness:  # the new copy is richer: replace the landed one
-                dropped[twin.activity_id] = (twin, c.activity_id)
-                pool.append(c)
-            else:
-                dropped[c.activity_id] = (c, twin.activity_id)
-        for aid, (cand, kept) in dropped.items():
-            if aid in existing_ids:
-                _delete_activity(con, aid)
-            con.execute(
-                "INSERT OR REPLACE INTO activity_duplicates VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                [aid, cand.file_id, athlete_id, cand.started_at, cand.source_format,
-                 cand.n_records, kept,
-                 f"same run as {kept}; kept the richer source", now],
-            )
-        # files whose every activity is now a duplicate get status 'duplicate'
-        removed = Counter(cand.file_id for aid, (cand, _) in dropped.items() if aid in existing_ids)
-        for aid, (cand, kept) in dropped.items():
-            if aid in existing_ids:
-                left = first(con.execute(
-                    "SELECT count(*) FROM activities WHERE file_id = ?", [cand.file_id]
-                ))[0]
-                row = first(con.execute(
-                    "SELECT status, n_records FROM files WHERE file_id = ?", [cand.file_id]
-                ))
-                if left == 0 and row is not None and row[0] != "duplicate":
-                    con.execute(
-                        "UPDATE files SET status = 'duplicate', duplicate_of = ?, reason = ? "
-                        "WHERE file_id = ?",
-                        [kept, f"same run as {kept} (richer source landed later)", cand.file_id],
-                    )
-                    stats.demoted.append((cand.file_id, row[0], removed[cand.file_id], int(row[1] or 0)))
+    if not cands:
+        return Decision()
+    starts = [c.started_at for c in cands if c.started_at is not None]
+    existing: list[Candidate] = []
+    if starts:
+        existing = _existing_candidates(con, athlete_id, _shift(min(starts), -1), _shift(max(starts), 1))
+    return decide(cands, existing)
 
-    # --- frames ---
-    # Each table is concatenated over the batch (chunks appended, no copy) and filtered once to
-    # the kept activities: one filter per table instead of one per file and table. A file's
-    # frames carry only its own activity ids (activity_id_for(file_id, ...)), so the batch's
-    # kept set selects exactly what each file's own kept set would.
+
+def _record_duplicates(con, decision: Decision, athlete_id: str, now: datetime, stats: LandStats) -> None:
+    """Delete the landed copies a richer new one replaces, list every dropped copy in
+    ``activity_duplicates``, and give a landed file whose every activity went status 'duplicate'."""
+    for aid, d in decision.dropped.items():
+        cand, kept = d.candidate, d.kept_id
+        if d.landed:
+            _delete_activity(con, aid)
+        con.execute(
+            "INSERT OR REPLACE INTO activity_duplicates VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [aid, cand.file_id, athlete_id, cand.started_at, cand.source_format,
+             cand.n_records, kept,
+             f"same run as {kept}; kept the richer source", now],
+        )
+    removed = Counter(d.candidate.file_id for d in decision.replaced)
+    for d in decision.replaced:
+        cand, kept = d.candidate, d.kept_id
+        left = first(con.execute(
+            "SELECT count(*) FROM activities WHERE file_id = ?", [cand.file_id]
+        ))[0]
+        row = first(con.execute(
+            "SELECT status, n_records FROM files WHERE file_id = ?", [cand.file_id]
+        ))
+        if left == 0 and row is not None and row[0] != "duplicate":
+            con.execute(
+                "UPDATE files SET status = 'duplicate', duplicate_of = ?, reason = ? "
+                "WHERE file_id = ?",
+                [kept, f"same run as {kept} (richer source landed later)", cand.file_id],
+            )
+            stats.demoted.append((cand.file_id, row[0], removed[cand.file_id], int(row[1] or 0)))
+
+
+def _land_frames(con, fresh: list[FileResult], decision: Decision, athlete_id: str,
+                 now: datetime, stats: LandStats) -> None:
+    """The kept activities' frames, and one ``files`` row per new file.
+
+    Each table is concatenated over the batch (chunks appended, no copy) and filtered once to
+    the kept activities: one filter per table instead of one per file and table. A file's
+    frames carry only its own activity ids (activity_id_for(file_id, ...)), so the batch's
+    kept set selects exactly what each file's own kept set would."""
+    dropped = decision.dropped
     parts: dict[str, list[pl.DataFrame]] = {t: [] for t in (*ACTIVITY_TABLES, "activity_metrics")}
     record_owner: list[tuple[int, int]] = []  # (index in file_rows, records in the frame)
     kept_all: list[str] = []
@@ -245,10 +221,10 @@ def _land(con, results, athlete_id, sources, now, stats) -> None:
         status, reason = r.status, r.reason
         if dec is not None and dec.activities.height:
             all_ids = dec.activities["activity_id"].to_list()
-            kept_ids = [a for a in all_ids if a not in dropped]
+            kept_ids = decision.kept(all_ids)
             if not kept_ids:
                 status = "duplicate"
-                dup_of = dropped[all_ids[0]][1]
+                dup_of = dropped[all_ids[0]].kept_id
                 note = f"same run as {dup_of}; kept the richer source"
                 reason = f"{note} (this copy: {r.status}: {reason})" if reason else note
         n_records = 0
@@ -311,7 +287,10 @@ def _land(con, results, athlete_id, sources, now, stats) -> None:
         _insert_frame(con, "files", pl.DataFrame(file_rows, infer_schema_length=None))
         _forget_retried_problems(
             con, [f for f in file_rows if f["error_class"] not in RETRIED_ERROR_CLASSES])
-    # what the plausibility checks refused or set NULL, for every new file (kept or not)
+
+
+def _land_value_checks(con, fresh: list[FileResult], athlete_id: str) -> None:
+    """What the plausibility checks refused or set NULL, for every new file (kept or not)."""
     checks = [r.decoded.value_checks for r in fresh
               if r.decoded is not None and getattr(r.decoded, "value_checks", None) is not None
               and r.decoded.value_checks.height]
@@ -319,7 +298,9 @@ def _land(con, results, athlete_id, sources, now, stats) -> None:
         _insert_frame(con, "value_checks", pl.concat(checks, how="vertical_relaxed")
                       .with_columns(pl.lit(athlete_id).alias("athlete_id")))
 
-    # --- a bulk export's own index (Strava activities.csv), kept against the file it names ---
+
+def _land_export_index(con, fresh: list[FileResult], athlete_id: str) -> None:
+    """A bulk export's own index (Strava activities.csv), kept against the file it names."""
     meta_rows = []
     for r in fresh:
         m = r.export_meta
@@ -328,21 +309,23 @@ def _land(con, results, athlete_id, sources, now, stats) -> None:
     if meta_rows:
         _insert_frame(con, "export_activities", pl.DataFrame(meta_rows, infer_schema_length=None))
 
-    if sources:  # one statement for the batch's sources (the last row of a path wins)
-        last = {path: (path, size, mtime_ns, n_files) for path, size, mtime_ns, n_files in sources}
-        rows = list(last.values())
-        src = pl.DataFrame(
-            {"path": [r[0] for r in rows], "size_bytes": [r[1] for r in rows],
-             "mtime_ns": [r[2] for r in rows], "n_files": [r[3] for r in rows]},
-            schema={"path": pl.Utf8, "size_bytes": pl.Int64, "mtime_ns": pl.Int64, "n_files": pl.Int64},
-        )
-        con.register("_sources", src.to_arrow())
-        try:
-            con.execute(
-                "INSERT OR REPLACE INTO sync_sources "
-                "SELECT path, size_bytes, mtime_ns, ?, n_files, ? FROM _sources", [athlete_id, now])
-        finally:
-            con.unregister("_sources")
+
+def _land_sources(con, sources, athlete_id: str, now: datetime) -> None:
+    """The batch's completed sources, one statement (the last row of a path wins)."""
+    last = {path: (path, size, mtime_ns, n_files) for path, size, mtime_ns, n_files in sources}
+    rows = list(last.values())
+    src = pl.DataFrame(
+        {"path": [r[0] for r in rows], "size_bytes": [r[1] for r in rows],
+         "mtime_ns": [r[2] for r in rows], "n_files": [r[3] for r in rows]},
+        schema={"path": pl.Utf8, "size_bytes": pl.Int64, "mtime_ns": pl.Int64, "n_files": pl.Int64},
+    )
+    con.register("_sources", src.to_arrow())
+    try:
+        con.execute(
+            "INSERT OR REPLACE INTO sync_sources "
+            "SELECT path, size_bytes, mtime_ns, ?, n_files, ? FROM _sources", [athlete_id, now])
+    finally:
+        con.unregister("_sources")
 
 
 #: Quarantine reasons that say "not read this time", not "this content is bad": a later sync

@@ -45,6 +45,7 @@ import duckdb
 import polars as pl
 
 from models.thresholds import THRESHOLDS, value as threshold_default
+from pipelines.db import tables
 
 #: Weeks shown when ``--weeks`` is not given (0 = the athlete's whole history).
 DEFAULT_WEEKS = 26
@@ -113,13 +114,9 @@ class Report:
 # --------------------------------------------------------------------------- reading the marts
 
 
-def _relations(con: duckdb.DuckDBPyConnection) -> set[str]:
-    return {r[0] for r in con.execute("SELECT table_name FROM information_schema.tables").fetchall()}
-
-
 def list_athletes(con: duckdb.DuckDBPyConnection) -> list[str]:
     """Athletes with a calendar in ``daily_load`` (i.e. with at least one activity), sorted."""
-    if "daily_load" not in _relations(con):
+    if "daily_load" not in tables(con):
         return []
     return [r[0] for r in con.execute(
         "SELECT DISTINCT athlete_id FROM daily_load ORDER BY athlete_id").fetchall()]
@@ -521,7 +518,7 @@ def build_report(con: duckdb.DuckDBPyConnection, *, athlete: str | None = None,
     """Query the marts (read-only) and build the report's charts for one athlete."""
     import altair as alt
 
-    rels = _relations(con)
+    rels = tables(con)
     missing = [t for t in ("daily_load", "weekly_load", "acwr_daily", "session_spikes", "flags") if t not in rels]
     if missing:
         raise ReportError(f"the database has no models yet ({', '.join(missing)} missing): "

@@ -43,7 +43,7 @@ import duckdb
 import polars as pl
 
 from models.thresholds import THRESHOLDS, value
-from pipelines.db import SQL_DIR, quote_ident, rollback, utcnow
+from pipelines.db import SQL_DIR, quote_ident, tables, transaction, utcnow
 from pipelines.pausepoint import pause_point
 
 LAYERS = ("10_staging", "20_intermediate", "30_marts")
@@ -200,8 +200,8 @@ def run_models(
         "today": today or date.today(),
         "built_at": utcnow(),
     }
-    con.execute("BEGIN TRANSACTION")
-    try:
+    # one transaction: a failed COMMIT (full disk) keeps the first error (db.transaction)
+    with transaction(con):
         _set_variables(con, variables)
         _load_thresholds(con, values)
         con.execute(
@@ -221,14 +221,10 @@ def run_models(
             "SELECT flag_id, athlete_id, rule, local_date, activity_id, first_raised_at FROM flags "
             "WHERE flag_id NOT IN (SELECT flag_id FROM flag_log)"
         )
-        if "model_state" in _tables(con):  # these models are current with the data they read
+        if "model_state" in tables(con):  # these models are current with the data they read
             con.execute("UPDATE model_state SET models_generation = data_generation, "
                         "models_built_at = ? WHERE id = 1", [variables["built_at"]])
         pause_point("build")
-        con.execute("COMMIT")
-    except BaseException:
-        rollback(con)  # a failed COMMIT (full disk) already ended it: keep the first error
-        raise
     return [m.name for m in models]
 
 
@@ -237,11 +233,11 @@ def models_stale(con: duckdb.DuckDBPyConnection, overrides: dict[str, float] | N
     before data landed or the journal changed since (``model_state``, migration 005: e.g. a
     sync killed between its last batch and the end of its model build), or built with other
     thresholds than ``overrides`` give. Works on a read-only connection."""
-    tables = _tables(con)
-    if "flags" not in tables or "build_info" not in tables:
+    present = tables(con)
+    if "flags" not in present or "build_info" not in present:
         return "the models have never been built"
     older = "they were built by an older footfall, which did not record what they were built from"
-    if "model_state" not in tables:  # a database not yet migrated to 005 (read-only here)
+    if "model_state" not in present:  # a database not yet migrated to 005 (read-only here)
         return older
     data, built = con.execute("SELECT data_generation, models_generation FROM model_state").fetchall()[0]
     if built is None:
@@ -249,7 +245,7 @@ def models_stale(con: duckdb.DuckDBPyConnection, overrides: dict[str, float] | N
     if built != data:
         return ("they are older than the landed data or the journal (a sync, build or journal "
                 "change was interrupted before the models were rebuilt)")
-    if "thresholds" in tables:
+    if "thresholds" in present:
         try:
             want = {k: float(v) for k, v in threshold_values(overrides).items()}
         except (KeyError, ValueError) as err:  # the build will say so
@@ -266,23 +262,19 @@ def _as_subquery(sql: str) -> str:
     return _code(sql).strip().rstrip(";").strip()
 
 
-def _tables(con: duckdb.DuckDBPyConnection) -> set[str]:
-    return {r[0] for r in con.execute("SELECT table_name FROM information_schema.tables").fetchall()}
-
-
 def run_data_tests(con: duckdb.DuckDBPyConnection, tests_dir: Path = TESTS_DIR) -> dict[str, int]:
     """Run each ``sql/tests/assert_*.sql``; return {test name: offending row count} (0 = pass).
 
     The variables are set from the ``thresholds`` table of the last build, so the tests judge the
     models with the values they were built with (works on a read-only connection too).
     """
-    tables = _tables(con)
+    present = tables(con)
     values: dict[str, object] = {}
-    if "thresholds" in tables:
+    if "thresholds" in present:
         values.update(con.execute("SELECT name, value FROM thresholds").fetchall())
     else:
         values.update(threshold_values())
-    if "build_info" in tables:
+    if "build_info" in present:
         built_at, today = con.execute("SELECT built_at, today FROM build_info").fetchall()[0]
         values.update(built_at=built_at, today=today)
     _set_variables(con, values)
@@ -303,7 +295,7 @@ def query_flags(
     since: date | str | None = None,
 ) -> pl.DataFrame:
     """The flags, oldest first; only ``athlete``'s and those on or after ``since`` when given."""
-    if "flags" not in _tables(con):
+    if "flags" not in tables(con):
         raise ModelsNotBuilt(
             "this database has no flags table yet: run `footfall sync PATH` or `footfall build`"
         )

@@ -144,8 +144,8 @@ def plan_sync(db_path: Path, sources: list, settings: Settings) -> Plan:
     if not Path(db_path).exists():
         return Plan(sources=list(sources), unchanged=0, known_ids=set())
     with dbm.connection(db_path, read_only=True, wait_s=settings.lock_wait_s) as con:
-        tables = {r[0] for r in con.execute("SELECT table_name FROM information_schema.tables").fetchall()}
-        if "files" not in tables:
+        present = dbm.tables(con)
+        if "files" not in present:
             return Plan(sources=list(sources), unchanged=0, known_ids=set())
         seen = {
             (p, s, m)
@@ -444,19 +444,15 @@ def build_models(db_path: Path, settings: Settings) -> tuple[list[str], list[dic
         before = _flag_ids(con)
         built = run_models(con, overrides=settings.thresholds, today=local_today(settings.timezone))
         new = []
-        if "flags" in _tables(con):
+        if "flags" in dbm.tables(con):
             flags = con.sql("SELECT * FROM flags ORDER BY local_date, athlete_id").pl()
             if "flag_id" in flags.columns:
                 new = [f for f in flags.to_dicts() if f["flag_id"] not in before]
         return built, new
 
 
-def _tables(con) -> set[str]:
-    return {r[0] for r in con.execute("SELECT table_name FROM information_schema.tables").fetchall()}
-
-
 def _flag_ids(con) -> set[str]:
-    if "flags" not in _tables(con):
+    if "flags" not in dbm.tables(con):
         return set()
     cols = dbm.table_columns(con, "flags")
     if "flag_id" not in cols:

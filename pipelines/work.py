@@ -93,10 +93,8 @@ def decode_one(data: bytes, name: str, ctx: DeriveContext) -> tuple[Decoded, pl.
     from models.localtime import fill_local_time
 
     dec.activities = fill_local_time(dec.activities, ctx.timezone)
-    try:
-        from models.summary import AthleteProfile, derive_activity
-    except ImportError:  # metrics not built yet: land the raw frames only
-        return dec, None
+    from models.summary import AthleteProfile, derive_activity
+
     profile = AthleteProfile(
         athlete_id=ctx.athlete_id,
         hr_rest_bpm=ctx.hr_rest_bpm,

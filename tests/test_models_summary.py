@@ -245,10 +245,10 @@ def test_distance_from_positions_when_no_distance_column():
 def test_trimp_needs_profile():
     recs = records(seconds=range(3601), heart_rate_bpm=150.0)
     _, m = derive_activity(activities(activity()), recs, NO_LAPS)
-    assert one(m)["trimp"] is None
+    assert one(m)["trimp_au"] is None
     prof = AthleteProfile(athlete_id="ath", hr_rest_bpm=50, hr_max_bpm=190, sex="male")
     _, m = derive_activity(activities(activity()), recs, NO_LAPS, athlete=prof)
-    assert one(m)["trimp"] == pytest.approx(108.10, abs=0.01)
+    assert one(m)["trimp_au"] == pytest.approx(108.10, abs=0.01)
     assert one(m)["athlete_id"] == "ath"  # no athlete_id column: from the profile
     _, m = derive_activity(activities(activity(), athlete_id="col"), recs, NO_LAPS, athlete=prof)
     assert one(m)["athlete_id"] == "col"  # the pipeline's column wins

@@ -66,7 +66,7 @@ def add_activity(
     is_run: bool | None = None,
     moving_time_s: float | None = None,
     steps: float | None = None,
-    trimp: float | None = None,
+    trimp_au: float | None = None,
     metrics: bool = True,
 ) -> str:
     """One activity in ``activities`` (and ``activity_metrics`` unless ``metrics=False``).
@@ -87,10 +87,10 @@ def add_activity(
     if metrics:
         con.execute(
             "INSERT INTO activity_metrics (activity_id, athlete_id, sport, is_run, started_at, "
-            "local_date, distance_m, moving_time_s, elapsed_time_s, steps, trimp) "
+            "local_date, distance_m, moving_time_s, elapsed_time_s, steps, trimp_au) "
             "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [aid, athlete, sport, sport == "running" if is_run is None else is_run, start_utc,
-             local_date, distance_m, moving, moving, steps, trimp],
+             local_date, distance_m, moving, moving, steps, trimp_au],
         )
     return aid
 
@@ -319,8 +319,8 @@ def test_runs_count_on_their_local_date_not_the_utc_date(con):
 
 
 def test_rest_days_are_zero_rows_and_unknowns_stay_null(con):
-    add_activity(con, at(MONDAY), 10_000, steps=9_000, trimp=80, athlete="hr")
-    add_activity(con, at(MONDAY + timedelta(days=5)), 12_000, steps=10_500, trimp=95, athlete="hr")
+    add_activity(con, at(MONDAY), 10_000, steps=9_000, trimp_au=80, athlete="hr")
+    add_activity(con, at(MONDAY + timedelta(days=5)), 12_000, steps=10_500, trimp_au=95, athlete="hr")
     # the same day, a ride without TRIMP: the day's TRIMP is unknown, not 95
     add_activity(con, at(MONDAY + timedelta(days=5), 17), 30_000, sport="cycling",
                  moving_time_s=3600, athlete="hr")
@@ -333,7 +333,7 @@ def test_rest_days_are_zero_rows_and_unknowns_stay_null(con):
     assert [r["running_distance_m"] for r in hr] == [10_000, 0, 0, 0, 0, 12_000, 0, 0, 0, 0]
     assert [r["n_runs"] for r in hr] == [1, 0, 0, 0, 0, 1, 0, 0, 0, 0]
     assert [r["steps"] for r in hr] == [9_000, 0, 0, 0, 0, 10_500, 0, 0, 0, 0]
-    assert [r["trimp"] for r in hr] == [80, 0, 0, 0, 0, None, 0, 0, 0, 0]
+    assert [r["trimp_au"] for r in hr] == [80, 0, 0, 0, 0, None, 0, 0, 0, 0]
     assert [r["longest_run_m"] for r in hr] == [10_000] + [None] * 4 + [12_000] + [None] * 4
     assert hr[5]["duration_s"] == pytest.approx(12_000 * 0.33 + 3600)
     assert hr[5]["running_moving_time_s"] == pytest.approx(12_000 * 0.33)
@@ -342,13 +342,13 @@ def test_rest_days_are_zero_rows_and_unknowns_stay_null(con):
 
     gpx = rows(con, "SELECT * FROM daily_load WHERE athlete_id = 'gpx' ORDER BY local_date")
     assert len(gpx) == 10
-    assert {r["trimp"] for r in gpx} == {None}
+    assert {r["trimp_au"] for r in gpx} == {None}
     assert gpx[0]["n_runs_without_steps"] == 1
 
     w, rest_week = rows(con, "SELECT * FROM weekly_load WHERE athlete_id = 'hr' ORDER BY 2")
-    assert (w["running_distance_m"], w["n_runs"], w["duration_s"], w["trimp"]) == (
+    assert (w["running_distance_m"], w["n_runs"], w["duration_s"], w["trimp_au"]) == (
         22_000, 2, pytest.approx(22_000 * 0.33 + 3600), None)
-    assert (rest_week["running_distance_m"], rest_week["n_days"], rest_week["trimp"]) == (0, 3, 0)
+    assert (rest_week["running_distance_m"], rest_week["n_days"], rest_week["trimp_au"]) == (0, 3, 0)
 
 
 def test_cross_training_counts_in_duration_only_and_missing_metrics_fall_back(con):

@@ -82,9 +82,9 @@ def _num(v) -> str:
 
 def no_models_message(con, db: Path) -> str:
     """What to run when the database has no models: after an interrupted sync, `footfall build`."""
-    has_files = con.execute(
-        "SELECT count(*) FROM information_schema.tables WHERE table_name = 'files'").fetchall()[0][0]
-    if has_files and con.execute("SELECT count(*) FROM files").fetchall()[0][0]:
+    from pipelines.db import tables
+
+    if "files" in tables(con) and con.execute("SELECT count(*) FROM files").fetchall()[0][0]:
         return (f"{db} has landed files but no flags: the sync that landed them was interrupted "
                 f"before it built the models. Run `footfall build --db {db}` (or the same `footfall "
                 f"sync` again)")

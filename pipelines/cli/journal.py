@@ -230,7 +230,7 @@ def log_show(
     """Recent runs beside their shoe, RPE and pain, and the journal entries (with ids)."""
     from datetime import timedelta
 
-    from pipelines.db import DatabaseBusy, connection
+    from pipelines.db import DatabaseBusy, connection, tables
     from pipelines.journal import recent_entries
 
     s = settings_for(db, athlete)
@@ -239,8 +239,7 @@ def log_show(
     since = _today(s) - timedelta(days=max(days, 0))
     try:
         with connection(s.db, read_only=True, wait_s=s.lock_wait_s) as con:
-            tables = {r[0] for r in con.execute("SELECT table_name FROM information_schema.tables").fetchall()}
-            if "pain_log" not in tables:
+            if "pain_log" not in tables(con):
                 fail(f"{s.db} has no journal yet: `footfall log pain ...` starts it", 1)
             runs, entries = recent_entries(con, s.athlete, since)
     except DatabaseBusy as err:
@@ -392,7 +391,7 @@ def shoes_list(
     as_json: JsonOpt = False,
 ) -> None:
     """Shoes with their mileage (total, last 7 and 28 days) and runs."""
-    from pipelines.db import DatabaseBusy, connection
+    from pipelines.db import DatabaseBusy, connection, tables
     from pipelines.journal import list_shoes
 
     s = settings_for(db, athlete)
@@ -400,8 +399,7 @@ def shoes_list(
         fail(f"{s.db} does not exist; add a shoe with `footfall shoes add NAME` or sync first", 1)
     try:
         with connection(s.db, read_only=True, wait_s=s.lock_wait_s) as con:
-            tables = {r[0] for r in con.execute("SELECT table_name FROM information_schema.tables").fetchall()}
-            if "shoes" not in tables:
+            if "shoes" not in tables(con):
                 fail(f"{s.db} has no shoes yet: add one with `footfall shoes add NAME`", 1)
             df = list_shoes(con, None if all_athletes else s.athlete, today=_today(s))
             retire_m = _retire_m(s)

@@ -1,7 +1,7 @@
 -- stg_activity_metrics: per-activity metrics computed by models/summary.py.
 -- grain: one row per activity; key: activity_id
 -- units: distance_m metres; moving_time_s, elapsed_time_s seconds; steps count (both feet);
---        trimp arbitrary units (Banister, NULL when heart rate or the athlete's HR rest/max is unknown)
+--        trimp_au arbitrary units (Banister, NULL when heart rate or the athlete's HR rest/max is unknown)
 -- variables: none
 
 create or replace view stg_activity_metrics as
@@ -27,7 +27,7 @@ final as (
         moving_time_s,
         elapsed_time_s,
         steps,
-        trimp
+        trimp_au
 
     from activity_metrics
 

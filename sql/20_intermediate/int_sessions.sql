@@ -1,7 +1,7 @@
 -- int_sessions: every activity with the load it contributes, one place for "what counts".
 -- grain: one row per activity with an athlete and a local date; key: activity_id
 -- units: distance_m, running_distance_m metres; moving_time_s, running_moving_time_s, duration_s
---        seconds; steps count; srpe_load_au, trimp arbitrary units
+--        seconds; steps count; srpe_load_au, trimp_au arbitrary units
 -- rules (SCIENCE.md s5 "Load units"):
 --   * a run is activity_metrics.is_run (models/ decide it), else sport = 'running' when the metrics
 --     are not computed yet;
@@ -9,7 +9,7 @@
 --     swimming, walking, ...) counts in the all-sport duration_s only;
 --   * distance and moving time prefer the metrics (models/summary.py), else the activity summary
 --     (timer time, then elapsed time);
---   * srpe_load_au comes from stg_session_rpe (empty until RPE is logged); trimp from the metrics.
+--   * srpe_load_au comes from stg_session_rpe (empty until RPE is logged); trimp_au from the metrics.
 -- variables: none
 
 create or replace view int_sessions as
@@ -48,7 +48,7 @@ joined as (
         coalesce(m.distance_m, a.distance_m) as distance_m,
         coalesce(m.moving_time_s, a.timer_time_s, a.elapsed_time_s) as moving_time_s,
         m.steps,
-        m.trimp,
+        m.trimp_au,
         r.srpe_load_au
 
     from activities as a
@@ -75,7 +75,7 @@ final as (
         case when is_run then steps end as steps,
         moving_time_s as duration_s,
         srpe_load_au,
-        trimp
+        trimp_au
 
     from joined
     where athlete_id is not null

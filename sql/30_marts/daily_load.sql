@@ -4,9 +4,9 @@
 --        key: (athlete_id, local_date); day_index = 1 on the first day
 -- units: running_distance_m, longest_run_m metres; running_moving_time_s, duration_s seconds;
 --        steps count (runs only; runs whose steps are unknown add 0 and are counted in
---        n_runs_without_steps); srpe_load_au, trimp arbitrary units
+--        n_runs_without_steps); srpe_load_au, trimp_au arbitrary units
 -- rules: dates are the activity's LOCAL date (SCIENCE.md s5), never the UTC date of started_at.
---        Days without activity are 0 (SCIENCE.md s1.1). trimp and srpe_load_au: NULL on a day when
+--        Days without activity are 0 (SCIENCE.md s1.1). trimp_au and srpe_load_au: NULL on a day when
 --        any of its activities lacks the value (a partial sum would understate the load), 0 on rest
 --        days, and NULL on every day for an athlete who has no value at all.
 --        longest_run_m is NULL on days without a run.
@@ -28,7 +28,7 @@ athlete_span as (
         athlete_id,
         min(local_date) as first_date,
         greatest(max(local_date), cast(getvariable('today') as date)) as last_date,
-        bool_or(trimp is not null) as has_trimp,
+        bool_or(trimp_au is not null) as has_trimp,
         bool_or(srpe_load_au is not null) as has_srpe
 
     from sessions
@@ -75,7 +75,7 @@ per_day as (
         sum(steps) as steps,
         sum(duration_s) as duration_s,
         max(running_distance_m) as longest_run_m,
-        case when count(trimp) = count(*) then sum(trimp) end as trimp,
+        case when count(trimp_au) = count(*) then sum(trimp_au) end as trimp_au,
         case when count(srpe_load_au) = count(*) then sum(srpe_load_au) end as srpe_load_au
 
     from sessions
@@ -106,8 +106,8 @@ final as (
         case
             when not c.has_trimp then null
             when d.athlete_id is null then 0
-            else d.trimp
-        end as trimp
+            else d.trimp_au
+        end as trimp_au
 
     from calendar as c
     left join per_day as d

@@ -287,7 +287,7 @@ keyed as (
 
 ),
 
-final as (
+load_flags as (
 
     select
         k.flag_id,
@@ -312,13 +312,13 @@ final as (
 
 ),
 
-with_journal as (
+final as (
 
-    select * from final
+    select * from load_flags
     union all by name
     select * from journal_flags
 
 )
 
-select * from with_journal
+select * from final
 order by local_date, athlete_id, rule, activity_id

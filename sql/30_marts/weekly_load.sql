@@ -3,7 +3,7 @@
 -- grain: one row per athlete_id x week_start_date (a Monday), with no gaps, from the week of the
 --        athlete's first activity to the week of `today`; key: (athlete_id, week_start_date)
 -- units: pain_* scores 0-10; running_distance_m, longest_run_m, mean/sd_daily_distance_m, strain_m metres;
---        running_moving_time_s, duration_s seconds; steps count; srpe_load_au, trimp AU;
+--        running_moving_time_s, duration_s seconds; steps count; srpe_load_au, trimp_au AU;
 --        distance_change_pct percent; monotony ratio (no unit)
 -- rules:
 --   * n_days: days of the week inside the athlete's calendar (daily_load). The first week (before
@@ -15,7 +15,7 @@
 --   * monotony = mean / SD of the 7 daily running distances (rest days 0) of a complete week
 --     (Foster 1998, SCIENCE.md s1.7); SD is the sample SD (n - 1; Foster does not say which);
 --     NULL when the week is partial or SD = 0. strain_m = running_distance_m x monotony.
---   * srpe_load_au, trimp: NULL when any day of the week is NULL (see daily_load).
+--   * srpe_load_au, trimp_au: NULL when any day of the week is NULL (see daily_load).
 --   * pain_<moment>_max / _mean (moment: before, during, after, next_morning): the highest and the
 --     mean pain score (0-10) logged for that moment on the week's days (int_pain_entries, by the
 --     day the pain was felt); NULL when none was logged. n_pain_entries counts every moment.
@@ -46,7 +46,7 @@ weekly as (
         sum(duration_s) as duration_s,
         max(longest_run_m) as longest_run_m,
         case when count(srpe_load_au) = count(*) then sum(srpe_load_au) end as srpe_load_au,
-        case when count(trimp) = count(*) then sum(trimp) end as trimp,
+        case when count(trimp_au) = count(*) then sum(trimp_au) end as trimp_au,
         avg(running_distance_m) as mean_daily_distance_m,
         stddev_samp(running_distance_m) as sd_daily_distance_m
 
@@ -112,7 +112,7 @@ final as (
         duration_s,
         longest_run_m,
         srpe_load_au,
-        trimp,
+        trimp_au,
         prev_running_distance_m,
         case
             when prev_n_days = 7 and prev_running_distance_m > 0

@@ -3,14 +3,14 @@
 select 'daily_load' as model, athlete_id, local_date as day
 from daily_load
 where running_distance_m < 0 or running_moving_time_s < 0 or steps < 0 or duration_s < 0
-   or srpe_load_au < 0 or trimp < 0 or n_runs < 0 or n_activities < 0 or longest_run_m < 0
+   or srpe_load_au < 0 or trimp_au < 0 or n_runs < 0 or n_activities < 0 or longest_run_m < 0
 
 union all
 
 select 'weekly_load', athlete_id, week_start_date
 from weekly_load
 where running_distance_m < 0 or running_moving_time_s < 0 or steps < 0 or duration_s < 0
-   or srpe_load_au < 0 or trimp < 0 or n_runs < 0 or longest_run_m < 0
+   or srpe_load_au < 0 or trimp_au < 0 or n_runs < 0 or longest_run_m < 0
    or monotony < 0 or strain_m < 0 or sd_daily_distance_m < 0
 
 union all
