@@ -43,7 +43,7 @@ import duckdb
 import polars as pl
 
 from models.thresholds import THRESHOLDS, value
-from pipelines.db import SQL_DIR, quote_ident, rollback, utcnow
+from pipelines.db import SQL_DIR, quote_ident, rollback, table_columns, utcnow
 from pipelines.pausepoint import pause_point
 
 LAYERS = ("10_staging", "20_intermediate", "30_marts")
@@ -230,6 +230,23 @@ def run_models(
         rollback(con)  # a failed COMMIT (full disk) already ended it: keep the first error
         raise
     return [m.name for m in models]
+
+
+def build_and_diff(
+    con: duckdb.DuckDBPyConnection,
+    *,
+    overrides: dict[str, float] | None = None,
+    today: date | None = None,
+) -> tuple[list[str], list[dict]]:
+    """Build the models (:func:`run_models`) and return (models built, flags this build raised
+    that the previous build did not have), the new flags oldest first. Used by the sync and by
+    every journal change (``footfall log pain 7 --when during`` says at once that it raised one)."""
+    before: set[str] = set()
+    if "flags" in _tables(con) and "flag_id" in table_columns(con, "flags"):
+        before = {r[0] for r in con.execute("SELECT flag_id FROM flags").fetchall()}
+    built = run_models(con, overrides=overrides, today=today)
+    flags = con.sql("SELECT * FROM flags ORDER BY local_date, athlete_id, rule, activity_id").pl()
+    return built, [f for f in flags.to_dicts() if f["flag_id"] not in before]
 
 
 def models_stale(con: duckdb.DuckDBPyConnection, overrides: dict[str, float] | None = None) -> str | None:

@@ -3,7 +3,7 @@
 -- units: distance_m, running_distance_m, distance_7d_m, distance_28d_m, remaining_m metres
 -- rules:
 --   * an activity counts for the shoe it is assigned to in activity_shoes (one shoe per activity:
---     by hand, by Strava gear, or by a default-shoe rule; pipelines/journal.py). distance_m counts
+--     by hand, by Strava gear, or by a default-shoe rule; pipelines/journal/). distance_m counts
 --     every activity in the shoe (walks wear shoes too); running_distance_m and n_runs only runs.
 --   * distance_7d_m / distance_28d_m: activities on the 7 / 28 local days ending on `today`.
 --   * start_date: first_used when the runner gave it, else the shoe's first activity.
