@@ -35,7 +35,7 @@ from models.journal import JournalError, JournalFileError
 from pipelines.journal.csv_import import ImportResult, import_journal
 from pipelines.journal.strava import after_sync, fill_from_strava
 from pipelines.journal.writes import (
-    FOOT_SPORTS, JOURNAL_TABLES, MIN_PREFIX, Activity, NotFound, add_pain, add_rpe, add_shoe,
+    JOURNAL_TABLES, MIN_PREFIX, Activity, NotFound, add_pain, add_rpe, add_shoe,
     assign_default_shoes, assign_shoe, delete_entry, journal_counts, list_shoes, local_today,
     rebuild_models, recent_entries, resolve_activity, resolve_shoe, retire_shoe,
 )
@@ -45,5 +45,5 @@ __all__ = [
     "add_shoe", "retire_shoe", "assign_shoe", "list_shoes", "import_journal",
     "assign_default_shoes", "fill_from_strava", "after_sync", "journal_counts", "delete_entry",
     "recent_entries", "rebuild_models", "ImportResult", "Activity", "resolve_activity",
-    "resolve_shoe", "FOOT_SPORTS", "JOURNAL_TABLES", "MIN_PREFIX",
+    "resolve_shoe", "JOURNAL_TABLES", "MIN_PREFIX",
 ]

@@ -12,34 +12,19 @@ from models import journal as mj
 from models.journal import JournalError
 from pipelines.db import first, utcnow
 from pipelines.journal.writes import (
-    FOOT_SPORTS, _STRAVA_FOOT, _apply_shoe_rules, _athletes, _insert_shoe, _next_id,
-    _transaction, local_today,
+    _apply_shoe_rules, _athletes, _insert_shoe, _next_id, _transaction, local_today,
 )
+from pipelines.sqlmodels import model_query
+
 
 def _fill_from_strava(con, athletes: list[str]) -> dict:
     if not athletes:
         return {"shoes_created": 0, "shoes_linked": 0, "rpe_added": 0, "rpe_out_of_range": 0}
     now, today = utcnow(), local_today()
+    strava = model_query("int_strava_activities")  # matched to the activity kept; is_foot
     gears = con.execute(
-        f"""
-        WITH x AS (
-            SELECT e.athlete_id, e.gear, e.activity_type, a.activity_id, a.sport
-            FROM export_activities e
-            JOIN activities a ON a.file_id = e.file_id AND a.athlete_id = e.athlete_id
-            WHERE e.gear IS NOT NULL AND list_contains(?, e.athlete_id)
-            UNION
-            SELECT e.athlete_id, e.gear, e.activity_type, d.duplicate_of, k.sport
-            FROM export_activities e
-            JOIN activity_duplicates d ON d.file_id = e.file_id
-            JOIN activities k ON k.activity_id = d.duplicate_of AND k.athlete_id = e.athlete_id
-            WHERE e.gear IS NOT NULL AND list_contains(?, e.athlete_id)
-        )
-        SELECT DISTINCT athlete_id, gear FROM x
-        WHERE sport IN {FOOT_SPORTS} OR regexp_matches(lower(coalesce(activity_type, '')), '{_STRAVA_FOOT}')
-        ORDER BY athlete_id, gear
-        """,
-        [athletes, athletes],
-    ).fetchall()
+        f"SELECT DISTINCT athlete_id, gear FROM ({strava}) WHERE gear IS NOT NULL AND is_foot "
+        "AND list_contains(?, athlete_id) ORDER BY athlete_id, gear", [athletes]).fetchall()
     created = linked = 0
     for athlete_id, gear in gears:
         if first(con.execute("SELECT 1 FROM shoes WHERE athlete_id = ? AND strava_gear = ?",
@@ -66,26 +51,10 @@ def _fill_from_strava(con, athletes: list[str]) -> dict:
         created += 1
     # perceived exertion -> rpe_log, for activities with no RPE yet (any source)
     pe = con.execute(
-        """
-        WITH x AS (
-            SELECT e.athlete_id, e.perceived_exertion AS pe, a.activity_id
-            FROM export_activities e
-            JOIN activities a ON a.file_id = e.file_id AND a.athlete_id = e.athlete_id
-            WHERE e.perceived_exertion IS NOT NULL AND list_contains(?, e.athlete_id)
-            UNION
-            SELECT e.athlete_id, e.perceived_exertion, d.duplicate_of
-            FROM export_activities e JOIN activity_duplicates d ON d.file_id = e.file_id
-            WHERE e.perceived_exertion IS NOT NULL AND list_contains(?, e.athlete_id)
-        )
-        SELECT x.athlete_id, x.activity_id, k.local_date, max(x.pe) AS pe
-        FROM x JOIN activities k ON k.activity_id = x.activity_id AND k.athlete_id = x.athlete_id
-        WHERE x.activity_id NOT IN (SELECT activity_id FROM rpe_log WHERE activity_id IS NOT NULL)
-          AND k.local_date IS NOT NULL
-        GROUP BY ALL
-        ORDER BY x.athlete_id, k.local_date, x.activity_id
-        """,
-        [athletes, athletes],
-    ).fetchall()
+        f"SELECT athlete_id, activity_id, local_date, max(perceived_exertion) AS pe FROM ({strava}) "
+        "WHERE perceived_exertion IS NOT NULL AND list_contains(?, athlete_id) AND local_date IS NOT NULL "
+        "AND activity_id NOT IN (SELECT activity_id FROM rpe_log WHERE activity_id IS NOT NULL) "
+        "GROUP BY ALL ORDER BY athlete_id, local_date, activity_id", [athletes]).fetchall()
     added = bad = 0
     next_id = _next_id(con, "rpe_log", "entry_id")
     for athlete_id, aid, d, value in pe:

@@ -17,11 +17,8 @@ import polars as pl
 from models import journal as mj
 from models.journal import JournalError
 from pipelines.db import bump_data_generation, first, rollback, utcnow
+from pipelines.sqlmodels import build_and_diff, model_query, set_build_variables
 
-#: Sports a shoe is worn for (Strava gear on other sports, e.g. bikes, never becomes a shoe).
-FOOT_SPORTS = ("running", "walking", "hiking", "trail_running")
-#: Strava "Activity Type" values of foot activities (lower case, matched as a pattern).
-_STRAVA_FOOT = "run|walk|hike"
 MIN_PREFIX = 6
 
 JOURNAL_TABLES = ("pain_log", "rpe_log", "shoes", "activity_shoes", "shoe_ranges")
@@ -86,16 +83,14 @@ def _next_id(con, table: str, column: str) -> int:
     return int(first(con.execute(f"SELECT coalesce(max({column}), 0) + 1 FROM {table}"))[0])
 
 
-_RUN_SQL = "coalesce(m.is_run, a.sport = 'running', false)"  # the same rule as int_sessions
-
-
 def resolve_activity(con, ref: str, athlete_id: str | None = None) -> Activity:
     """The activity ``ref`` names: a full id, a unique prefix, or a dropped duplicate's id."""
     ref = (ref or "").strip()
     if not ref:
         raise JournalError("--activity is empty")
     q = (f"SELECT a.activity_id, a.athlete_id, coalesce(a.local_date, m.local_date), a.sport, "
-         f"{_RUN_SQL} FROM activities a LEFT JOIN activity_metrics m USING (activity_id) ")
+         f"coalesce(s.is_run, false) FROM activities a LEFT JOIN activity_metrics m USING (activity_id) "
+         f"LEFT JOIN ({model_query('int_sessions')}) s USING (activity_id) ")
     rows = con.execute(q + "WHERE a.activity_id = ?", [ref]).fetchall()
     note = ""
     if not rows:
@@ -391,126 +386,29 @@ def _check_in_use(name, first_used, retired_on, lo: date, hi: date | None) -> No
         raise JournalError(f"{name!r} was retired on {retired_on}, before {last}")
 
 
-def list_shoes(con, athlete_id: str | None = None, today: date | None = None) -> pl.DataFrame:
-    """Every shoe with its mileage, computed now from the assignments (not from a model build).
+def list_shoes(con, athlete_id: str | None = None, today: date | None = None, *,
+               overrides: dict[str, float] | None = None) -> pl.DataFrame:
+    """Every shoe with its mileage: the ``shoe_mileage`` mart as it would be built now.
 
-    Columns: shoe_id, athlete_id, name, brand, model, drop_mm, stack_mm, weight_g, first_used,
-    retired_on, is_default, source, n_runs, n_activities, distance_m, distance_7d_m,
-    distance_28d_m, first_run_date, last_run_date. The 7/28-day windows end on ``today``.
-    The same numbers as the ``shoe_mileage`` model (which a sync rebuilds).
+    The mart's query runs on the current assignments (``sqlmodels.model_query``: no build
+    needed, works read-only), with its 7/28-day windows ending on ``today`` and ``shoe_retire_m``
+    from ``overrides``. Columns: those of ``shoe_mileage`` (shoe_id, athlete_id, name, brand,
+    model, ..., n_runs, n_activities, distance_m, distance_7d_m, distance_28d_m, start_date,
+    first_activity_date, last_activity_date, remaining_m, is_past_retire, source). Ordered by
+    athlete, shoes in use first, then shoe id.
     """
-    today = today or local_today()
-    where = "" if athlete_id is None else "WHERE s.athlete_id = ?"
-    params: list = [today, today, today, today]
+    set_build_variables(con, overrides=overrides, today=today or local_today())
+    where, params = "", []
     if athlete_id is not None:
-        params.append(athlete_id)
+        where, params = "WHERE athlete_id = ?", [athlete_id]
     return con.sql(
-        f"""
-        WITH acts AS (
-            SELECT x.shoe_id, a.activity_id, coalesce(a.local_date, m.local_date) AS local_date,
-                   coalesce(m.distance_m, a.distance_m, 0) AS distance_m, {_RUN_SQL} AS is_run
-            FROM activity_shoes x JOIN activities a USING (activity_id)
-            LEFT JOIN activity_metrics m USING (activity_id)
-        )
-        , listed AS (
-        SELECT s.shoe_id, s.athlete_id, s.name, s.brand, s.model, s.drop_mm, s.stack_mm,
-               s.weight_g, s.first_used, s.retired_on, s.is_default, s.source,
-               count(a.activity_id) FILTER (WHERE a.is_run) AS n_runs,
-               count(a.activity_id) AS n_activities,
-               coalesce(sum(a.distance_m), 0) AS distance_m,
-               coalesce(sum(a.distance_m) FILTER (WHERE a.local_date > ?::DATE - 7 AND a.local_date <= ?), 0)
-                   AS distance_7d_m,
-               coalesce(sum(a.distance_m) FILTER (WHERE a.local_date > ?::DATE - 28 AND a.local_date <= ?), 0)
-                   AS distance_28d_m,
-               min(a.local_date) AS first_run_date, max(a.local_date) AS last_run_date
-        FROM shoes s LEFT JOIN acts a USING (shoe_id)
-        {where}
-        GROUP BY ALL
-        )
-        SELECT * FROM listed ORDER BY athlete_id, retired_on IS NOT NULL, shoe_id
-        """,
+        f"SELECT * FROM ({model_query('shoe_mileage')}) {where} "
+        "ORDER BY athlete_id, retired_on IS NOT NULL, shoe_id",
         params=params,
     ).pl()
 
 
 # --------------------------------------------------------------------------- shoe rules
-
-
-_DESIRED_SQL = f"""
-WITH acts AS (
-    SELECT a.activity_id, a.athlete_id, coalesce(a.local_date, m.local_date) AS local_date,
-           {_RUN_SQL} AS is_run
-    FROM activities a LEFT JOIN activity_metrics m USING (activity_id)
-    WHERE list_contains(?, a.athlete_id)
-),
-manual AS (
-    SELECT activity_id FROM activity_shoes WHERE source = 'manual'
-),
-shoe_span AS (
-    SELECT shoe_id, athlete_id, is_default, first_used,
-           coalesce(first_used, added_on) AS starts_on, retired_on
-    FROM shoes
-),
-range_pick AS (
-    SELECT r.activity_id, arg_max(sr.shoe_id, sr.range_id) AS shoe_id
-    FROM acts r
-    JOIN shoe_ranges sr ON sr.athlete_id = r.athlete_id
-        AND r.local_date >= sr.from_date AND (sr.to_date IS NULL OR r.local_date <= sr.to_date)
-    JOIN shoe_span s ON s.shoe_id = sr.shoe_id
-        AND (s.retired_on IS NULL OR r.local_date <= s.retired_on)
-    WHERE r.is_run
-    GROUP BY r.activity_id
-),
-export_acts AS (
-    SELECT e.athlete_id, e.gear, e.activity_type, a.activity_id
-    FROM export_activities e JOIN activities a ON a.file_id = e.file_id AND a.athlete_id = e.athlete_id
-    WHERE e.gear IS NOT NULL
-    UNION
-    SELECT e.athlete_id, e.gear, e.activity_type, d.duplicate_of AS activity_id
-    FROM export_activities e JOIN activity_duplicates d ON d.file_id = e.file_id
-    WHERE e.gear IS NOT NULL
-),
-strava_pick AS (
-    SELECT r.activity_id, min(s.shoe_id) AS shoe_id
-    FROM acts r
-    JOIN export_acts x ON x.activity_id = r.activity_id AND x.athlete_id = r.athlete_id
-    JOIN activities a ON a.activity_id = r.activity_id
-    JOIN shoes s ON s.athlete_id = r.athlete_id AND s.strava_gear = x.gear
-    WHERE r.is_run OR a.sport IN {FOOT_SPORTS}
-       OR regexp_matches(lower(coalesce(x.activity_type, '')), '{_STRAVA_FOOT}')
-    GROUP BY r.activity_id
-),
-default_pick AS (
-    SELECT r.activity_id, min(s.shoe_id) AS shoe_id
-    FROM acts r JOIN shoe_span s ON s.athlete_id = r.athlete_id AND s.is_default
-        AND r.local_date >= s.starts_on AND (s.retired_on IS NULL OR r.local_date <= s.retired_on)
-    WHERE r.is_run
-    GROUP BY r.activity_id
-),
-only_pick AS (
-    SELECT r.activity_id, min(s.shoe_id) AS shoe_id
-    FROM acts r JOIN shoe_span s ON s.athlete_id = r.athlete_id
-        AND r.local_date >= s.starts_on AND (s.retired_on IS NULL OR r.local_date <= s.retired_on)
-    WHERE r.is_run
-    GROUP BY r.activity_id
-    HAVING count(*) = 1
-),
-picked AS (
-    SELECT r.activity_id, r.athlete_id,
-           coalesce(rp.shoe_id, sp.shoe_id, dp.shoe_id, op.shoe_id) AS shoe_id,
-           CASE WHEN rp.shoe_id IS NOT NULL THEN 'range'
-                WHEN sp.shoe_id IS NOT NULL THEN 'strava'
-                WHEN dp.shoe_id IS NOT NULL THEN 'default'
-                ELSE 'only_shoe' END AS source
-    FROM acts r
-    LEFT JOIN range_pick rp USING (activity_id)
-    LEFT JOIN strava_pick sp USING (activity_id)
-    LEFT JOIN default_pick dp USING (activity_id)
-    LEFT JOIN only_pick op USING (activity_id)
-    WHERE r.activity_id NOT IN (SELECT activity_id FROM manual)
-)
-SELECT activity_id, shoe_id, athlete_id, source FROM picked WHERE shoe_id IS NOT NULL
-"""
 
 
 def _athletes(con, athlete_id: str | None) -> list[str]:
@@ -526,12 +424,19 @@ def _athletes(con, athlete_id: str | None) -> list[str]:
 def _apply_shoe_rules(con, athletes: list[str]) -> int:
     """Recompute the non-manual shoe of every activity of ``athletes`` (inside a transaction).
 
-    Rows that stay the same are not touched (a re-run changes nothing). Returns the number of
+    The rule is ``int_shoe_assignment`` (a model: what the rules say now); its rows are written
+    into ``activity_shoes`` because that table is also the runner's own record (hand
+    assignments), is read by readers that never build (``footfall shoes list`` read-only), and
+    says when each assignment was made. Rows that stay the same are not touched (a re-run changes nothing). Returns the number of
     activities whose shoe was set or changed by the rules.
     """
     if not athletes:
         return 0
-    con.execute(f"CREATE OR REPLACE TEMP TABLE _shoe_desired AS {_DESIRED_SQL}", [athletes])
+    # the rule is the model sql/20_intermediate/int_shoe_assignment.sql, run on the data as it is
+    # in this transaction (the view may not be built yet, and must not wait for a build)
+    con.execute("CREATE OR REPLACE TEMP TABLE _shoe_desired AS SELECT * FROM "
+                f"({model_query('int_shoe_assignment')}) WHERE list_contains(?, athlete_id)",
+                [athletes])
     try:
         con.execute(
             "DELETE FROM activity_shoes s WHERE s.source <> 'manual' AND list_contains(?, s.athlete_id) "
@@ -571,8 +476,6 @@ def rebuild_models(con: duckdb.DuckDBPyConnection, *, overrides: dict[str, float
     models yet (nothing synced: the next sync builds them). Raises ``ModelError`` on failure; the
     journal entry is already committed then (the previous build stays as it was).
     """
-    from pipelines.sqlmodels import build_and_diff
-
     tables = {r[0] for r in con.execute("SELECT table_name FROM information_schema.tables").fetchall()}
     if "build_info" not in tables:
         return None

@@ -26,8 +26,8 @@
 --   * monotony, at most once per complete ISO week (Foster 1998; the cut-off is from secondary
 --     sources): weekly_load.monotony above monotony_caution -> caution, dated on the week's
 --     Sunday, with strain in the message.
---   * the runner's log (pain, shoes): the rows of journal_flags (same columns; rules and sources
---     in sql/30_marts/journal_flags.sql), appended as they are.
+--   * the runner's log (pain, shoes): the rows of journal_flags (rules and sources in
+--     sql/30_marts/journal_flags.sql), appended to the load flags and keyed with them here.
 --   Values are compared after rounding to 1e-9 (float noise never decides a flag); value is that
 --   rounded number, so value > threshold holds row by row (sql/tests/assert_flags_beyond_threshold).
 -- variables: spike_caution_ratio, spike_warning_ratio, spike_alert_ratio, spike_lookback_days,
@@ -273,6 +273,8 @@ raised as (
     select * from acwr_flags
     union all by name
     select * from monotony_flags
+    union all by name
+    select * from journal_flags
 
 ),
 
@@ -310,15 +312,7 @@ final as (
     left join thresholds as t on t.name = k.threshold_name
     left join flag_log as l on l.flag_id = k.flag_id
 
-),
-
-with_journal as (
-
-    select * from final
-    union all by name
-    select * from journal_flags
-
 )
 
-select * from with_journal
+select * from final
 order by local_date, athlete_id, rule, activity_id
