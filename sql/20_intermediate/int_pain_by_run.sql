@@ -30,13 +30,13 @@ pain as (
 
 activity_shoes as (
 
-    select * from activity_shoes
+    select * from stg_activity_shoes
 
 ),
 
 shoes as (
 
-    select * from shoes
+    select * from stg_shoes
 
 ),
 

@@ -19,7 +19,7 @@ with
 
 pain_log as (
 
-    select * from pain_log
+    select * from stg_pain_entries
 
 ),
 

@@ -16,7 +16,7 @@ with
 
 activity_shoes as (
 
-    select * from activity_shoes
+    select * from stg_activity_shoes
 
 ),
 

@@ -40,19 +40,19 @@ strava as (
 
 shoes as (
 
-    select * from shoes
+    select * from stg_shoes
 
 ),
 
 shoe_ranges as (
 
-    select * from shoe_ranges
+    select * from stg_shoe_ranges
 
 ),
 
 manual as (
 
-    select activity_id from activity_shoes where source = 'manual'
+    select activity_id from stg_activity_shoes where source = 'manual'
 
 ),
 

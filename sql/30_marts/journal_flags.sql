@@ -57,7 +57,7 @@ sessions as (
 
 activity_shoes as (
 
-    select * from activity_shoes
+    select * from stg_activity_shoes
 
 ),
 
@@ -69,7 +69,7 @@ shoe_activities as (
 
 shoes as (
 
-    select * from shoes
+    select * from stg_shoes
 
 ),
 

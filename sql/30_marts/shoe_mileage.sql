@@ -18,7 +18,7 @@ with
 
 shoes as (
 
-    select * from shoes
+    select * from stg_shoes
 
 ),
 
