@@ -23,7 +23,10 @@ Decisions (also in the report / README):
   rule. Every other assignment is recomputed by :func:`assign_default_shoes` with this precedence:
   ``range`` rule (newest first) > Strava gear > the default shoe ("the shoe in use") > the only
   shoe whose date range covers the run. Rules apply to runs; Strava gear to foot activities.
-  A shoe's range is [coalesce(first_used, added_on), retired_on].
+  A shoe's range is [coalesce(first_used, added_on), retired_on]. The rule itself is the model
+  ``sql/20_intermediate/int_shoe_assignment.sql``: the journal runs its query (inlined by
+  ``sqlmodels.model_query``, so no build is needed) and writes its rows into ``activity_shoes``.
+- A run is ``int_sessions.is_run`` (read from the model, never written again in Python).
 - CSV import is all or nothing; rows identical to entries already in the journal are skipped,
   so importing the same file twice changes nothing.
 - Strava: a shoe per distinct gear name used on foot activities (linked to an existing shoe of
