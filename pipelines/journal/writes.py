@@ -33,8 +33,7 @@ class Activity:
     activity_id: str
     athlete_id: str
     local_date: date
-    sport: str | None
-    is_run: bool
+    sport: str | None  # whether it is a run: int_sessions.is_run (the rule is written only there)
     note: str = ""  # e.g. "resolved from duplicate copy X"
 
 
@@ -88,9 +87,8 @@ def resolve_activity(con, ref: str, athlete_id: str | None = None) -> Activity:
     ref = (ref or "").strip()
     if not ref:
         raise JournalError("--activity is empty")
-    q = (f"SELECT a.activity_id, a.athlete_id, coalesce(a.local_date, m.local_date), a.sport, "
-         f"coalesce(s.is_run, false) FROM activities a LEFT JOIN activity_metrics m USING (activity_id) "
-         f"LEFT JOIN ({model_query('int_sessions')}) s USING (activity_id) ")
+    q = ("SELECT a.activity_id, a.athlete_id, coalesce(a.local_date, m.local_date), a.sport "
+         "FROM activities a LEFT JOIN activity_metrics m USING (activity_id) ")
     rows = con.execute(q + "WHERE a.activity_id = ?", [ref]).fetchall()
     note = ""
     if not rows:
@@ -108,12 +106,12 @@ def resolve_activity(con, ref: str, athlete_id: str | None = None) -> Activity:
     if not rows:
         hint = "" if len(ref) >= MIN_PREFIX else f" (a prefix needs at least {MIN_PREFIX} characters)"
         raise NotFound(f"no activity {ref!r} in the database{hint}; sync the run first, or log by --date")
-    aid, ath, d, sport, is_run = rows[0]
+    aid, ath, d, sport = rows[0]
     if athlete_id is not None and ath != athlete_id:
         raise NotFound(f"activity {aid} belongs to athlete {ath!r}, not {athlete_id!r}")
     if d is None:
         raise NotFound(f"activity {aid} has no local date; log by --date instead")
-    return Activity(aid, ath, d, sport, bool(is_run), note)
+    return Activity(aid, ath, d, sport, note)
 
 
 def resolve_shoe(con, ref: str, athlete_id: str) -> tuple:
