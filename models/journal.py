@@ -1,6 +1,6 @@
 """The runner's log, pure part: validate what the runner typed, parse a CSV journal into frames.
 
-Nothing here touches the database (that is ``pipelines/journal.py``): checks that need it (does
+Nothing here touches the database (that is ``pipelines/journal/``): checks that need it (does
 this activity exist, is this shoe known) happen there, and are reported the same way.
 
 Scales and units
@@ -216,7 +216,7 @@ def read_journal_csv(data: bytes, today: date, path: str = "the file") -> Journa
     date). Bad rows are in ``JournalRows.errors`` (call ``raise_if_errors``). A file that cannot
     be read as a journal at all (not UTF-8, not CSV, a bad header, no rows) raises
     ``JournalFileError`` / ``JournalError``. Pure: activity ids and shoe names are checked by the
-    caller (``pipelines/journal.py``).
+    caller (``pipelines/journal/``).
     """
     try:
         text = data.decode("utf-8-sig")

@@ -33,6 +33,7 @@ computing once per build, not per query).
 
 from __future__ import annotations
 
+import functools
 import graphlib
 import re
 from dataclasses import dataclass
@@ -43,7 +44,7 @@ import duckdb
 import polars as pl
 
 from models.thresholds import THRESHOLDS, value
-from pipelines.db import SQL_DIR, quote_ident, tables, transaction, utcnow
+from pipelines.db import SQL_DIR, quote_ident, rollback, table_columns, tables, transaction, utcnow
 from pipelines.pausepoint import pause_point
 
 LAYERS = ("10_staging", "20_intermediate", "30_marts")
@@ -145,6 +146,46 @@ def discover_models(sql_dir: Path = SQL_DIR) -> list[Model]:
     return ordered
 
 
+def _select(m: Model) -> str:
+    """The SELECT of a model file: its ``create or replace ... as`` and comments removed."""
+    return _CREATE.sub("", _code(m.sql), count=1).strip().rstrip(";").strip()
+
+
+@functools.lru_cache(maxsize=64)
+def model_query(name: str, sql_dir: Path = SQL_DIR) -> str:
+    """A query computing model ``name`` from the raw tables, the models it reads inlined as
+    common table expressions: it runs on a database whose models were never built, on a
+    read-only connection too, and gives what the model would hold now. So Python code that
+    needs a rule the models own (``int_sessions.is_run``, ``int_shoe_assignment``, the
+    ``shoe_mileage`` mart) reads that model instead of writing the rule again. A model that reads
+    ``getvariable()`` needs those variables set on the connection (:func:`set_build_variables`)."""
+    models = discover_models(sql_dir)
+    by_name = {m.name: m for m in models}
+    if name not in by_name:
+        raise ModelError(f"no model {name!r} in {sql_dir}")
+    needed: set[str] = set()
+    todo = [name]
+    while todo:
+        for ref in by_name[todo.pop()].refs:
+            if ref not in needed:
+                needed.add(ref)
+                todo.append(ref)
+    ctes = [f"{m.name} as (\n{_select(m)}\n)" for m in models if m.name in needed]
+    head = ("with\n" + ",\n".join(ctes) + "\n") if ctes else ""
+    return f"{head}select * from (\n{_select(by_name[name])}\n)"
+
+
+def set_build_variables(
+    con: duckdb.DuckDBPyConnection,
+    *,
+    overrides: dict[str, float] | None = None,
+    today: date | None = None,
+) -> None:
+    """Set the variables a build sets (every threshold, ``today``, ``built_at``) on ``con``."""
+    _set_variables(con, {**threshold_values(overrides), "today": today or date.today(),
+                         "built_at": utcnow()})
+
+
 def threshold_values(overrides: dict[str, float] | None = None) -> dict[str, float]:
     """Every threshold's value for this build (``models/thresholds.py`` with the overrides)."""
     unknown = sorted(set(overrides or {}) - set(THRESHOLDS))
@@ -226,6 +267,23 @@ def run_models(
                         "models_built_at = ? WHERE id = 1", [variables["built_at"]])
         pause_point("build")
     return [m.name for m in models]
+
+
+def build_and_diff(
+    con: duckdb.DuckDBPyConnection,
+    *,
+    overrides: dict[str, float] | None = None,
+    today: date | None = None,
+) -> tuple[list[str], list[dict]]:
+    """Build the models (:func:`run_models`) and return (models built, flags this build raised
+    that the previous build did not have), the new flags oldest first. Used by the sync and by
+    every journal change (``footfall log pain 7 --when during`` says at once that it raised one)."""
+    before: set[str] = set()
+    if "flags" in tables(con) and "flag_id" in table_columns(con, "flags"):
+        before = {r[0] for r in con.execute("SELECT flag_id FROM flags").fetchall()}
+    built = run_models(con, overrides=overrides, today=today)
+    flags = con.sql("SELECT * FROM flags ORDER BY local_date, athlete_id, rule, activity_id").pl()
+    return built, [f for f in flags.to_dicts() if f["flag_id"] not in before]
 
 
 def models_stale(con: duckdb.DuckDBPyConnection, overrides: dict[str, float] | None = None) -> str | None:

@@ -433,31 +433,15 @@ def release_frames(results: list[FileResult]) -> None:
 
 def build_models(db_path: Path, settings: Settings) -> tuple[list[str], list[dict]]:
     """Run sql/ models; return (models built, flags raised that were not there before)."""
-    from pipelines.sqlmodels import run_models
-
     from pipelines.journal import after_sync, local_today
+    from pipelines.sqlmodels import build_and_diff
 
     pause_point("before_build")
     with dbm.connection(db_path, wait_s=settings.lock_wait_s) as con:
         dbm.migrate(con)
         after_sync(con)  # Strava gear/effort -> shoes/RPE, then the default-shoe rules
-        before = _flag_ids(con)
-        built = run_models(con, overrides=settings.thresholds, today=local_today(settings.timezone))
-        new = []
-        if "flags" in dbm.tables(con):
-            flags = con.sql("SELECT * FROM flags ORDER BY local_date, athlete_id").pl()
-            if "flag_id" in flags.columns:
-                new = [f for f in flags.to_dicts() if f["flag_id"] not in before]
-        return built, new
-
-
-def _flag_ids(con) -> set[str]:
-    if "flags" not in dbm.tables(con):
-        return set()
-    cols = dbm.table_columns(con, "flags")
-    if "flag_id" not in cols:
-        return set()
-    return {r[0] for r in con.execute("SELECT flag_id FROM flags").fetchall()}
+        return build_and_diff(con, overrides=settings.thresholds,
+                              today=local_today(settings.timezone))
 
 
 def record_sync_run(db_path: Path, summary: SyncSummary, paths: list[str], started_at, settings) -> None:

@@ -601,13 +601,13 @@ def test_the_journal_data_tests_find_broken_rows(dbp):
     ok(dbp, "log", "pain", "7", "--when", "during", "--activity", aid)
     build(dbp, MONDAY)  # all data tests pass
     with db.connection(dbp) as con:
-        con.execute("UPDATE journal_flags SET value = 4 WHERE rule = 'pain_during'")
-        con.execute("ALTER TABLE journal_flags DROP COLUMN note")
+        con.execute("UPDATE flags SET value = 4 WHERE rule = 'pain_during'")  # journal flags are in flags
+        con.execute("INSERT INTO journal_flags SELECT * FROM journal_flags WHERE rule = 'pain_during'")  # twice
         con.execute("UPDATE activity_shoes SET shoe_id = 2")  # ben's shoe on ana's run
         con.execute("UPDATE shoe_mileage SET distance_m = distance_m + 1")
         con.execute("UPDATE pain_log SET athlete_id = 'ben'")  # attached to ana's run
         counts = run_data_tests(con)
-    assert counts["assert_journal_flags_beyond_threshold"] == 1
-    assert counts["assert_journal_flags_like_flags"] == 2  # note missing, first_raised_at moved
+    assert counts["assert_flags_beyond_threshold"] == 1
+    assert counts["assert_journal_flags_keyed"] == 1
     assert counts["assert_journal_pain_attached"] == 1
     assert counts["assert_journal_shoe_mileage_conserved"] >= 2  # mileage differs + wrong athlete

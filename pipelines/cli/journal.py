@@ -401,7 +401,8 @@ def shoes_list(
         with connection(s.db, read_only=True, wait_s=s.lock_wait_s) as con:
             if "shoes" not in tables(con):
                 fail(f"{s.db} has no shoes yet: add one with `footfall shoes add NAME`", 1)
-            df = list_shoes(con, None if all_athletes else s.athlete, today=_today(s))
+            df = list_shoes(con, None if all_athletes else s.athlete, today=_today(s),
+                            overrides=s.thresholds)
             retire_m = _retire_m(s)
     except DatabaseBusy as err:
         fail(str(err), 1)
@@ -428,7 +429,7 @@ def shoes_list(
         km = f"{r['distance_m'] / 1000:.1f}"
         if r["distance_m"] > retire_m:
             km = f"[yellow]{km}[/yellow]"
-        row = [str(r["shoe_id"]), name, str(r["first_used"] or r["first_run_date"] or "")]
+        row = [str(r["shoe_id"]), name, str(r["start_date"] or "")]
         if any_retired:
             row.append(str(r["retired_on"] or ""))
         row += [str(r["n_runs"]), km, f"{r['distance_7d_m'] / 1000:.1f}", f"{r['distance_28d_m'] / 1000:.1f}"]

@@ -2,7 +2,7 @@
 -- (`footfall log ...`, `footfall shoes ...`, `footfall log import FILE.csv`) or filled from a
 -- Strava export's activities.csv (gear, perceived exertion). Watches record none of it.
 -- Dates are the runner's LOCAL calendar dates; *_at timestamps are naive UTC.
--- Writers: pipelines/journal.py only (validation in models/journal.py).
+-- Writers: pipelines/journal/ only (validation in models/journal.py).
 
 -- grain: one row per pain score the runner logged; key: entry_id
 -- local_date is the day the pain was FELT: for `next_morning` that is the morning's date (the day
@@ -65,7 +65,7 @@ CREATE TABLE IF NOT EXISTS shoes (
 --   strava  the activity's gear in the Strava export (export_activities.gear)
 --   default the athlete's default shoe, its range [coalesce(first_used, added_on), retired_on]
 --   only_shoe the only shoe whose [first_used, retired_on] covers the run
--- Every non-manual row is recomputed by pipelines.journal.assign_default_shoes (end of each sync
+-- Every non-manual row is recomputed by pipelines.journal.assign_default_shoes (pipelines/journal/writes.py) (end of each sync
 -- and after every shoe command), so changing a rule re-assigns the runs it covers.
 CREATE TABLE IF NOT EXISTS activity_shoes (
     activity_id VARCHAR PRIMARY KEY,

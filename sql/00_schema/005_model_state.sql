@@ -2,7 +2,7 @@
 -- grain: one row (id = 1). A sync killed after landing but before its model build ends used to
 -- leave every file landed and no marts (or the previous build's), and the next sync, finding
 -- nothing new on disk, never rebuilt them. Writers: every transaction that changes what the
--- models read adds 1 to data_generation (pipelines/land.py for each batch, pipelines/journal.py
+-- models read adds 1 to data_generation (pipelines/land.py for each batch, pipelines/journal/
 -- for the runner's log); the model build (pipelines/sqlmodels.py run_models) sets
 -- models_generation to the data_generation it read, in its own transaction. The models are
 -- current when the two are equal (and the thresholds table holds the configured values).

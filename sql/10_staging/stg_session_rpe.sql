@@ -1,6 +1,6 @@
 -- stg_session_rpe: session-RPE load per activity (Foster et al. 2001: CR-10 RPE x duration in
 -- minutes, AU), from the runner's log (rpe_log: `footfall log rpe ...`, `footfall log import`, and
--- Strava's "Perceived Exertion", 1-10 stored as CR-10 as is; pipelines/journal.py).
+-- Strava's "Perceived Exertion", 1-10 stored as CR-10 as is; pipelines/journal/).
 -- grain: one row per activity with a logged RPE; key: activity_id
 -- units: rpe_cr10 score 0-10; duration_min minutes; srpe_load_au arbitrary units
 -- rules:

@@ -9,7 +9,7 @@
 --     for (pain before a run is the state it started from; evening pain is not used as it can
 --     follow anything else done that day). NULL when none of the three was logged.
 --   * rpe_cr10, srpe_load_au: stg_session_rpe (the RPE the load uses);
---   * shoe: activity_shoes (manual, Strava gear or a default-shoe rule; pipelines/journal.py).
+--   * shoe: activity_shoes (manual, Strava gear or a default-shoe rule; pipelines/journal/).
 -- variables: none
 
 create or replace view int_pain_by_run as
@@ -30,13 +30,13 @@ pain as (
 
 activity_shoes as (
 
-    select * from activity_shoes
+    select * from stg_activity_shoes
 
 ),
 
 shoes as (
 
-    select * from shoes
+    select * from stg_shoes
 
 ),
 

@@ -26,8 +26,8 @@
 --   * monotony, at most once per complete ISO week (Foster 1998; the cut-off is from secondary
 --     sources): weekly_load.monotony above monotony_caution -> caution, dated on the week's
 --     Sunday, with strain in the message.
---   * the runner's log (pain, shoes): the rows of journal_flags (same columns; rules and sources
---     in sql/30_marts/journal_flags.sql), appended as they are.
+--   * the runner's log (pain, shoes): the rows of journal_flags (rules and sources in
+--     sql/30_marts/journal_flags.sql), appended to the load flags and keyed with them here.
 --   Values are compared after rounding to 1e-9 (float noise never decides a flag); value is that
 --   rounded number, so value > threshold holds row by row (sql/tests/assert_flags_beyond_threshold).
 -- variables: spike_caution_ratio, spike_warning_ratio, spike_alert_ratio, spike_lookback_days,
@@ -273,6 +273,8 @@ raised as (
     select * from acwr_flags
     union all by name
     select * from monotony_flags
+    union all by name
+    select * from journal_flags
 
 ),
 
@@ -287,7 +289,7 @@ keyed as (
 
 ),
 
-load_flags as (
+final as (
 
     select
         k.flag_id,
@@ -309,14 +311,6 @@ load_flags as (
     from keyed as k
     left join thresholds as t on t.name = k.threshold_name
     left join flag_log as l on l.flag_id = k.flag_id
-
-),
-
-final as (
-
-    select * from load_flags
-    union all by name
-    select * from journal_flags
 
 )
 

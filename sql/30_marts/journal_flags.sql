@@ -1,10 +1,11 @@
--- journal_flags: flags from the runner's log (pain and shoes), in the same columns as `flags`
--- (which unions these rows, so `footfall flags` shows them). Flags are rows: each names its rule,
--- the measured value, the threshold it passed (from the `thresholds` table: models/thresholds.py),
--- the severity and the source.
--- grain: one row per (athlete_id, rule, local_date, activity_id); key: flag_id, the same formula as
---        `flags` (first 16 hex digits of md5('athlete_id|rule|local_date|activity_id')).
--- units: value and threshold in the threshold's `unit`; comparison '>' or '>='.
+-- journal_flags: the flags the runner's log raises (pain and shoes), before they are keyed:
+-- `flags` appends these rows to the load flags and gives every row its flag_id, threshold value,
+-- unit, source, note and first_raised_at in ONE place (so `footfall flags` shows them; read a
+-- journal flag with its key and source from `flags`). Each row names its rule, the measured
+-- value, the threshold it passed (threshold_name, a row of the `thresholds` table) and the severity.
+-- grain: one row per (athlete_id, rule, local_date, activity_id); key: those four columns
+--        (flags.flag_id is their hash).
+-- units: value in the unit of threshold_name (models/thresholds.py); comparison '>' or '>='.
 -- rules (SCIENCE.md s1.11 and s5; threshold values: models/thresholds.py, none is written here):
 --   * pain_during -> warning (Silbernagel et al. 2007 pain-monitoring model): a pain score logged
 --     `during` above pain_during_warning; one row per day and run (the highest score).
@@ -30,17 +31,11 @@
 --   Values are compared after rounding to 1e-9, and value is that rounded number.
 -- variables: pain_during_warning, pain_baseline_days, pain_baseline_min_entries,
 --            pain_morning_above_baseline, pain_rising_min, new_shoe_days, new_shoe_week_share,
---            shoe_retire_m (models/thresholds.py), built_at (set by the runner)
+--            shoe_retire_m (models/thresholds.py)
 
 create or replace table journal_flags as
 
 with
-
-thresholds as (
-
-    select * from thresholds
-
-),
 
 pain as (
 
@@ -62,19 +57,19 @@ sessions as (
 
 activity_shoes as (
 
-    select * from activity_shoes
+    select * from stg_activity_shoes
+
+),
+
+shoe_activities as (
+
+    select * from int_shoe_activities
 
 ),
 
 shoes as (
 
-    select * from shoes
-
-),
-
-flag_log as (
-
-    select * from flag_log
+    select * from stg_shoes
 
 ),
 
@@ -228,17 +223,9 @@ pain_rising_raised as (
 
 shoe_runs as (
 
-    select
-        x.shoe_id,
-        s.athlete_id,
-        s.activity_id,
-        s.local_date,
-        s.started_at,
-        coalesce(s.running_distance_m, 0) as distance_m
-
-    from activity_shoes as x
-    join sessions as s on s.activity_id = x.activity_id
-    where s.is_run
+    select shoe_id, athlete_id, activity_id, local_date, started_at, distance_m
+    from shoe_activities
+    where is_run
 
 ),
 
@@ -351,18 +338,17 @@ shoe_totals as (
     select
         x.shoe_id,
         h.name,
-        s.athlete_id,
-        s.activity_id,
-        s.local_date,
-        s.started_at,
-        round(sum(coalesce(s.distance_m, 0)) over (
+        x.athlete_id,
+        x.activity_id,
+        x.local_date,
+        x.started_at,
+        round(sum(x.distance_m) over (
             partition by x.shoe_id
-            order by s.started_at, s.activity_id
+            order by x.started_at, x.activity_id
             rows between unbounded preceding and current row
         ), 9) as shoe_distance_m
 
-    from activity_shoes as x
-    join sessions as s on s.activity_id = x.activity_id
+    from shoe_activities as x
     join shoes as h on h.shoe_id = x.shoe_id
 
 ),
@@ -406,39 +392,20 @@ raised as (
 
 ),
 
-keyed as (
-
-    select
-        left(md5(concat_ws('|', athlete_id, rule, cast(local_date as varchar),
-            coalesce(activity_id, ''))), 16) as flag_id,
-        *
-
-    from raised
-
-),
-
 final as (
 
     select
-        k.flag_id,
-        k.athlete_id,
-        k.local_date,
-        k.activity_id,
-        k.rule,
-        k.severity,
-        k.value,
-        k.comparison,
-        t.value as threshold,
-        k.threshold_name,
-        t.unit,
-        k.message,
-        t.source,
-        t.note,
-        coalesce(l.first_raised_at, cast(getvariable('built_at') as timestamp)) as first_raised_at
+        athlete_id,
+        local_date,
+        activity_id,
+        rule,
+        severity,
+        value,
+        comparison,
+        threshold_name,
+        message
 
-    from keyed as k
-    left join thresholds as t on t.name = k.threshold_name
-    left join flag_log as l on l.flag_id = k.flag_id
+    from raised
 
 )
 

@@ -2,9 +2,10 @@
 -- grain: one row per shoe (shoes never worn included, with zeros); key: shoe_id
 -- units: distance_m, running_distance_m, distance_7d_m, distance_28d_m, remaining_m metres
 -- rules:
---   * an activity counts for the shoe it is assigned to in activity_shoes (one shoe per activity:
---     by hand, by Strava gear, or by a default-shoe rule; pipelines/journal.py). distance_m counts
---     every activity in the shoe (walks wear shoes too); running_distance_m and n_runs only runs.
+--   * an activity counts for the shoe it is assigned to (int_shoe_activities: one shoe per
+--     activity, by hand or by a rule). distance_m counts every activity in the shoe (walks wear
+--     shoes too); running_distance_m and n_runs only runs. source: how the shoe was added (cli |
+--     strava). `footfall shoes list` runs this model's query as of its own `today`.
 --   * distance_7d_m / distance_28d_m: activities on the 7 / 28 local days ending on `today`.
 --   * start_date: first_used when the runner gave it, else the shoe's first activity.
 --   * is_past_retire: distance_m above shoe_retire_m (a footfall heuristic, not evidence);
@@ -17,33 +18,13 @@ with
 
 shoes as (
 
-    select * from shoes
-
-),
-
-activity_shoes as (
-
-    select * from activity_shoes
-
-),
-
-sessions as (
-
-    select * from int_sessions
+    select * from stg_shoes
 
 ),
 
 worn as (
 
-    select
-        x.shoe_id,
-        s.activity_id,
-        s.local_date,
-        s.is_run,
-        coalesce(s.distance_m, 0) as distance_m
-
-    from activity_shoes as x
-    join sessions as s on s.activity_id = x.activity_id
+    select * from int_shoe_activities
 
 ),
 
@@ -85,6 +66,7 @@ final as (
         s.first_used,
         s.retired_on,
         s.is_default,
+        s.source,
         s.retired_on is not null as is_retired,
         coalesce(s.first_used, p.first_activity_date) as start_date,
         coalesce(p.n_activities, 0) as n_activities,

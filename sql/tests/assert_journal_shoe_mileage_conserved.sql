@@ -4,10 +4,9 @@ with
 
 worn as (
 
-    select x.shoe_id, sum(coalesce(s.distance_m, 0)) as distance_m, count(*) as n_activities
-    from activity_shoes as x
-    join int_sessions as s on s.activity_id = x.activity_id
-    group by x.shoe_id
+    select shoe_id, sum(distance_m) as distance_m, count(*) as n_activities
+    from int_shoe_activities
+    group by shoe_id
 
 )
 

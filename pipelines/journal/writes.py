@@ -1,28 +1,8 @@
-"""The runner's log in DuckDB: pain, RPE, shoes, CSV import, default shoes, Strava gear and RPE.
+"""The journal's writes: pain, RPE, shoes and the shoe rules, each in ONE transaction.
 
-Every public function that writes runs in ONE transaction: on any error nothing is changed
-(values are validated by ``models/journal.py`` first, then against the database: the activity
-exists, the shoe is known). Errors the runner can fix are ``JournalError`` (bad value, exit code
-2 in the CLI), ``NotFound`` (unknown activity or shoe, exit 2) or ``JournalFileError`` (a CSV
-with bad rows, every one listed with its line number; exit 1).
-
-Decisions (also in the report / README):
-- Pain and RPE logged by date (no activity id) are kept by date; the SQL models attach them to
-  the run of that day when it is synced (``int_pain_entries``, ``stg_session_rpe``), so a runner
-  can log right after a run and sync at night.
-- ``--activity`` accepts a full activity id or a unique prefix (at least 6 characters); an id of a
-  copy dropped as a duplicate resolves to the copy kept. The entry's date is the activity's local
-  date (the next day for ``next_morning``: pain is dated on the day it was felt).
-- Shoes: one shoe per activity (``activity_shoes``). Manual assignments are never overridden by a
-  rule. Every other assignment is recomputed by :func:`assign_default_shoes` with this precedence:
-  ``range`` rule (newest first) > Strava gear > the default shoe ("the shoe in use") > the only
-  shoe whose date range covers the run. Rules apply to runs; Strava gear to foot activities.
-  A shoe's range is [coalesce(first_used, added_on), retired_on].
-- CSV import is all or nothing; rows identical to entries already in the journal are skipped,
-  so importing the same file twice changes nothing.
-- Strava: a shoe per distinct gear name used on foot activities (linked to an existing shoe of
-  the same name, case-insensitive); perceived exertion (Strava's 1-10) is stored as CR-10 as is,
-  for activities with no RPE logged yet.
+The shared pieces of the package live here too: ``_transaction`` (which marks the models
+behind the data when a journal table changed), ``resolve_activity`` / ``resolve_shoe`` and
+``rebuild_models``. What the package does and the decisions it follows: ``pipelines/journal/__init__.py``.
 """
 
 from __future__ import annotations
@@ -35,20 +15,10 @@ import duckdb
 import polars as pl
 
 from models import journal as mj
-from models.journal import JournalError, JournalFileError
-from pipelines.db import bump_data_generation, first, rollback, utcnow
+from models.journal import JournalError
+from pipelines.db import bump_data_generation, first, rollback, tables, utcnow
+from pipelines.sqlmodels import build_and_diff, model_query, set_build_variables
 
-__all__ = [
-    "JournalError", "JournalFileError", "NotFound", "local_today", "add_pain", "add_rpe",
-    "add_shoe", "retire_shoe", "assign_shoe", "list_shoes", "import_journal",
-    "assign_default_shoes", "fill_from_strava", "after_sync", "journal_counts", "delete_entry",
-    "recent_entries", "rebuild_models",
-]
-
-#: Sports a shoe is worn for (Strava gear on other sports, e.g. bikes, never becomes a shoe).
-FOOT_SPORTS = ("running", "walking", "hiking", "trail_running")
-#: Strava "Activity Type" values of foot activities (lower case, matched as a pattern).
-_STRAVA_FOOT = "run|walk|hike"
 MIN_PREFIX = 6
 
 JOURNAL_TABLES = ("pain_log", "rpe_log", "shoes", "activity_shoes", "shoe_ranges")
@@ -63,8 +33,7 @@ class Activity:
     activity_id: str
     athlete_id: str
     local_date: date
-    sport: str | None
-    is_run: bool
+    sport: str | None  # whether it is a run: int_sessions.is_run (the rule is written only there)
     note: str = ""  # e.g. "resolved from duplicate copy X"
 
 
@@ -113,16 +82,13 @@ def _next_id(con, table: str, column: str) -> int:
     return int(first(con.execute(f"SELECT coalesce(max({column}), 0) + 1 FROM {table}"))[0])
 
 
-_RUN_SQL = "coalesce(m.is_run, a.sport = 'running', false)"  # the same rule as int_sessions
-
-
 def resolve_activity(con, ref: str, athlete_id: str | None = None) -> Activity:
     """The activity ``ref`` names: a full id, a unique prefix, or a dropped duplicate's id."""
     ref = (ref or "").strip()
     if not ref:
         raise JournalError("--activity is empty")
-    q = (f"SELECT a.activity_id, a.athlete_id, coalesce(a.local_date, m.local_date), a.sport, "
-         f"{_RUN_SQL} FROM activities a LEFT JOIN activity_metrics m USING (activity_id) ")
+    q = ("SELECT a.activity_id, a.athlete_id, coalesce(a.local_date, m.local_date), a.sport "
+         "FROM activities a LEFT JOIN activity_metrics m USING (activity_id) ")
     rows = con.execute(q + "WHERE a.activity_id = ?", [ref]).fetchall()
     note = ""
     if not rows:
@@ -140,12 +106,12 @@ def resolve_activity(con, ref: str, athlete_id: str | None = None) -> Activity:
     if not rows:
         hint = "" if len(ref) >= MIN_PREFIX else f" (a prefix needs at least {MIN_PREFIX} characters)"
         raise NotFound(f"no activity {ref!r} in the database{hint}; sync the run first, or log by --date")
-    aid, ath, d, sport, is_run = rows[0]
+    aid, ath, d, sport = rows[0]
     if athlete_id is not None and ath != athlete_id:
         raise NotFound(f"activity {aid} belongs to athlete {ath!r}, not {athlete_id!r}")
     if d is None:
         raise NotFound(f"activity {aid} has no local date; log by --date instead")
-    return Activity(aid, ath, d, sport, bool(is_run), note)
+    return Activity(aid, ath, d, sport, note)
 
 
 def resolve_shoe(con, ref: str, athlete_id: str) -> tuple:
@@ -270,9 +236,8 @@ def recent_entries(con, athlete_id: str, since: date) -> tuple[pl.DataFrame, pl.
     so it exists once the models were built). entries: the pain and RPE rows themselves with
     their entry ids (for ``footfall log delete``).
     """
-    tables = {r[0] for r in con.execute("SELECT table_name FROM information_schema.tables").fetchall()}
     runs = None
-    if "int_pain_by_run" in tables:
+    if "int_pain_by_run" in tables(con):
         runs = con.sql(
             "SELECT local_date, activity_id, distance_m, shoe_name, rpe_cr10, pain_before, "
             "pain_during, pain_after, pain_next_morning, pain_locations FROM int_pain_by_run "
@@ -418,126 +383,29 @@ def _check_in_use(name, first_used, retired_on, lo: date, hi: date | None) -> No
         raise JournalError(f"{name!r} was retired on {retired_on}, before {last}")
 
 
-def list_shoes(con, athlete_id: str | None = None, today: date | None = None) -> pl.DataFrame:
-    """Every shoe with its mileage, computed now from the assignments (not from a model build).
+def list_shoes(con, athlete_id: str | None = None, today: date | None = None, *,
+               overrides: dict[str, float] | None = None) -> pl.DataFrame:
+    """Every shoe with its mileage: the ``shoe_mileage`` mart as it would be built now.
 
-    Columns: shoe_id, athlete_id, name, brand, model, drop_mm, stack_mm, weight_g, first_used,
-    retired_on, is_default, source, n_runs, n_activities, distance_m, distance_7d_m,
-    distance_28d_m, first_run_date, last_run_date. The 7/28-day windows end on ``today``.
-    The same numbers as the ``shoe_mileage`` model (which a sync rebuilds).
+    The mart's query runs on the current assignments (``sqlmodels.model_query``: no build
+    needed, works read-only), with its 7/28-day windows ending on ``today`` and ``shoe_retire_m``
+    from ``overrides``. Columns: those of ``shoe_mileage`` (shoe_id, athlete_id, name, brand,
+    model, ..., n_runs, n_activities, distance_m, distance_7d_m, distance_28d_m, start_date,
+    first_activity_date, last_activity_date, remaining_m, is_past_retire, source). Ordered by
+    athlete, shoes in use first, then shoe id.
     """
-    today = today or local_today()
-    where = "" if athlete_id is None else "WHERE s.athlete_id = ?"
-    params: list = [today, today, today, today]
+    set_build_variables(con, overrides=overrides, today=today or local_today())
+    where, params = "", []
     if athlete_id is not None:
-        params.append(athlete_id)
+        where, params = "WHERE athlete_id = ?", [athlete_id]
     return con.sql(
-        f"""
-        WITH acts AS (
-            SELECT x.shoe_id, a.activity_id, coalesce(a.local_date, m.local_date) AS local_date,
-                   coalesce(m.distance_m, a.distance_m, 0) AS distance_m, {_RUN_SQL} AS is_run
-            FROM activity_shoes x JOIN activities a USING (activity_id)
-            LEFT JOIN activity_metrics m USING (activity_id)
-        )
-        , listed AS (
-        SELECT s.shoe_id, s.athlete_id, s.name, s.brand, s.model, s.drop_mm, s.stack_mm,
-               s.weight_g, s.first_used, s.retired_on, s.is_default, s.source,
-               count(a.activity_id) FILTER (WHERE a.is_run) AS n_runs,
-               count(a.activity_id) AS n_activities,
-               coalesce(sum(a.distance_m), 0) AS distance_m,
-               coalesce(sum(a.distance_m) FILTER (WHERE a.local_date > ?::DATE - 7 AND a.local_date <= ?), 0)
-                   AS distance_7d_m,
-               coalesce(sum(a.distance_m) FILTER (WHERE a.local_date > ?::DATE - 28 AND a.local_date <= ?), 0)
-                   AS distance_28d_m,
-               min(a.local_date) AS first_run_date, max(a.local_date) AS last_run_date
-        FROM shoes s LEFT JOIN acts a USING (shoe_id)
-        {where}
-        GROUP BY ALL
-        )
-        SELECT * FROM listed ORDER BY athlete_id, retired_on IS NOT NULL, shoe_id
-        """,
+        f"SELECT * FROM ({model_query('shoe_mileage')}) {where} "
+        "ORDER BY athlete_id, retired_on IS NOT NULL, shoe_id",
         params=params,
     ).pl()
 
 
 # --------------------------------------------------------------------------- shoe rules
-
-
-_DESIRED_SQL = f"""
-WITH acts AS (
-    SELECT a.activity_id, a.athlete_id, coalesce(a.local_date, m.local_date) AS local_date,
-           {_RUN_SQL} AS is_run
-    FROM activities a LEFT JOIN activity_metrics m USING (activity_id)
-    WHERE list_contains(?, a.athlete_id)
-),
-manual AS (
-    SELECT activity_id FROM activity_shoes WHERE source = 'manual'
-),
-shoe_span AS (
-    SELECT shoe_id, athlete_id, is_default, first_used,
-           coalesce(first_used, added_on) AS starts_on, retired_on
-    FROM shoes
-),
-range_pick AS (
-    SELECT r.activity_id, arg_max(sr.shoe_id, sr.range_id) AS shoe_id
-    FROM acts r
-    JOIN shoe_ranges sr ON sr.athlete_id = r.athlete_id
-        AND r.local_date >= sr.from_date AND (sr.to_date IS NULL OR r.local_date <= sr.to_date)
-    JOIN shoe_span s ON s.shoe_id = sr.shoe_id
-        AND (s.retired_on IS NULL OR r.local_date <= s.retired_on)
-    WHERE r.is_run
-    GROUP BY r.activity_id
-),
-export_acts AS (
-    SELECT e.athlete_id, e.gear, e.activity_type, a.activity_id
-    FROM export_activities e JOIN activities a ON a.file_id = e.file_id AND a.athlete_id = e.athlete_id
-    WHERE e.gear IS NOT NULL
-    UNION
-    SELECT e.athlete_id, e.gear, e.activity_type, d.duplicate_of AS activity_id
-    FROM export_activities e JOIN activity_duplicates d ON d.file_id = e.file_id
-    WHERE e.gear IS NOT NULL
-),
-strava_pick AS (
-    SELECT r.activity_id, min(s.shoe_id) AS shoe_id
-    FROM acts r
-    JOIN export_acts x ON x.activity_id = r.activity_id AND x.athlete_id = r.athlete_id
-    JOIN activities a ON a.activity_id = r.activity_id
-    JOIN shoes s ON s.athlete_id = r.athlete_id AND s.strava_gear = x.gear
-    WHERE r.is_run OR a.sport IN {FOOT_SPORTS}
-       OR regexp_matches(lower(coalesce(x.activity_type, '')), '{_STRAVA_FOOT}')
-    GROUP BY r.activity_id
-),
-default_pick AS (
-    SELECT r.activity_id, min(s.shoe_id) AS shoe_id
-    FROM acts r JOIN shoe_span s ON s.athlete_id = r.athlete_id AND s.is_default
-        AND r.local_date >= s.starts_on AND (s.retired_on IS NULL OR r.local_date <= s.retired_on)
-    WHERE r.is_run
-    GROUP BY r.activity_id
-),
-only_pick AS (
-    SELECT r.activity_id, min(s.shoe_id) AS shoe_id
-    FROM acts r JOIN shoe_span s ON s.athlete_id = r.athlete_id
-        AND r.local_date >= s.starts_on AND (s.retired_on IS NULL OR r.local_date <= s.retired_on)
-    WHERE r.is_run
-    GROUP BY r.activity_id
-    HAVING count(*) = 1
-),
-picked AS (
-    SELECT r.activity_id, r.athlete_id,
-           coalesce(rp.shoe_id, sp.shoe_id, dp.shoe_id, op.shoe_id) AS shoe_id,
-           CASE WHEN rp.shoe_id IS NOT NULL THEN 'range'
-                WHEN sp.shoe_id IS NOT NULL THEN 'strava'
-                WHEN dp.shoe_id IS NOT NULL THEN 'default'
-                ELSE 'only_shoe' END AS source
-    FROM acts r
-    LEFT JOIN range_pick rp USING (activity_id)
-    LEFT JOIN strava_pick sp USING (activity_id)
-    LEFT JOIN default_pick dp USING (activity_id)
-    LEFT JOIN only_pick op USING (activity_id)
-    WHERE r.activity_id NOT IN (SELECT activity_id FROM manual)
-)
-SELECT activity_id, shoe_id, athlete_id, source FROM picked WHERE shoe_id IS NOT NULL
-"""
 
 
 def _athletes(con, athlete_id: str | None) -> list[str]:
@@ -553,12 +421,19 @@ def _athletes(con, athlete_id: str | None) -> list[str]:
 def _apply_shoe_rules(con, athletes: list[str]) -> int:
     """Recompute the non-manual shoe of every activity of ``athletes`` (inside a transaction).
 
-    Rows that stay the same are not touched (a re-run changes nothing). Returns the number of
+    The rule is ``int_shoe_assignment`` (a model: what the rules say now); its rows are written
+    into ``activity_shoes`` because that table is also the runner's own record (hand
+    assignments), is read by readers that never build (``footfall shoes list`` read-only), and
+    says when each assignment was made. Rows that stay the same are not touched (a re-run changes nothing). Returns the number of
     activities whose shoe was set or changed by the rules.
     """
     if not athletes:
         return 0
-    con.execute(f"CREATE OR REPLACE TEMP TABLE _shoe_desired AS {_DESIRED_SQL}", [athletes])
+    # the rule is the model sql/20_intermediate/int_shoe_assignment.sql, run on the data as it is
+    # in this transaction (the view may not be built yet, and must not wait for a build)
+    con.execute("CREATE OR REPLACE TEMP TABLE _shoe_desired AS SELECT * FROM "
+                f"({model_query('int_shoe_assignment')}) WHERE list_contains(?, athlete_id)",
+                [athletes])
     try:
         con.execute(
             "DELETE FROM activity_shoes s WHERE s.source <> 'manual' AND list_contains(?, s.athlete_id) "
@@ -586,245 +461,6 @@ def assign_default_shoes(con: duckdb.DuckDBPyConnection, athlete_id: str | None 
         return _apply_shoe_rules(con, _athletes(con, athlete_id))
 
 
-# --------------------------------------------------------------------------- Strava
-
-
-def _fill_from_strava(con, athletes: list[str]) -> dict:
-    if not athletes:
-        return {"shoes_created": 0, "shoes_linked": 0, "rpe_added": 0, "rpe_out_of_range": 0}
-    now, today = utcnow(), local_today()
-    gears = con.execute(
-        f"""
-        WITH x AS (
-            SELECT e.athlete_id, e.gear, e.activity_type, a.activity_id, a.sport
-            FROM export_activities e
-            JOIN activities a ON a.file_id = e.file_id AND a.athlete_id = e.athlete_id
-            WHERE e.gear IS NOT NULL AND list_contains(?, e.athlete_id)
-            UNION
-            SELECT e.athlete_id, e.gear, e.activity_type, d.duplicate_of, k.sport
-            FROM export_activities e
-            JOIN activity_duplicates d ON d.file_id = e.file_id
-            JOIN activities k ON k.activity_id = d.duplicate_of AND k.athlete_id = e.athlete_id
-            WHERE e.gear IS NOT NULL AND list_contains(?, e.athlete_id)
-        )
-        SELECT DISTINCT athlete_id, gear FROM x
-        WHERE sport IN {FOOT_SPORTS} OR regexp_matches(lower(coalesce(activity_type, '')), '{_STRAVA_FOOT}')
-        ORDER BY athlete_id, gear
-        """,
-        [athletes, athletes],
-    ).fetchall()
-    created = linked = 0
-    for athlete_id, gear in gears:
-        if first(con.execute("SELECT 1 FROM shoes WHERE athlete_id = ? AND strava_gear = ?",
-                       [athlete_id, gear])):
-            continue
-        same = first(con.execute(
-            "SELECT shoe_id FROM shoes WHERE athlete_id = ? AND lower(name) = lower(?) "
-            "AND strava_gear IS NULL", [athlete_id, gear]))
-        if same:
-            con.execute("UPDATE shoes SET strava_gear = ? WHERE shoe_id = ?", [gear, same[0]])
-            linked += 1
-            continue
-        name = gear
-        if name.isdigit() or first(con.execute(
-                "SELECT 1 FROM shoes WHERE athlete_id = ? AND lower(name) = lower(?)",
-                [athlete_id, name])):
-            name = f"{gear} (Strava)"
-        _insert_shoe(con, {
-            "shoe_id": _next_id(con, "shoes", "shoe_id"), "athlete_id": athlete_id, "name": name,
-            "brand": None, "model": None, "drop_mm": None, "stack_mm": None, "weight_g": None,
-            "first_used": None, "retired_on": None, "is_default": False, "strava_gear": gear,
-            "source": "strava", "added_on": today, "added_at": now,
-        })
-        created += 1
-    # perceived exertion -> rpe_log, for activities with no RPE yet (any source)
-    pe = con.execute(
-        """
-        WITH x AS (
-            SELECT e.athlete_id, e.perceived_exertion AS pe, a.activity_id
-            FROM export_activities e
-            JOIN activities a ON a.file_id = e.file_id AND a.athlete_id = e.athlete_id
-            WHERE e.perceived_exertion IS NOT NULL AND list_contains(?, e.athlete_id)
-            UNION
-            SELECT e.athlete_id, e.perceived_exertion, d.duplicate_of
-            FROM export_activities e JOIN activity_duplicates d ON d.file_id = e.file_id
-            WHERE e.perceived_exertion IS NOT NULL AND list_contains(?, e.athlete_id)
-        )
-        SELECT x.athlete_id, x.activity_id, k.local_date, max(x.pe) AS pe
-        FROM x JOIN activities k ON k.activity_id = x.activity_id AND k.athlete_id = x.athlete_id
-        WHERE x.activity_id NOT IN (SELECT activity_id FROM rpe_log WHERE activity_id IS NOT NULL)
-          AND k.local_date IS NOT NULL
-        GROUP BY ALL
-        ORDER BY x.athlete_id, k.local_date, x.activity_id
-        """,
-        [athletes, athletes],
-    ).fetchall()
-    added = bad = 0
-    next_id = _next_id(con, "rpe_log", "entry_id")
-    for athlete_id, aid, d, value in pe:
-        try:
-            r = mj.parse_score(value, "rpe")
-        except JournalError:
-            bad += 1
-            continue
-        con.execute("INSERT INTO rpe_log VALUES (?, ?, ?, ?, ?, ?, 'strava', ?)",
-                    [next_id, athlete_id, d, aid, r, "Strava perceived exertion (1-10) as CR-10", now])
-        next_id += 1
-        added += 1
-    return {"shoes_created": created, "shoes_linked": linked, "rpe_added": added,
-            "rpe_out_of_range": bad}
-
-
-def fill_from_strava(con: duckdb.DuckDBPyConnection, athlete_id: str | None = None) -> dict:
-    """Shoes from Strava gear and RPE from Strava perceived exertion; one transaction, idempotent.
-
-    Needs ``export_activities`` (kept by the sync from a Strava ``activities.csv``), matched to
-    activities by file hash (also when that file was dropped as a duplicate of a richer copy).
-    Returns counts: shoes_created, shoes_linked (an existing shoe of the same name), rpe_added,
-    rpe_out_of_range. Call :func:`assign_default_shoes` (or :func:`after_sync`) to assign them.
-    """
-    with _transaction(con):
-        return _fill_from_strava(con, _athletes(con, athlete_id))
-
-
-def after_sync(con: duckdb.DuckDBPyConnection, athlete_id: str | None = None) -> dict:
-    """What a sync does for the journal after landing: Strava gear/RPE, then the shoe rules.
-
-    One transaction; ``athlete_id`` None = every athlete. Returns the counts of
-    :func:`fill_from_strava` plus ``shoes_assigned`` (activities whose shoe was set or changed).
-    """
-    with _transaction(con):
-        athletes = _athletes(con, athlete_id)
-        out = _fill_from_strava(con, athletes)
-        out["shoes_assigned"] = _apply_shoe_rules(con, athletes)
-    return out
-
-
-# --------------------------------------------------------------------------- CSV import
-
-
-@dataclass
-class ImportResult:
-    pain_added: int = 0
-    rpe_added: int = 0
-    shoes_assigned: int = 0  # activity assignments + date rules stored
-    skipped_existing: int = 0
-    rows: int = 0
-
-
-def import_journal(con, athlete_id: str, data: bytes, *, path: str = "the file",
-                   today: date | None = None) -> ImportResult:
-    """Import a CSV journal (format: ``models/journal.py``): all rows or none.
-
-    Every bad row (bad value, unknown activity or shoe, a date in the future, an activity of
-    another athlete) is reported with its line number in one ``JournalFileError`` and nothing is
-    written. Rows identical to journal entries already stored are skipped (re-importing the same
-    file changes nothing).
-    """
-    today = today or local_today()
-    rows = mj.read_journal_csv(data, today, path)
-    errors: list[mj.RowError] = list(rows.errors)
-    with _transaction(con):
-        pain = _resolve_rows(con, rows.pain, athlete_id, today, errors, moment_col="moment")
-        rpe = _resolve_rows(con, rows.rpe, athlete_id, today, errors)
-        shoe_rows = _resolve_rows(con, rows.shoe, athlete_id, today, errors)
-        shoe_plan = []
-        for r in shoe_rows:
-            try:
-                sid, name, fu, ret, _ = resolve_shoe(con, r["shoe"], athlete_id)
-                _check_in_use(name, fu, ret, r["local_date"], r["local_date"])
-                shoe_plan.append((r, sid))
-            except JournalError as err:
-                errors.append(mj.RowError(r["line"], str(err)))
-        if errors:
-            raise JournalFileError(errors, path)
-        res = ImportResult(rows=rows.n_rows)
-        now = utcnow()
-        res.pain_added, skipped_p = _insert_new(con, "pain_log", pain, athlete_id, now,
-                                                ["local_date", "activity_id", "moment", "score",
-                                                 "location", "note"])
-        res.rpe_added, skipped_r = _insert_new(con, "rpe_log", rpe, athlete_id, now,
-                                               ["local_date", "activity_id", "rpe_cr10", "note"])
-        res.skipped_existing = skipped_p + skipped_r
-        for r, sid in shoe_plan:
-            if r["activity_id"] is not None:
-                cur = first(con.execute("SELECT shoe_id, source FROM activity_shoes WHERE activity_id = ?",
-                                  [r["activity_id"]]))
-                if cur == (sid, "manual"):
-                    res.skipped_existing += 1
-                    continue
-                con.execute("DELETE FROM activity_shoes WHERE activity_id = ?", [r["activity_id"]])
-                con.execute("INSERT INTO activity_shoes VALUES (?, ?, ?, 'manual', ?)",
-                            [r["activity_id"], sid, athlete_id, now])
-            else:
-                exists = first(con.execute(
-                    "SELECT 1 FROM shoe_ranges WHERE athlete_id = ? AND shoe_id = ? AND from_date = ? "
-                    "AND to_date = ?", [athlete_id, sid, r["local_date"], r["local_date"]]))
-                if exists:
-                    res.skipped_existing += 1
-                    continue
-                con.execute("INSERT INTO shoe_ranges VALUES (?, ?, ?, ?, ?, 'import', ?)",
-                            [_next_id(con, "shoe_ranges", "range_id"), athlete_id, sid,
-                             r["local_date"], r["local_date"], now])
-            res.shoes_assigned += 1
-        if shoe_plan:
-            _apply_shoe_rules(con, [athlete_id])
-    return res
-
-
-def _resolve_rows(con, df: pl.DataFrame, athlete_id: str, today: date, errors: list,
-                  moment_col: str | None = None) -> list[dict]:
-    """Rows with their activity resolved and date filled; bad ones appended to ``errors``."""
-    out = []
-    for r in df.to_dicts():
-        if r["activity_id"]:
-            try:
-                act = resolve_activity(con, r["activity_id"], athlete_id)
-            except JournalError as err:
-                errors.append(mj.RowError(r["line"], str(err)))
-                continue
-            d = mj.felt_date(act.local_date, r.get(moment_col)) if moment_col else act.local_date
-            if r["local_date"] is not None and r["local_date"] != d:
-                what = "the morning after" if moment_col and r.get(moment_col) == "next_morning" else "the date of"
-                errors.append(mj.RowError(r["line"], f"date {r['local_date']} is not {what} activity "
-                                                     f"{act.activity_id} ({d})"))
-                continue
-            try:
-                mj.check_not_future(d, today)
-            except JournalError as err:
-                errors.append(mj.RowError(r["line"], str(err)))
-                continue
-            r = r | {"activity_id": act.activity_id, "local_date": d}
-        out.append(r)
-    return out
-
-
-def _insert_new(con, table: str, rows: list[dict], athlete_id: str, now, key: list[str]) -> tuple[int, int]:
-    """Insert rows not identical (on ``key``) to stored or earlier rows; (inserted, skipped)."""
-    if not rows:
-        return 0, 0
-    existing = {
-        tuple(r) for r in con.execute(
-            f"SELECT {', '.join(key)} FROM {table} WHERE athlete_id = ?", [athlete_id]).fetchall()
-    }
-    next_id = _next_id(con, table, "entry_id")
-    inserted = skipped = 0
-    types = _PAIN_TYPES if table == "pain_log" else _RPE_TYPES
-    cols = ["entry_id", "athlete_id", *key, "source", "logged_at"]
-    sql = (f"INSERT INTO {table} BY NAME SELECT * FROM (SELECT "
-           + ", ".join(f"?::{types[c]} AS {c}" for c in cols) + ")")
-    for r in rows:
-        k = tuple(r[c] for c in key)
-        if k in existing:
-            skipped += 1
-            continue
-        existing.add(k)
-        con.execute(sql, [next_id, athlete_id, *k, "import", now])
-        next_id += 1
-        inserted += 1
-    return inserted, skipped
-
-
 # --------------------------------------------------------------------------- models
 
 
@@ -837,14 +473,6 @@ def rebuild_models(con: duckdb.DuckDBPyConnection, *, overrides: dict[str, float
     models yet (nothing synced: the next sync builds them). Raises ``ModelError`` on failure; the
     journal entry is already committed then (the previous build stays as it was).
     """
-    from pipelines.sqlmodels import run_models
-
-    tables = {r[0] for r in con.execute("SELECT table_name FROM information_schema.tables").fetchall()}
-    if "build_info" not in tables:
+    if "build_info" not in tables(con):
         return None
-    before = set()
-    if "flags" in tables:
-        before = {r[0] for r in con.execute("SELECT flag_id FROM flags").fetchall()}
-    run_models(con, overrides=overrides, today=today)
-    flags = con.sql("SELECT * FROM flags ORDER BY local_date, athlete_id, rule").pl()
-    return [f for f in flags.to_dicts() if f["flag_id"] not in before]
+    return build_and_diff(con, overrides=overrides, today=today)[1]
