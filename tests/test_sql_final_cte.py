@@ -10,8 +10,6 @@ import pytest
 from pipelines.sqlmodels import discover_models
 
 #: issue 12 item 4 converts these (the runner's-log models are being rewritten in parallel)
-JOURNAL_MODELS = {"journal_flags", "shoe_mileage", "int_pain_by_run", "int_pain_entries",
-                  "stg_session_rpe"}
 
 MODELS = discover_models()
 CTE = re.compile(r"^(?:with\s+)?(\w+) as \(", re.MULTILINE)
@@ -28,8 +26,6 @@ def test_every_layer_has_models():
 
 @pytest.mark.parametrize("model", MODELS, ids=[m.name for m in MODELS])
 def test_model_ends_with_select_star_from_final(model):
-    if model.name in JOURNAL_MODELS:
-        pytest.skip("issue 12 item 4 converts these")
     code = _code(model.sql)
     ctes = CTE.findall(code)
     assert ctes and ctes[-1] == "final", f"{model.path.name}: last CTE is {ctes[-1:]}, not final"
