@@ -32,7 +32,7 @@ from pipelines.sqlmodels import run_data_tests, run_models
 
 MONDAY = date(2025, 3, 3)
 RUNNER = CliRunner()
-EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "journal.csv"
+EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "journal.csv"
 _seq = itertools.count()
 
 

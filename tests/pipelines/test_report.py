@@ -20,7 +20,7 @@ from typer.testing import CliRunner
 
 from pipelines.report import ReportError, build_report, resolve_athlete, write_report
 
-PROJECT = Path(__file__).resolve().parent.parent
+PROJECT = Path(__file__).resolve().parents[2]
 ARTIFACTS = PROJECT / "test-artifacts"
 ALL_CHARTS = ("weekly", "acwr", "spikes", "gait", "pain", "shoes")
 
