@@ -21,6 +21,7 @@ os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("PREFECT_LOGGING_TO_API_ENABLED", "false")
 
 import time  # noqa: E402
+from datetime import date  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 from prefect import flow  # noqa: E402
@@ -51,8 +52,10 @@ def sync(
     athlete: str | None = None,
     workers: int | None = None,
     build: bool = True,
+    today: date | None = None,
 ) -> dict:
-    """Sync watch exports into the DuckDB file: discover, decode in parallel, land, build models."""
+    """Sync watch exports into the DuckDB file: discover, decode in parallel, land, build models.
+    ``today``: the models' last calendar day (default: today in the config's time zone)."""
     t0 = time.perf_counter()
     started_at = utcnow()
     settings = _settings(db, athlete, workers)
@@ -102,7 +105,7 @@ def sync(
             pool.shutdown(cancel_futures=True)
     if build:
         progress.report("models", 0, 1)
-        built, new_flags = t.build_models(settings.db, settings)
+        built, new_flags = t.build_models(settings.db, settings, today)
         summary.models_built, summary.new_flags = built, new_flags
         progress.report("models", 1)
     summary.seconds = round(time.perf_counter() - t0, 3)

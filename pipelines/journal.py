@@ -28,14 +28,14 @@ Decisions (also in the report / README):
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime
-from zoneinfo import ZoneInfo
+from datetime import date
 
 import duckdb
 import polars as pl
 
 from models import journal as mj
 from models.journal import JournalError, JournalFileError
+from pipelines.clock import local_today
 from pipelines.db import bump_data_generation, first, rollback, utcnow
 
 __all__ = [
@@ -71,11 +71,6 @@ class Activity:
 # --------------------------------------------------------------------------- helpers
 
 
-def local_today(tz: str | None = None) -> date:
-    """Today's local date: in ``tz`` (the config's IANA time zone) or the machine's."""
-    if tz:
-        return datetime.now(ZoneInfo(tz)).date()
-    return date.today()
 
 
 class _transaction:

@@ -43,6 +43,7 @@ import duckdb
 import polars as pl
 
 from models.thresholds import THRESHOLDS, value
+from pipelines.clock import local_today
 from pipelines.db import SQL_DIR, quote_ident, rollback, utcnow
 from pipelines.pausepoint import pause_point
 
@@ -197,7 +198,7 @@ def run_models(
     values = threshold_values(overrides)
     variables: dict[str, object] = {
         **values,
-        "today": today or date.today(),
+        "today": today or local_today(),
         "built_at": utcnow(),
     }
     con.execute("BEGIN TRANSACTION")

@@ -13,6 +13,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Executor, ProcessPoolExecutor
 from dataclasses import asdict, dataclass, field
+from datetime import date
 from multiprocessing import get_context
 from pathlib import Path
 
@@ -314,8 +315,9 @@ def release_frames(results: list[FileResult]) -> None:
         r.metrics = None
 
 
-def build_models(db_path: Path, settings: Settings) -> tuple[list[str], list[dict]]:
-    """Run sql/ models; return (models built, flags raised that were not there before)."""
+def build_models(db_path: Path, settings: Settings, today: date | None = None) -> tuple[list[str], list[dict]]:
+    """Run sql/ models; return (models built, flags raised that were not there before).
+    ``today``: the calendar's last day (default: today in the config's time zone)."""
     from pipelines.sqlmodels import run_models
 
     from pipelines.journal import after_sync, local_today
@@ -325,7 +327,7 @@ def build_models(db_path: Path, settings: Settings) -> tuple[list[str], list[dic
         dbm.migrate(con)
         after_sync(con)  # Strava gear/effort -> shoes/RPE, then the default-shoe rules
         before = _flag_ids(con)
-        built = run_models(con, overrides=settings.thresholds, today=local_today(settings.timezone))
+        built = run_models(con, overrides=settings.thresholds, today=today or local_today(settings.timezone))
         new = []
         if "flags" in _tables(con):
             flags = con.sql("SELECT * FROM flags ORDER BY local_date, athlete_id").pl()

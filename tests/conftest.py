@@ -4,11 +4,18 @@
 from __future__ import annotations
 
 import os
+from datetime import date
 from pathlib import Path
 
 import pytest
 
 PROJECT = Path(__file__).resolve().parent.parent
+
+#: The tests' "today": no test reads the clock (tests/test_no_clock.py). The command line's edge
+#: (pipelines.journal.local_today) reads FOOTFALL_TODAY, set here for the session and inherited by
+#: the subprocesses; functions below it take ``today`` (e.g. ``run_flow(sync, ..., today=TODAY)``).
+TODAY = date(2026, 3, 1)
+os.environ["FOOTFALL_TODAY"] = TODAY.isoformat()
 
 
 def corpus_path() -> Path:
@@ -92,7 +99,7 @@ def prefect_harness(tmp_path_factory):
 def isolated_config(tmp_path, monkeypatch):
     """No user config file or FOOTFALL_* variables leak into a test."""
     for k in list(os.environ):
-        if k.startswith("FOOTFALL_") and k != "FOOTFALL_CORPUS":
+        if k.startswith("FOOTFALL_") and k not in ("FOOTFALL_CORPUS", "FOOTFALL_TODAY"):
             monkeypatch.delenv(k, raising=False)
     monkeypatch.setenv("FOOTFALL_CONFIG", str(tmp_path / "footfall.toml"))
     (tmp_path / "footfall.toml").write_text("")

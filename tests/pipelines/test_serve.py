@@ -20,6 +20,8 @@ from pipelines.serve import (
     sync_parameters,
 )
 
+from tests.conftest import TODAY
+
 CRON = "0 5 * * *"
 
 
@@ -29,7 +31,7 @@ def small_export(tmp_path_factory) -> Path:
     from ingest.sample import make_sample_export
 
     root = tmp_path_factory.mktemp("serve") / "export"
-    for rel, data in make_sample_export(weeks=2, end_date=date.today()).items():
+    for rel, data in make_sample_export(weeks=2, end_date=TODAY).items():
         p = root / rel
         p.parent.mkdir(parents=True, exist_ok=True)
         p.write_bytes(data)
