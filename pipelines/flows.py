@@ -52,10 +52,10 @@ def sync(
     athlete: str | None = None,
     workers: int | None = None,
     build: bool = True,
-    today: date | None = None,
+    today: str | None = None,
 ) -> dict:
     """Sync watch exports into the DuckDB file: discover, decode in parallel, land, build models.
-    ``today``: the models' last calendar day (default: today in the config's time zone)."""
+    ``today``: the models' last calendar day, YYYY-MM-DD (default: today in the config's time zone)."""
     t0 = time.perf_counter()
     started_at = utcnow()
     settings = _settings(db, athlete, workers)
@@ -105,7 +105,7 @@ def sync(
             pool.shutdown(cancel_futures=True)
     if build:
         progress.report("models", 0, 1)
-        built, new_flags = t.build_models(settings.db, settings, today)
+        built, new_flags = t.build_models(settings.db, settings, date.fromisoformat(today) if today else None)
         summary.models_built, summary.new_flags = built, new_flags
         progress.report("models", 1)
     summary.seconds = round(time.perf_counter() - t0, 3)

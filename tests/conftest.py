@@ -12,9 +12,9 @@ import pytest
 PROJECT = Path(__file__).resolve().parent.parent
 
 #: The tests' "today": no test reads the clock (tests/test_no_clock.py). The command line's edge
-#: (pipelines.journal.local_today) reads FOOTFALL_TODAY, set here for the session and inherited by
-#: the subprocesses; functions below it take ``today`` (e.g. ``run_flow(sync, ..., today=TODAY)``).
-TODAY = date(2026, 3, 1)
+#: (pipelines.clock.local_today) reads FOOTFALL_TODAY, set here for the session and inherited by
+#: the subprocesses; functions below it take ``today`` (e.g. ``run_models(con, today=TODAY)``).
+TODAY = date(2026, 6, 1)  # a Monday, after every date the fixtures write
 os.environ["FOOTFALL_TODAY"] = TODAY.isoformat()
 
 

@@ -30,7 +30,7 @@ def synced_db(prefect_harness, tmp_path_factory) -> Path:
         p.parent.mkdir(parents=True, exist_ok=True)
         p.write_bytes(data)
     dbfile = root / "demo.duckdb"
-    run_flow(sync, paths=[str(export)], db=str(dbfile), athlete="demo", today=TODAY)
+    run_flow(sync, paths=[str(export)], db=str(dbfile), athlete="demo", today=TODAY.isoformat())
     con = duckdb.connect(str(dbfile))
     try:
         first = con.execute("SELECT min(local_date) FROM activities").fetchall()[0][0]

@@ -44,7 +44,7 @@ def demo_db(prefect_harness, tmp_path_factory) -> Path:
         p.parent.mkdir(parents=True, exist_ok=True)
         p.write_bytes(data)
     dbfile = root / "demo.duckdb"
-    run_flow(sync, paths=[str(export)], db=str(dbfile), athlete="demo", today=TODAY)
+    run_flow(sync, paths=[str(export)], db=str(dbfile), athlete="demo", today=TODAY.isoformat())
     return dbfile
 
 
