@@ -23,7 +23,7 @@ Each trial:
 The export is synthetic (``synth/sample.py``: Garmin FIT runs with running dynamics and
 Strava GPX runs, one the copy of a FIT run), ``--weeks`` long, landed ``--batch-files`` files
 per transaction so a sync has several batches. Prints one line per trial and a summary:
-"X of N converge", the longest time a process outlived a kill. ``tests/test_reliability_crash.py``
+"X of N converge", the longest time a process outlived a kill. ``tests/pipelines/test_reliability_crash.py``
 runs a few fixed trials with the same functions.
 """
 

@@ -3,7 +3,7 @@
 Names follow ``<quantity>[_<window>]_<unit>``; timestamps ``*_at`` are naive datetimes in UTC
 (microseconds); ``local_date`` is the calendar date in the activity's own time zone.
 
-The DuckDB DDL in ``sql/00_schema`` mirrors these tables; ``tests/test_schema.py`` checks that the
+The DuckDB DDL in ``sql/00_schema`` mirrors these tables; ``tests/ingest/test_schema.py`` checks that the
 two agree, so this module stays the single source of column names and types.
 """
 

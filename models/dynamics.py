@@ -23,7 +23,7 @@ filled from the developer value).
 
 Averages (``average_dynamics``): mean of the valid values, sample-weighted (each sample one
 measurement; on 5 of the 7 corpus runs with a device ``avg_stance_time`` the mean of the record
-values is within 1 ms of it; the other two are in tests/test_models_fidelity.py). Contact
+values is within 1 ms of it; the other two are in tests/models/test_models_fidelity.py). Contact
 time comes from the native column when it has any valid value ('derived'), else from the
 developer column ('developer'), else NULL ('none'); vertical oscillation likewise.
 """

@@ -370,6 +370,26 @@ def check_decoded(dec, *, now: datetime | None = None, overrides: dict | None = 
     lo, hi = time_window(now, overrides)
     fid = dec.file_id
 
+    # 0. far more activities than any watch file holds: the file is damage, not data
+    most = threshold("activities_per_file_max", overrides)
+    if acts.height > most:
+        checks.append(_check_row(fid, None, "activities", "activity_id", "activity_refused",
+                                 acts.height, acts.height, acts.height, 0.0, most, "count",
+                                 "activities_per_file_max",
+                                 f"{acts.height:,} activities in one file, over "
+                                 f"activities_per_file_max ({most:,.0f})"))
+        for t in ACTIVITY_TABLES:
+            df = getattr(dec, t)
+            if df is not None and df.height:
+                setattr(dec, t, df.clear())
+        dec.status = "quarantined"
+        dec.error_class = "ImplausibleData"
+        why = (f"{acts.height:,} activities in one file, over activities_per_file_max "
+               f"({most:,.0f}): nothing landed")
+        dec.reason = f"{why} (before: {dec.reason})" if dec.reason else why
+        dec.value_checks = schema.conform(pl.DataFrame(checks, infer_schema_length=None), "value_checks")
+        return dec
+
     # 1. impossible time spans: refuse the activity
     refused = _refusals(acts, lo, hi, overrides)
     notes: list[str] = []

@@ -109,6 +109,11 @@ _ALL = [
               "dropped: one day covers every time zone and a wrong clock by hours"),
     Threshold("activity_max_duration_s", 2_592_000, "s", "footfall heuristic",
               "30 days: an activity longer than this (end - start, or elapsed time) is refused"),
+    Threshold("activities_per_file_max", 1_000, "count", "footfall heuristic",
+              "a watch file holds one activity per session (a triathlon's multisport FIT: 5; a "
+              "year of GPX tracks in one file: a few hundred); more is damage, not data, and "
+              "deriving metrics for each would stall the sync (fuzz: 25,001 copies of one "
+              "session took ~220 s): the whole file is quarantined"),
     Threshold("activity_max_distance_m", 10_000_000, "m", "footfall heuristic",
               "10,000 km, more than 30 days of the fastest ultra-distance cycling (Race Across "
               "America ~4,800 km in ~8 days); a longer activity or cumulative distance is set NULL"),

@@ -21,6 +21,7 @@ os.environ.setdefault("PREFECT_LOGGING_TO_API_ENABLED", "false")
 
 import time  # noqa: E402
 import uuid  # noqa: E402
+from datetime import date  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 from prefect import flow  # noqa: E402
@@ -50,11 +51,13 @@ def sync(
     workers: int | None = None,
     build: bool = True,
     plan_key: str | None = None,
+    today: str | None = None,
 ) -> dict:
     """Sync watch exports into the DuckDB file: plan, decode in parallel, land, build models.
 
     ``plan_key``: a plan made in this process (``run_planned_sync``); without it (or when it is
     not here, e.g. a run started from the UI) the flow loads the config and plans itself.
+    ``today``: the models' last calendar day, YYYY-MM-DD (default: today in the config's time zone).
     """
     t0 = time.perf_counter()
     planned = _PLANS.pop(plan_key, None) if plan_key else None
@@ -71,7 +74,7 @@ def sync(
     s.decode_and_land(planned, summary, decode=t.decode_files, land=t.land_batch.submit)
     if build:
         progress.report("models", 0, 1)
-        built, new_flags = t.build_models(settings.db, settings)
+        built, new_flags = t.build_models(settings.db, settings, date.fromisoformat(today) if today else None)
         summary.models_built, summary.new_flags = built, new_flags
         progress.report("models", 1)
     summary.seconds = round(time.perf_counter() - t0, 3)

@@ -2,7 +2,7 @@
 
 ``FOOTFALL_TEST_PAUSE_AT=<phase>[:<n>]`` makes the ``n``-th (default first) pass through
 ``pause_point(<phase>)`` print ``footfall: paused at <phase>`` on stderr and sleep (up to 10
-minutes), so ``tests/test_reliability_crash.py`` and ``bench/kill_trials.py`` can send SIGKILL at
+minutes), so ``tests/pipelines/test_reliability_crash.py`` and ``bench/kill_trials.py`` can send SIGKILL at
 a known moment. Unset (always, outside those tests) it costs one dictionary look-up. Phases:
 
 - ``land``: inside a batch's landing transaction, every row inserted, before COMMIT;

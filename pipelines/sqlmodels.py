@@ -44,6 +44,7 @@ import duckdb
 import polars as pl
 
 from models.thresholds import THRESHOLDS, value
+from pipelines.clock import local_today
 from pipelines.db import SQL_DIR, quote_ident, rollback, table_columns, tables, transaction, utcnow
 from pipelines.pausepoint import pause_point
 
@@ -238,7 +239,7 @@ def run_models(
     values = threshold_values(overrides)
     variables: dict[str, object] = {
         **values,
-        "today": today or date.today(),
+        "today": today or local_today(),
         "built_at": utcnow(),
     }
     # one transaction: a failed COMMIT (full disk) keeps the first error (db.transaction)

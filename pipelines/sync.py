@@ -17,7 +17,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Executor, ProcessPoolExecutor
 from dataclasses import asdict, dataclass, field, replace
-from datetime import datetime
+from datetime import date, datetime
 from multiprocessing import get_context
 from pathlib import Path
 
@@ -431,9 +431,11 @@ def release_frames(results: list[FileResult]) -> None:
         r.metrics = None
 
 
-def build_models(db_path: Path, settings: Settings) -> tuple[list[str], list[dict]]:
-    """Run sql/ models; return (models built, flags raised that were not there before)."""
-    from pipelines.journal import after_sync, local_today
+def build_models(db_path: Path, settings: Settings, today: date | None = None) -> tuple[list[str], list[dict]]:
+    """Run sql/ models; return (models built, flags raised that were not there before).
+    ``today``: the calendar's last day (default: today in the config's time zone)."""
+    from pipelines.clock import local_today
+    from pipelines.journal import after_sync
     from pipelines.sqlmodels import build_and_diff
 
     pause_point("before_build")
@@ -441,7 +443,7 @@ def build_models(db_path: Path, settings: Settings) -> tuple[list[str], list[dic
         dbm.migrate(con)
         after_sync(con)  # Strava gear/effort -> shoes/RPE, then the default-shoe rules
         return build_and_diff(con, overrides=settings.thresholds,
-                              today=local_today(settings.timezone))
+                              today=today or local_today(settings.timezone))
 
 
 def record_sync_run(db_path: Path, summary: SyncSummary, paths: list[str], started_at, settings) -> None:

@@ -1,17 +1,57 @@
-"""Shared fixtures: the corpus folder (skip with a reason when absent) and temp paths."""
+"""Shared fixtures: the corpus folder (skip with a reason when absent), the corpus manifest
+(tests/corpus_manifest.tsv: which corpus files the tests rely on, by role) and temp paths."""
 
 from __future__ import annotations
 
 import os
+from datetime import date
 from pathlib import Path
 
 import pytest
 
 PROJECT = Path(__file__).resolve().parent.parent
 
+#: The tests' "today": no test reads the clock (tests/test_no_clock.py). The command line's edge
+#: (pipelines.clock.local_today) reads FOOTFALL_TODAY, set here for the session and inherited by
+#: the subprocesses; functions below it take ``today`` (e.g. ``run_models(con, today=TODAY)``).
+TODAY = date(2026, 6, 1)  # a Monday, after every date the fixtures write
+os.environ["FOOTFALL_TODAY"] = TODAY.isoformat()
+
 
 def corpus_path() -> Path:
     return Path(os.environ.get("FOOTFALL_CORPUS", PROJECT.parent / "shared" / "corpus"))
+
+
+class Manifest:
+    """tests/corpus_manifest.tsv: corpus paths (relative to the corpus) and their roles.
+
+    Read at collection time, without the corpus, so that a test can be parametrised with one test
+    id per corpus file: ``@pytest.mark.parametrize("corpus_file", MANIFEST.files("gpx"))``; the
+    ``corpus_file`` value is the relative path, its test id the path too.
+    """
+
+    def __init__(self, path: Path):
+        self.path = path
+        self.roles: dict[str, tuple[str, ...]] = {}
+        with open(path) as fh:
+            lines = [ln.rstrip("\n") for ln in fh if ln.strip() and not ln.startswith("#")]
+        assert lines[0].split("\t") == ["path", "roles"], f"{path}: bad header {lines[0]!r}"
+        for ln in lines[1:]:
+            rel, roles = ln.split("\t")
+            assert rel not in self.roles, f"{path}: {rel} listed twice"
+            self.roles[rel] = tuple(roles.split())
+
+    def files(self, role: str) -> list[str]:
+        out = sorted(rel for rel, roles in self.roles.items() if role in roles)
+        assert out, f"{self.path}: no file has the role {role!r}"
+        return out
+
+    def one(self, role: str) -> str:
+        (rel,) = self.files(role)
+        return rel
+
+
+MANIFEST = Manifest(Path(__file__).resolve().parent / "corpus_manifest.tsv")
 
 
 @pytest.fixture(scope="session")
@@ -29,6 +69,13 @@ def catalog(corpus_dir):
 
     with open(corpus_dir / "CATALOG.tsv", newline="") as fh:
         return {row["path"]: row for row in csv.DictReader(fh, delimiter="\t")}
+
+
+def corpus_member(decoded: dict, rel: str):
+    """``decoded[rel]`` for a per-file corpus test; skips (with the path) when this corpus lacks it."""
+    if rel not in decoded:
+        pytest.skip(f"{rel} (in tests/corpus_manifest.tsv) is not in this corpus")
+    return decoded[rel]
 
 
 # Prefect keeps its state under PREFECT_HOME: give the test session its own, quiet and offline.
@@ -52,7 +99,7 @@ def prefect_harness(tmp_path_factory):
 def isolated_config(tmp_path, monkeypatch):
     """No user config file or FOOTFALL_* variables leak into a test."""
     for k in list(os.environ):
-        if k.startswith("FOOTFALL_") and k != "FOOTFALL_CORPUS":
+        if k.startswith("FOOTFALL_") and k not in ("FOOTFALL_CORPUS", "FOOTFALL_TODAY"):
             monkeypatch.delenv(k, raising=False)
     monkeypatch.setenv("FOOTFALL_CONFIG", str(tmp_path / "footfall.toml"))
     (tmp_path / "footfall.toml").write_text("")

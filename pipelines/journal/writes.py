@@ -8,14 +8,14 @@ behind the data when a journal table changed), ``resolve_activity`` / ``resolve_
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime
-from zoneinfo import ZoneInfo
+from datetime import date
 
 import duckdb
 import polars as pl
 
 from models import journal as mj
 from models.journal import JournalError
+from pipelines.clock import local_today
 from pipelines.db import bump_data_generation, first, rollback, tables, utcnow
 from pipelines.sqlmodels import build_and_diff, model_query, set_build_variables
 
@@ -40,11 +40,6 @@ class Activity:
 # --------------------------------------------------------------------------- helpers
 
 
-def local_today(tz: str | None = None) -> date:
-    """Today's local date: in ``tz`` (the config's IANA time zone) or the machine's."""
-    if tz:
-        return datetime.now(ZoneInfo(tz)).date()
-    return date.today()
 
 
 class _transaction:

@@ -1,5 +1,5 @@
 -- 001_raw_tables: the landed raw tables (grain: see each comment) and the bookkeeping tables.
--- Columns mirror ingest/schema.py (tests/test_schema.py checks they agree). Timestamps *_at are UTC.
+-- Columns mirror ingest/schema.py (tests/ingest/test_schema.py checks they agree). Timestamps *_at are UTC.
 
 -- grain: one row per file footfall has seen (by content hash); key: file_id
 CREATE TABLE IF NOT EXISTS files (

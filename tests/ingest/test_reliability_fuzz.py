@@ -33,12 +33,12 @@ from synth.mutate import (
 
 READ = reader_options()  # the readers' settings: models/thresholds.py, no overrides
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "bench"))
 
 import fuzz  # noqa: E402  (bench/fuzz.py)
 
-from conftest import corpus_path  # noqa: E402
+from tests.conftest import corpus_path  # noqa: E402
 
 N_MUTANTS = 200
 FUZZ_SEED = 20261129

@@ -32,6 +32,8 @@ from models.thresholds import reader_options
 
 READ = reader_options()  # the readers' settings: models/thresholds.py, no overrides
 
+from tests.conftest import MANIFEST, corpus_member
+
 RUNNING_DEV = "jimmykane+fit-parser/test/running-with-developer-data.fit"
 FENIX2_RUN = "dtcooper+python-fitparse/tests/files/activity-small-fenix2-run.fit"
 FENIX5_RUN = "dtcooper+python-fitparse/tests/files/garmin-fenix-5-run.fit"
@@ -128,36 +130,42 @@ def decoded_corpus(corpus_dir, corpus_fits) -> dict[str, dict]:
     return {str(p.relative_to(corpus_dir)): r for p, r in zip(order, results)}
 
 
-def test_every_fit_file_gets_a_status(decoded_corpus, catalog):
+def test_the_corpus_holds_the_fit_files_of_the_manifest(decoded_corpus, catalog):
     assert len(decoded_corpus) == sum(1 for r in catalog.values() if r["format"] == "fit")
-    for rel, s in decoded_corpus.items():
-        assert s["status"] in FILE_STATUSES, rel
-        # decode_bytes takes the columnar path; damaged files fall back to fitparse for salvage
-        assert s["status"] == "quarantined" or s["decoder"] == "columnar" or (
-            s["decoder"] or "").startswith("fitparse"), rel
-        if s["status"] == "salvaged":
-            assert s["decoder"].startswith("fitparse"), rel
-        assert s["frames_ok"], rel
-        if s["status"] in ("quarantined", "salvaged"):
-            assert s["reason"] and s["error_class"], rel
-            # a reader bug would show as IndexError, KeyError, ... here
-            assert s["error_class"] in ERROR_CLASSES, (rel, s["error_class"], s["reason"])
-        if s["status"] == "salvaged":
-            assert s["n_messages_salvaged"] and s["n_messages_salvaged"] > 0, rel
-        if s["status"] in ("landed", "salvaged"):
-            assert s["activities"], rel
-            assert sum(a["n_records"] for a in s["activities"]) == s["n_records"], rel
-            assert all(a["started_at"] is not None for a in s["activities"]), rel
-        else:
-            assert not s["activities"] and s["reason"], rel
+    assert sorted(decoded_corpus) == MANIFEST.files("fit")
 
 
-def test_not_activity_files_say_what_they_are(decoded_corpus, catalog):
-    for rel, s in decoded_corpus.items():
-        ft = catalog[rel]["file_type"]
-        if ft and ft != "activity":
-            assert s["status"] == "not_activity", rel
-            assert ft in s["reason"], (rel, s["reason"])
+@pytest.mark.parametrize("corpus_file", MANIFEST.files("fit"))
+def test_every_fit_file_gets_a_status(decoded_corpus, catalog, corpus_file):
+    rel, s = corpus_file, corpus_member(decoded_corpus, corpus_file)
+    assert s["status"] in FILE_STATUSES, rel
+    # decode_bytes takes the columnar path; damaged files fall back to fitparse for salvage
+    assert s["status"] == "quarantined" or s["decoder"] == "columnar" or (
+        s["decoder"] or "").startswith("fitparse"), rel
+    if s["status"] == "salvaged":
+        assert s["decoder"].startswith("fitparse"), rel
+    assert s["frames_ok"], rel
+    if s["status"] in ("quarantined", "salvaged"):
+        assert s["reason"] and s["error_class"], rel
+        # a reader bug would show as IndexError, KeyError, ... here
+        assert s["error_class"] in ERROR_CLASSES, (rel, s["error_class"], s["reason"])
+    if s["status"] == "salvaged":
+        assert s["n_messages_salvaged"] and s["n_messages_salvaged"] > 0, rel
+    if s["status"] in ("landed", "salvaged"):
+        assert s["activities"], rel
+        assert sum(a["n_records"] for a in s["activities"]) == s["n_records"], rel
+        assert all(a["started_at"] is not None for a in s["activities"]), rel
+    else:
+        assert not s["activities"] and s["reason"], rel
+
+
+@pytest.mark.parametrize("corpus_file", MANIFEST.files("fit"))
+def test_not_activity_files_say_what_they_are(decoded_corpus, catalog, corpus_file):
+    rel, s = corpus_file, corpus_member(decoded_corpus, corpus_file)
+    ft = catalog[rel]["file_type"]
+    if ft and ft != "activity":
+        assert s["status"] == "not_activity", rel
+        assert ft in s["reason"], (rel, s["reason"])
 
 
 def test_record_counts_match_fitparse(decoded_corpus, catalog):

@@ -17,7 +17,7 @@ from synth.fit_encode import encode_activity, semicircles
 from pipelines import db
 from pipelines.flows import run_flow, sync
 
-PROJECT = Path(__file__).resolve().parent.parent
+PROJECT = Path(__file__).resolve().parents[2]
 
 
 def run_sync(paths, dbfile, athlete="t") -> dict:

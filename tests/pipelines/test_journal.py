@@ -30,9 +30,11 @@ from pipelines.journal import after_sync, assign_default_shoes, fill_from_strava
 from pipelines.land import _export_row
 from pipelines.sqlmodels import run_data_tests, run_models
 
+from tests.conftest import TODAY
+
 MONDAY = date(2025, 3, 3)
 RUNNER = CliRunner()
-EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "journal.csv"
+EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "journal.csv"
 _seq = itertools.count()
 
 
@@ -245,7 +247,7 @@ def journal_template(tmp_path_factory):
     db.migrate(con)
     con.close()
     ids = {"run": add_run(p, MONDAY, 8), "early_run": add_run(p, date(2025, 1, 20), 5),
-           "today_run": add_run(p, local_today(), 5)}
+           "today_run": add_run(p, TODAY, 5)}
     env = {"FOOTFALL_CONFIG": str(p.parent / "none.toml")}
     (p.parent / "none.toml").write_text("")
     for argv in (["shoes", "add", "Pegasus", "--first-used", "2025-02-01", "--athlete", "ana"],
@@ -585,8 +587,8 @@ def test_session_rpe_load_and_weekly_pain_by_moment(dbp):
 
 
 def test_logging_on_a_built_database_rebuilds_and_prints_the_flag(dbp):
-    aid = add_run(dbp, local_today() - timedelta(days=1), 8)
-    build(dbp, local_today())
+    aid = add_run(dbp, TODAY - timedelta(days=1), 8)
+    build(dbp, TODAY)
     out = ok(dbp, "log", "pain", "7", "--when", "during", "--activity", aid)
     assert "flags raised" in out and "pain_during" in out
     assert [f["activity_id"] for f in flags(dbp, "pain_during")] == [aid]

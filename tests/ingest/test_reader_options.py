@@ -12,7 +12,7 @@ from pathlib import Path
 from pipelines import db
 from pipelines.flows import run_flow, sync
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def _track(name: str, start: datetime, lat0: float, n: int = 120) -> str:

@@ -27,7 +27,7 @@ from pipelines.sqlmodels import (
 
 MONDAY = date(2025, 3, 3)
 TODAY = MONDAY + timedelta(days=20)
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 _seq = itertools.count()
 
 

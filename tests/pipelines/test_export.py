@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import date
 from pathlib import Path
 
 import duckdb
@@ -11,6 +10,8 @@ import pytest
 from typer.testing import CliRunner
 
 from pipelines.export import ExportError, export_parquet, mart_names
+
+from tests.conftest import TODAY
 
 MARTS = {"daily_load", "weekly_load", "acwr_daily", "session_spikes", "flags", "activity_metrics"}
 
@@ -24,17 +25,17 @@ def synced_db(prefect_harness, tmp_path_factory) -> Path:
 
     root = tmp_path_factory.mktemp("export")
     export = root / "export"
-    for rel, data in make_sample_export(weeks=3, end_date=date.today()).items():
+    for rel, data in make_sample_export(weeks=3, end_date=TODAY).items():
         p = export / rel
         p.parent.mkdir(parents=True, exist_ok=True)
         p.write_bytes(data)
     dbfile = root / "demo.duckdb"
-    run_flow(sync, paths=[str(export)], db=str(dbfile), athlete="demo")
+    run_flow(sync, paths=[str(export)], db=str(dbfile), athlete="demo", today=TODAY.isoformat())
     con = duckdb.connect(str(dbfile))
     try:
         first = con.execute("SELECT min(local_date) FROM activities").fetchall()[0][0]
         journal.add_shoe(con, "demo", "Pegasus 40", first_used=first, is_default=True,
-                         today=max(date.today(), first))
+                         today=max(TODAY, first))
         journal.rebuild_models(con)
     finally:
         con.close()

@@ -19,10 +19,12 @@ from models.thresholds import reader_options
 
 READ = reader_options()  # the readers' settings: models/thresholds.py, no overrides
 
-POLAR = "GoldenCheetah+sweatpy/sweat/examples/data/3173437224.tcx"
-MALFORMED = "corriporai+runpandas/runpandas/tests/io/data/tcx/malformed.tcx"
-GARMIN_RUN = "corriporai+runpandas/runpandas/tests/io/data/tcx/run_garmin.tcx"
-FITBIT = "tmcw+togeojson/test/data/tour_hr.tcx"
+from tests.conftest import MANIFEST, corpus_member
+
+POLAR = MANIFEST.one("tcx_polar")
+MALFORMED = MANIFEST.one("tcx_malformed")
+GARMIN_RUN = MANIFEST.one("tcx_garmin_run")
+FITBIT = MANIFEST.one("tcx_fitbit")
 
 NS = 'xmlns="http://www.garmin.com/xmlschemas/TrainingCenterDatabase/v2" ' \
      'xmlns:ns3="http://www.garmin.com/xmlschemas/ActivityExtension/v2"'
@@ -47,16 +49,21 @@ def _count(path, local):
     return sum(1 for el in ET.parse(path).getroot().iter() if el.tag.rsplit("}", 1)[-1] == local)
 
 
-def test_every_corpus_tcx_gets_a_status(decoded, catalog):
+def test_the_corpus_holds_the_tcx_files_of_the_manifest(decoded):
     assert len(decoded) >= 15
-    for path, d in decoded.items():
-        assert d.status in schema.STATUSES and d.status != "duplicate", path
-        assert d.format == "tcx"
-        for table in schema.TABLES:
-            assert getattr(d, table).schema == schema.empty(table).schema, (path, table)
-        if d.status == "quarantined":
-            assert d.reason and d.error_class, path
-        assert (d.status == "landed") == (catalog[path]["parse_ok"] == "yes"), (path, d.reason)
+    assert sorted(decoded) == MANIFEST.files("tcx")
+
+
+@pytest.mark.parametrize("corpus_file", MANIFEST.files("tcx"))
+def test_every_corpus_tcx_gets_a_status(decoded, catalog, corpus_file):
+    path, d = corpus_file, corpus_member(decoded, corpus_file)
+    assert d.status in schema.STATUSES and d.status != "duplicate", path
+    assert d.format == "tcx"
+    for table in schema.TABLES:
+        assert getattr(d, table).schema == schema.empty(table).schema, (path, table)
+    if d.status == "quarantined":
+        assert d.reason and d.error_class, path
+    assert (d.status == "landed") == (catalog[path]["parse_ok"] == "yes"), (path, d.reason)
 
 
 def test_the_malformed_tcx_is_quarantined_as_xml_error(decoded, catalog):
@@ -67,23 +74,24 @@ def test_the_malformed_tcx_is_quarantined_as_xml_error(decoded, catalog):
     assert d.activities.height == d.records.height == 0
 
 
-def test_counts_match_catalog_and_the_xml(decoded, catalog, corpus_dir):
-    for path, d in decoded.items():
-        if d.status != "landed":
-            continue
-        row, r, a = catalog[path], d.records, d.activities
-        assert a.height == int(row["n_sessions"]), path
-        assert r.height == int(row["n_records"]) == _count(corpus_dir / path, "Trackpoint"), path
-        assert d.laps.height == a["n_laps"].sum() == _count(corpus_dir / path, "Lap"), path
-        assert r["heart_rate_bpm"].is_not_null().sum() == int(row["rec_heart_rate"]), path
-        assert r["cadence_raw"].is_not_null().sum() == int(row["rec_cadence"]), path
-        assert r["power_w"].is_not_null().sum() == int(row["rec_power"]), path
-        assert r["latitude_deg"].is_not_null().sum() == int(row["rec_position"]), path
-        assert a["distance_m"][0] == pytest.approx(float(row["total_distance_m"]), abs=0.06), path
-        assert a["timer_time_s"][0] == pytest.approx(float(row["duration_s"]), abs=0.06), path
-        assert r["record_index"].to_list() == list(range(r.height))
-        assert a["ended_at"][0] >= a["started_at"][0]
-        assert a["sport"][0] == {"Running": "running", "Biking": "cycling"}[row["sport"]], path
+@pytest.mark.parametrize("corpus_file", MANIFEST.files("tcx"))
+def test_counts_match_catalog_and_the_xml(decoded, catalog, corpus_dir, corpus_file):
+    path, d = corpus_file, corpus_member(decoded, corpus_file)
+    if d.status != "landed":
+        return
+    row, r, a = catalog[path], d.records, d.activities
+    assert a.height == int(row["n_sessions"]), path
+    assert r.height == int(row["n_records"]) == _count(corpus_dir / path, "Trackpoint"), path
+    assert d.laps.height == a["n_laps"].sum() == _count(corpus_dir / path, "Lap"), path
+    assert r["heart_rate_bpm"].is_not_null().sum() == int(row["rec_heart_rate"]), path
+    assert r["cadence_raw"].is_not_null().sum() == int(row["rec_cadence"]), path
+    assert r["power_w"].is_not_null().sum() == int(row["rec_power"]), path
+    assert r["latitude_deg"].is_not_null().sum() == int(row["rec_position"]), path
+    assert a["distance_m"][0] == pytest.approx(float(row["total_distance_m"]), abs=0.06), path
+    assert a["timer_time_s"][0] == pytest.approx(float(row["duration_s"]), abs=0.06), path
+    assert r["record_index"].to_list() == list(range(r.height))
+    assert a["ended_at"][0] >= a["started_at"][0]
+    assert a["sport"][0] == {"Running": "running", "Biking": "cycling"}[row["sport"]], path
 
 
 def test_polar_sample_values(decoded):

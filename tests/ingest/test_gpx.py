@@ -21,9 +21,11 @@ from models.thresholds import reader_options
 
 READ = reader_options()  # the readers' settings: models/thresholds.py, no overrides
 
-GARMIN = "GoldenCheetah+sweatpy/sweat/examples/data/activity_4078723797.gpx"
-STRAVA = "GoldenCheetah+sweatpy/sweat/examples/data/4078723797_strava.gpx"
-OPENTRACKS = "OpenTracksApp+OpenTracks/src/androidTest/res/raw/legacy_gpx_trackpointextensions_incorrect.gpx"
+from tests.conftest import MANIFEST, corpus_member
+
+GARMIN = MANIFEST.one("gpx_garmin")
+STRAVA = MANIFEST.one("gpx_strava")
+OPENTRACKS = MANIFEST.one("gpx_opentracks_extensions")
 
 
 @pytest.fixture(scope="module")
@@ -62,62 +64,68 @@ def _assert_canonical(d):
 # ----------------------------------------------------------------------------------- corpus
 
 
-def test_every_corpus_gpx_gets_the_status_catalog_implies(decoded, catalog):
+def test_the_corpus_holds_the_gpx_files_of_the_manifest(decoded):
     assert len(decoded) >= 100
-    for path, d in decoded.items():
-        row = catalog[path]
-        assert d.status in schema.STATUSES and d.status != "duplicate", path
-        assert d.format == "gpx"
-        _assert_canonical(d)
-        if d.status == "quarantined":
-            assert d.reason and d.error_class, path
-        if row["parse_ok"] != "yes":
-            assert d.status == "quarantined", path
-        elif int(row["pts_with_time"]) > 0:
-            assert d.status == "landed", (path, d.reason)
-        elif int(row["n_points"]) + int(row["n_route_points"]) + int(row["n_waypoints"]) == 0:
-            assert d.status == "not_activity", (path, d.reason)
-        else:
-            assert d.status == "no_timestamps", (path, d.reason)
-            assert "no track point has a time" in d.reason
-        if d.status != "landed":
-            assert d.activities.height == d.records.height == 0, path
+    assert sorted(decoded) == MANIFEST.files("gpx")
 
 
-def test_record_and_extension_counts_match_catalog(decoded, catalog, corpus_dir):
-    for path, d in decoded.items():
-        if d.status != "landed":
-            continue
-        row = catalog[path]
-        r = d.records
-        assert r["recorded_at"].is_not_null().sum() == int(row["pts_with_time"]), path
-        assert r["heart_rate_bpm"].is_not_null().sum() == int(row["pts_with_ext_hr"]), path
-        assert r["cadence_raw"].is_not_null().sum() == int(row["pts_with_ext_cad"]), path
-        n_power = r["power_w"].is_not_null().sum()
-        if "PowerInWatts" in row["extension_tags"]:  # the catalog counts only <power>
-            assert n_power > int(row["pts_with_ext_power"]), path
-        else:
-            assert n_power == int(row["pts_with_ext_power"]), path
-        if int(row["pts_with_time"]) == int(row["n_points"]):
-            assert r.height == int(row["n_points"]), path
-        else:  # whole segments without time are skipped; untimed points in timed segments kept
-            g = gpxpy.parse((corpus_dir / path).read_bytes().decode("utf-8-sig"))
-            kept = sum(len(s.points) for t in g.tracks for s in t.segments
-                       if any(p.time is not None for p in s.points))
-            assert r.height == kept <= int(row["n_points"]), path
-        # frames agree with each other
-        a = d.activities
-        assert a["n_records"].sum() == r.height
-        assert a["n_laps"].sum() == d.laps.height
-        assert a["source_format"].to_list() == ["gpx"] * a.height
-        assert a["session_index"].to_list() == list(range(a.height))
-        for act in a.iter_rows(named=True):
-            rows = r.filter(pl.col("activity_id") == act["activity_id"])
-            assert rows["record_index"].to_list() == list(range(act["n_records"]))
-            assert act["started_at"] == rows["recorded_at"].min()
-            assert act["ended_at"] == rows["recorded_at"].max()
-            assert act["distance_m"] == pytest.approx(rows["distance_m"].max())
-            assert act["local_date"] is not None and act["cadence_raw_unit"] == "unknown"
+@pytest.mark.parametrize("corpus_file", MANIFEST.files("gpx"))
+def test_every_corpus_gpx_gets_the_status_catalog_implies(decoded, catalog, corpus_file):
+    path, d = corpus_file, corpus_member(decoded, corpus_file)
+    row = catalog[path]
+    assert d.status in schema.STATUSES and d.status != "duplicate", path
+    assert d.format == "gpx"
+    _assert_canonical(d)
+    if d.status == "quarantined":
+        assert d.reason and d.error_class, path
+    if row["parse_ok"] != "yes":
+        assert d.status == "quarantined", path
+    elif int(row["pts_with_time"]) > 0:
+        assert d.status == "landed", (path, d.reason)
+    elif int(row["n_points"]) + int(row["n_route_points"]) + int(row["n_waypoints"]) == 0:
+        assert d.status == "not_activity", (path, d.reason)
+    else:
+        assert d.status == "no_timestamps", (path, d.reason)
+        assert "no track point has a time" in d.reason
+    if d.status != "landed":
+        assert d.activities.height == d.records.height == 0, path
+
+
+@pytest.mark.parametrize("corpus_file", MANIFEST.files("gpx"))
+def test_record_and_extension_counts_match_catalog(decoded, catalog, corpus_dir, corpus_file):
+    path, d = corpus_file, corpus_member(decoded, corpus_file)
+    if d.status != "landed":
+        return
+    row = catalog[path]
+    r = d.records
+    assert r["recorded_at"].is_not_null().sum() == int(row["pts_with_time"]), path
+    assert r["heart_rate_bpm"].is_not_null().sum() == int(row["pts_with_ext_hr"]), path
+    assert r["cadence_raw"].is_not_null().sum() == int(row["pts_with_ext_cad"]), path
+    n_power = r["power_w"].is_not_null().sum()
+    if "PowerInWatts" in row["extension_tags"]:  # the catalog counts only <power>
+        assert n_power > int(row["pts_with_ext_power"]), path
+    else:
+        assert n_power == int(row["pts_with_ext_power"]), path
+    if int(row["pts_with_time"]) == int(row["n_points"]):
+        assert r.height == int(row["n_points"]), path
+    else:  # whole segments without time are skipped; untimed points in timed segments kept
+        g = gpxpy.parse((corpus_dir / path).read_bytes().decode("utf-8-sig"))
+        kept = sum(len(s.points) for t in g.tracks for s in t.segments
+                   if any(p.time is not None for p in s.points))
+        assert r.height == kept <= int(row["n_points"]), path
+    # frames agree with each other
+    a = d.activities
+    assert a["n_records"].sum() == r.height
+    assert a["n_laps"].sum() == d.laps.height
+    assert a["source_format"].to_list() == ["gpx"] * a.height
+    assert a["session_index"].to_list() == list(range(a.height))
+    for act in a.iter_rows(named=True):
+        rows = r.filter(pl.col("activity_id") == act["activity_id"])
+        assert rows["record_index"].to_list() == list(range(act["n_records"]))
+        assert act["started_at"] == rows["recorded_at"].min()
+        assert act["ended_at"] == rows["recorded_at"].max()
+        assert act["distance_m"] == pytest.approx(rows["distance_m"].max())
+        assert act["local_date"] is not None and act["cadence_raw_unit"] == "unknown"
 
 
 def test_first_and_last_point_match_gpxpy(corpus_dir, decoded):

@@ -29,7 +29,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 _spec = importlib.util.spec_from_file_location("kill_trials", ROOT / "bench" / "kill_trials.py")
 kt = importlib.util.module_from_spec(_spec)
 sys.modules["kill_trials"] = kt  # dataclasses look their module up there

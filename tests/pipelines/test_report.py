@@ -11,7 +11,7 @@ import os
 import re
 import shutil
 import subprocess
-from datetime import date, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 import duckdb
@@ -20,7 +20,9 @@ from typer.testing import CliRunner
 
 from pipelines.report import ReportError, build_report, resolve_athlete, write_report
 
-PROJECT = Path(__file__).resolve().parent.parent
+from tests.conftest import TODAY
+
+PROJECT = Path(__file__).resolve().parents[2]
 ARTIFACTS = PROJECT / "test-artifacts"
 ALL_CHARTS = ("weekly", "acwr", "spikes", "gait", "pain", "shoes")
 
@@ -37,12 +39,12 @@ def demo_db(prefect_harness, tmp_path_factory) -> Path:
 
     root = tmp_path_factory.mktemp("report")
     export = root / "export"
-    for rel, data in make_sample_export(weeks=7, end_date=date.today()).items():
+    for rel, data in make_sample_export(weeks=7, end_date=TODAY).items():
         p = export / rel
         p.parent.mkdir(parents=True, exist_ok=True)
         p.write_bytes(data)
     dbfile = root / "demo.duckdb"
-    run_flow(sync, paths=[str(export)], db=str(dbfile), athlete="demo")
+    run_flow(sync, paths=[str(export)], db=str(dbfile), athlete="demo", today=TODAY.isoformat())
     return dbfile
 
 
@@ -58,7 +60,7 @@ def journal_db(demo_db, tmp_path_factory) -> Path:
     try:
         runs = con.execute("SELECT activity_id, local_date FROM activity_metrics WHERE is_run "
                            "ORDER BY started_at").fetchall()
-        today = max(date.today(), runs[-1][1])
+        today = max(TODAY, runs[-1][1])
         half = len(runs) // 2
         j.add_shoe(con, "demo", "Pegasus 40", first_used=runs[0][1], today=today)
         j.add_shoe(con, "demo", "Novablast 4", first_used=runs[half][1], is_default=True, today=today)

@@ -33,6 +33,8 @@ from typer.testing import CliRunner
 
 from pipelines import db
 
+from tests.conftest import TODAY
+
 BODY_SITE = "left 2nd metatarsal head"
 PAIN = "7"
 STRANGER_PORT = 4200
@@ -48,7 +50,7 @@ def small_export(tmp_path_factory) -> Path:
     from synth.sample import make_sample_export
 
     root = tmp_path_factory.mktemp("privacy") / "export"
-    for rel, data in make_sample_export(weeks=2, end_date=date.today()).items():
+    for rel, data in make_sample_export(weeks=2, end_date=TODAY).items():
         p = root / rel
         p.parent.mkdir(parents=True, exist_ok=True)
         p.write_bytes(data)
@@ -64,7 +66,7 @@ def subprocess_home(tmp_path_factory) -> Path:
 
 def _log_pain(dbfile: Path, env: dict | None = None) -> None:
     """A pain score of 7 during a run three days ago, with a body site: raises `pain_during`."""
-    day = (date.today() - timedelta(days=3)).isoformat()
+    day = (TODAY - timedelta(days=3)).isoformat()
     cmd = [str(FOOTFALL), "log", "pain", PAIN, "--when", "during", "--date", day,
            "--where", BODY_SITE, "--db", str(dbfile)]
     r = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120)

@@ -14,6 +14,8 @@ from pipelines import db
 from pipelines.prefect_api import PrefectServerError, find_or_start_server
 from pipelines.serve import ServeError, check_cron, local_timezone, make_runner, sync_parameters
 
+from tests.conftest import TODAY
+
 CRON = "0 5 * * *"
 
 
@@ -23,7 +25,7 @@ def small_export(tmp_path_factory) -> Path:
     from synth.sample import make_sample_export
 
     root = tmp_path_factory.mktemp("serve") / "export"
-    for rel, data in make_sample_export(weeks=2, end_date=date.today()).items():
+    for rel, data in make_sample_export(weeks=2, end_date=TODAY).items():
         p = root / rel
         p.parent.mkdir(parents=True, exist_ok=True)
         p.write_bytes(data)

@@ -14,6 +14,8 @@ from fitparse.processors import FitFileDataProcessor
 from synth.sample import eu_offset_s, make_sample_export, plan_runs
 from models.thresholds import value
 
+from tests.conftest import TODAY
+
 END = date(2026, 11, 25)  # the 12 weeks before it cross the end of summer time (25 Oct)
 MAX_EXPORT_BYTES = 5_000_000
 
@@ -91,8 +93,14 @@ def test_deterministic():
     assert a.keys() != c.keys()
 
 
-def test_last_run_is_on_end_date_default_today():
-    assert plan_runs(weeks=2)[-1].local_start.date() == date.today()
+def test_last_run_is_on_end_date_default_today(monkeypatch):
+    class FixedClock(date):  # the demo ends on the real today for users; here on TODAY
+        @classmethod
+        def today(cls):
+            return TODAY
+
+    monkeypatch.setitem(plan_runs.__globals__, "date", FixedClock)
+    assert plan_runs(weeks=2)[-1].local_start.date() == TODAY
     assert plan_runs(weeks=2, end_date=END)[-1].local_start.date() == END
 
 

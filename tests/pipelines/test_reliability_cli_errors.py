@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from test_reliability_db import (  # noqa: E402 - tests/ is on sys.path (pytest rootdir)
+from tests.pipelines.test_reliability_db import (  # noqa: E402 - tests/ is a package (pytest rootdir on sys.path)
     _corrupt_a_block_of,
     _migrated,
     _mount_tmpfs,
