@@ -241,3 +241,30 @@ def test_gpx_time_with_an_offset_beyond_24_hours_is_an_unreadable_time():
     assert dec.records.height == 150
     assert dec.records["recorded_at"].null_count() == 1
     assert not any(math.isnan(x) for x in dec.records["latitude_deg"].drop_nulls())
+
+
+def test_a_file_with_thousands_of_sessions_is_quarantined_before_any_metric():
+    """Fuzz (10,000-mutant run, seed 2026): one session message copied 25,000 times decoded in
+    ~3 s into 25,001 activities whose metrics took ~220 s. More than ``activities_per_file_max``
+    activities in one file is damage: the file is quarantined before anything is derived."""
+    import time
+
+    from models.thresholds import value
+    from pipelines.work import DeriveContext, decode_one
+
+    p = split_fit(_seed("builtin/run-plain.fit"))
+    session = next(r for r in p.records if r.kind == "data" and r.gmn == 18)
+    copies = int(value("activities_per_file_max")) + 500
+    chunk = bytes(p.body[session.start:session.end])
+    p.body[session.end:session.end] = chunk * copies
+    data = fit_with_crcs(p.header, bytes(p.body))
+    t0 = time.perf_counter()
+    dec, metrics = decode_one(data, "stuck.fit", DeriveContext(athlete_id="t"))
+    seconds = time.perf_counter() - t0
+    assert dec.status == "quarantined" and dec.error_class == "ImplausibleData", dec.reason
+    assert "activities_per_file_max" in dec.reason and f"{copies + 1:,} activities" in dec.reason
+    assert dec.activities.height == 0 and dec.records.height == 0 and metrics is None
+    assert dec.value_checks.height == 1
+    assert seconds < 60, seconds  # a hang guard, not a speed test (was ~3 min for 25,000)
+    ok, _ = decode_one(_seed("builtin/run-plain.fit"), "ok.fit", DeriveContext(athlete_id="t"))
+    assert ok.status == "landed"  # one session is far below the bound
