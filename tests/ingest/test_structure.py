@@ -146,9 +146,6 @@ def _ingest_reaches_up() -> dict[str, set[str]]:
             and any(m.split(".")[0] in ("models", "pipelines") for m in deps)}
 
 
-def test_ingest_imports_neither_models_nor_pipelines(request):
+def test_ingest_imports_neither_models_nor_pipelines():
     up = _ingest_reaches_up()
-    if up == {"ingest.gpx": {"models.thresholds"}}:
-        request.applymarker(pytest.mark.xfail(
-            reason="item 2 of issue 12, merged separately", strict=False))
     assert up == {}
