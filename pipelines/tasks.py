@@ -10,7 +10,7 @@ tests and the bench call them directly).
 from __future__ import annotations
 
 from concurrent.futures import Executor
-from datetime import datetime
+from datetime import date, datetime
 from pathlib import Path
 
 from prefect import task
@@ -66,9 +66,11 @@ def land_batch(db_path: Path, results: list[FileResult], batch: s.Batch, setting
 
 
 @task(name="build_models", cache_policy=NO_CACHE, retries=1, retry_condition_fn=_busy)
-def build_models(db_path: Path, settings: Settings) -> tuple[list[str], list[dict]]:
-    """Run the SQL models; (models built, new flags)."""
-    return s.build_models(db_path, settings)
+def build_models(db_path: Path, settings: Settings,
+                 today: date | None = None) -> tuple[list[str], list[dict]]:
+    """Run the SQL models up to ``today`` (default: today in the config's time zone);
+    (models built, new flags)."""
+    return s.build_models(db_path, settings, today)
 
 
 @task(name="record_sync_run", cache_policy=NO_CACHE, retries=1, retry_condition_fn=_busy)
