@@ -94,7 +94,7 @@ def test_a_sync_with_new_files_plans_once(prefect_harness, isolated_config, capl
         assert con.execute("SELECT count(*) FROM files WHERE status = 'landed'").fetchall()[0][0] == 2
 
     params = _last_sync_parameters()
-    assert set(params) <= {"paths", "db", "athlete", "workers", "build", "plan_key"}, params
+    assert set(params) <= {"paths", "db", "athlete", "workers", "build", "plan_key", "today"}, params
     assert params["paths"] == [str(src)] and params["db"] == str(dbfile)
     assert isinstance(params.get("plan_key"), str)  # a key to the plan in this process, not the plan
 
