@@ -77,3 +77,19 @@ class FileTooLarge(TooLarge):
 
 class SyncBudgetExceeded(TooLarge):
     """This sync already decompressed ``max_sync_bytes``; the rest waits for the next sync."""
+
+
+#: Failures that say "not read this time", not "this content is bad": a later sync reads the
+#: source again (``pipelines.sync.iter_batches``) and, once it reads, the old quarantine row goes
+#: (``pipelines.land``).
+RETRIED = (UnreadableFile, TooLarge)
+
+
+def retried_error_classes() -> tuple[str, ...]:
+    """``files.error_class`` values of the ``RETRIED`` kinds (their subclasses included)."""
+    out, todo = [], list(RETRIED)
+    while todo:
+        cls = todo.pop(0)
+        out.append(cls.__name__)
+        todo.extend(cls.__subclasses__())
+    return tuple(out)

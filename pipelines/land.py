@@ -21,6 +21,7 @@ import numpy as np
 import polars as pl
 
 from ingest import schema
+from ingest.errors import retried_error_classes
 from models.duplicates import Candidate, Decision, decide
 from pipelines.db import bump_data_generation, first, transaction, utcnow
 from pipelines.pausepoint import pause_point
@@ -328,10 +329,9 @@ def _land_sources(con, sources, athlete_id: str, now: datetime) -> None:
         con.unregister("_sources")
 
 
-#: Quarantine reasons that say "not read this time", not "this content is bad": a later sync
-#: reads the source again (``pipelines.sync.iter_batches``) and, once it is read, the old row goes.
-RETRIED_ERROR_CLASSES = ("UnreadableFile", "TooLarge", "ArchiveTooLarge", "FileTooLarge",
-                         "SyncBudgetExceeded")
+#: Quarantine reasons that say "not read this time" (``ingest.errors.RETRIED``): once the file is
+#: read, the old row goes.
+RETRIED_ERROR_CLASSES = retried_error_classes()
 
 
 def _forget_retried_problems(con, file_rows: list[dict]) -> None:

@@ -244,7 +244,7 @@ def iter_batches(plan: Plan, *, batch_files: int, max_member_bytes: int | None =
         SyncMeter,
         iter_source,
     )
-    from ingest.errors import TooLarge, UnreadableFile
+    from ingest.errors import RETRIED
 
     if limits is None:
         limits = Limits() if max_member_bytes is None else Limits(max_member_bytes=max_member_bytes)
@@ -273,7 +273,7 @@ def iter_batches(plan: Plan, *, batch_files: int, max_member_bytes: int | None =
             elif isinstance(item, Problem):
                 n_files += 1
                 err = item.error
-                retry = retry or isinstance(err, (UnreadableFile, TooLarge))
+                retry = retry or isinstance(err, RETRIED)
                 batch.ready.append(
                     FileResult(
                         path=path_text(item.path), member=item.member,
