@@ -144,17 +144,7 @@ def parse_records(body: bytes) -> list[FitRec]:
     pos, n = 0, len(body)
     while pos < n:
         h = body[pos]
-        if h & 0x80:  # compressed timestamp header: a data message of local 0-3
-            lid = (h >> 5) & 3
-            d = layouts.get(lid)
-            if d is None:
-                break
-            size = sum(f[1] for f in d.fields)
-            if pos + 1 + size > n:
-                break
-            recs.append(FitRec(pos, pos + 1 + size, "ctime", lid, d.gmn, d.big, d.fields))
-            pos += 1 + size
-        elif h & 0x40:  # definition
+        if h & 0x40 and not h & 0x80:  # definition
             lid = h & 0x0F
             if pos + 6 > n:
                 break
@@ -186,15 +176,17 @@ def parse_records(body: bytes) -> list[FitRec]:
             layouts[lid] = rec
             recs.append(rec)
             pos = p
-        else:
-            lid = h & 0x0F
+        else:  # a data message; a compressed timestamp header (bit 7) names local 0-3
+            ctime = bool(h & 0x80)
+            lid = (h >> 5) & 3 if ctime else h & 0x0F
             d = layouts.get(lid)
             if d is None:
                 break
             size = sum(f[1] for f in d.fields)
             if pos + 1 + size > n:
                 break
-            recs.append(FitRec(pos, pos + 1 + size, "data", lid, d.gmn, d.big, d.fields))
+            recs.append(FitRec(pos, pos + 1 + size, "ctime" if ctime else "data", lid, d.gmn,
+                               d.big, d.fields))
             pos += 1 + size
     return recs
 
