@@ -178,9 +178,36 @@ ACTIVITY_METRICS: dict[str, pl.DataType] = {
     "cadence_unit": pl.Utf8,  # decision for the raw cadence: strides_min | steps_min | rpm | none
     "cadence_source": pl.Utf8,  # device | derived | none
     "gct_source": pl.Utf8,  # device | derived | developer | none
-    "distance_source": pl.Utf8,
+    "distance_source": pl.Utf8,  # device (session) | laps | records | track | none (models/quality.py)
     "moving_time_source": pl.Utf8,
     "steps_source": pl.Utf8,
+    # --- data quality (issue 13; models/quality.py, models/sport.py, models/track.py) ---
+    "sport_confidence": pl.Float64,  # 0-1: how sure the sport decision is
+    "sport_reason": pl.Utf8,  # one sentence: why this sport (label kept, label refused, inferred from ...)
+    "distance_reason": pl.Utf8,  # one sentence: which candidate was chosen and why
+    "distance_session_m": pl.Float64,  # candidates compared; NULL when the file has none
+    "distance_laps_m": pl.Float64,
+    "distance_records_m": pl.Float64,  # cumulative record distance, robust to jitter and resets
+    "distance_track_raw_m": pl.Float64,  # haversine over every position
+    "distance_track_clean_m": pl.Float64,  # haversine over the positions track cleaning kept
+    "avg_cadence_run_spm": pl.Float64,  # running samples only (gait = 'run')
+    "avg_ground_contact_time_run_ms": pl.Float64,  # running samples only
+    "longest_run_bout_s": pl.Float64,  # longest continuous running bout (smoothed gait)
+}
+
+#: One row per (activity, check) that models/quality.py ran: what was measured, what was
+#: expected, what it changed. Every check is recorded, passed or not, so an audit is complete.
+ACTIVITY_CHECKS: dict[str, pl.DataType] = {
+    "activity_id": pl.Utf8,
+    "check_name": pl.Utf8,  # e.g. sport_label, track_speed_ceiling, distance_agreement, ...
+    "outcome": pl.Utf8,  # pass | adjusted | disagree | excluded | skipped
+    "measured_value": pl.Float64,
+    "expected_low": pl.Float64,  # expected range (NULL: open)
+    "expected_high": pl.Float64,
+    "unit": pl.Utf8,
+    "effect": pl.Utf8,  # what footfall did: "none", "excluded from running load", "distance from cleaned track", ...
+    "detail": pl.Utf8,  # one sentence for a person
+    "threshold_name": pl.Utf8,  # models/thresholds.py name the range comes from (NULL: none)
 }
 
 TABLES: dict[str, dict[str, pl.DataType]] = {
@@ -213,6 +240,7 @@ VALUE_CHECKS: dict[str, pl.DataType] = {
 #: Derived tables (models/), not returned by readers.
 DERIVED: dict[str, dict[str, pl.DataType]] = {
     "activity_metrics": ACTIVITY_METRICS,
+    "activity_checks": ACTIVITY_CHECKS,
     "value_checks": VALUE_CHECKS,
 }
 

@@ -16,7 +16,7 @@ def test_006_renames_trimp_keeping_values_and_marks_models_stale(tmp_path, monke
     con.execute("INSERT INTO activity_metrics (activity_id, trimp) VALUES ('a-0', 81.5)")
     con.execute("UPDATE model_state SET models_generation = data_generation")  # models current
     monkeypatch.undo()
-    assert db.migrate(con) == [6]
+    assert db.migrate(con)[0] == 6  # then any later migration
     cols = [r[0] for r in con.execute("DESCRIBE activity_metrics").fetchall()]
     assert "trimp_au" in cols and "trimp" not in cols
     assert con.execute("SELECT trimp_au FROM activity_metrics").fetchall() == [(81.5,)]
@@ -26,5 +26,5 @@ def test_006_renames_trimp_keeping_values_and_marks_models_stale(tmp_path, monke
 
 def test_006_leaves_a_new_database_as_005_made_it(tmp_path):
     con = duckdb.connect(str(tmp_path / "new.duckdb"))
-    assert db.migrate(con)[-1] == 6
+    assert 6 in db.migrate(con)
     assert con.execute("SELECT data_generation, models_generation FROM model_state").fetchall() == [(1, None)]
