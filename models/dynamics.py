@@ -122,3 +122,15 @@ def average_dynamics(records: pl.DataFrame) -> dict[str, object]:
         "avg_step_length_mm": _mean(records["step_length_mm"]),
         "gct_source": source,
     }
+
+
+def average_running_contact_time(records: pl.DataFrame, is_run: np.ndarray) -> float | None:
+    """Mean cleaned contact time (ms) over the running samples only (``is_run`` aligned with
+    ``records``): the native sensor's, else the developer field's. Walking and standing samples
+    have long contacts (a run-walk's whole-activity mean mixes them in)."""
+    mask = pl.Series(np.asarray(is_run, dtype=bool))
+    for col in CONTACT_COLUMNS:
+        v = _mean(records[col].filter(mask))
+        if v is not None:
+            return v
+    return None

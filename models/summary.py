@@ -243,13 +243,22 @@ def _derive_one(
 
     distance, distance_source = _record_distance(records, act)
 
-    run_time = walk_time = intervals = None
+    run_time = walk_time = intervals = longest_bout = None
+    cad_run = gct_run = None
     if foot is not False and n:
         g = np.array([x or "" for x in gait])
         if np.any(g != ""):
             run_time = float(dt[g == "run"].sum())
             walk_time = float(dt[g == "walk"].sum())
-            intervals = gt.run_walk_intervals(gt.gait_bouts(gait, dt))
+            bouts = gt.gait_bouts(gait, dt)
+            intervals = gt.run_walk_intervals(bouts)
+            runs = bouts.filter(pl.col("gait") == "run")["duration_s"]
+            longest_bout = float(runs.max()) if runs.len() else 0.0
+        is_run_sample = g == "run"
+        if np.any(is_run_sample) and cad_source != "none":
+            cad_run = cad.average_cadence_spm(np.where(is_run_sample, spm, np.nan), dt)
+        if np.any(is_run_sample):
+            gct_run = dyn.average_running_contact_time(out, is_run_sample)
 
     avg_cad = cad.average_cadence_spm(spm, dt) if cad_source != "none" else None
     steps = cad.steps_from_cadence(spm, dt) if cad_source != "none" else None
@@ -271,6 +280,9 @@ def _derive_one(
         "run_time_s": run_time,
         "walk_time_s": walk_time,
         "run_walk_intervals": intervals,
+        "avg_cadence_run_spm": cad_run,
+        "avg_ground_contact_time_run_ms": gct_run,
+        "longest_run_bout_s": longest_bout,
         "elevation_gain_m": gain,
         "elevation_loss_m": loss,
         "trimp_au": trimp_au,
