@@ -1,22 +1,90 @@
 """Sport, decided with evidence (issue 13).
 
-CONTRACT (fixed; the implementation is being written):
-
 ``SportEvidence`` is what the records say about the whole activity (built by models/summary.py
 with ``evidence_from_arrays``); ``decide_sport(evidence, overrides=None) -> SportDecision``
-keeps the file's own label when the evidence agrees with it, else infers the sport; open-water
-and pool swims, rides and hikes are not runs. ``checks`` are ``schema.ACTIVITY_CHECKS`` rows
-without ``activity_id`` (dicts), one per check run (sport_label, speed, cadence, contact time,
-sub_sport, ...), passed or not.
+keeps the file's own label when the evidence agrees with it, else infers the sport. Open-water
+and pool swims, rides and hikes are not runs. ``overrides`` are threshold overrides (name ->
+value), as everywhere in ``models/``.
+
+Evidence (``evidence_from_arrays``)
+    Speeds and cadences are time-weighted medians / 90th percentiles over the MOVING samples
+    (weights = ``dt_s``; plain percentiles when every weight is 0). Cadence medians skip zeros
+    (a coasting bike, a standing runner). ``median_sample_interval_s`` is the median of the
+    positive gaps between timestamps. A SPARSE logger (median interval > ``pause_gap_s``, e.g.
+    a hiking logger writing every 30-60 s) gets its moving time recomputed from the timestamps
+    (a gap is a pause only when longer than ``sparse_logger_pause_factor`` median intervals) and
+    its speed = distance / that moving time: with ``pause_gap_s`` = 10 nearly every gap of such
+    a file is a "pause", its moving time shrinks to minutes and its speed to "24-33 m/s".
+
+Decision (``decide_sport``), in this order
+    1. ``sub_sport`` names a swim (open_water, lap_swimming, pool, ...): swimming, never a run,
+       whatever the label. An untyped file whose sub_sport names a ride or a walk takes it.
+    2. A labelled file (any sport but NULL/generic/all/unknown) keeps its label unless:
+       - its median moving speed is faster than the running world record for a race lasting no
+         longer than the activity's moving time (1500 m, 5000 m, 10,000 m, marathon): then it
+         is not a run, and not a walk or hike either; 'cycling' when the cadence looks like
+         pedalling (raw cadence in rpm, or a step length read as steps that no runner takes)
+         and the speed is within the hour record, else the sport is unknown (NULL);
+       - it says 'running' and there is no running in it: less than ``run_label_min_run_share``
+         of the moving time in running gait, the median cadence below ``run_min_cadence_spm``,
+         and (when recorded) the median contact time above ``run_max_gct_ms`` and the median
+         speed below ``run_min_speed_mps``: a walk. Without cadence the label is never refused
+         on speed alone (a rehab jog at 9 min/km is slower than a brisk walk).
+       A run-walk (30-50 % running, as rehab plans prescribe) keeps its 'running' label.
+    3. An untyped file is inferred from the whole activity: too fast for a runner (as in 2) ->
+       cycling/unknown; a step length above ``run_max_step_length_m`` with a raw cadence that
+       can be pedalling -> cycling; else running gait >= ``infer_run_share`` of the moving time
+       -> running, otherwise walking; a sparse logger without usable gait: by its speed (below
+       ``run_min_speed_mps`` walking). Nothing to go on -> NULL, source 'none'.
+
+``source``: 'file' when the file's label (or, for an untyped file, its sub_sport) was kept;
+'inferred' when the data decided (also when a label was refused); 'none' when undecidable.
+
+``confidence`` (0-1), how strongly the measured evidence supports the decision [footfall
+choice]:
+    - kept label: 0.6 when nothing could be checked (label taken on trust), + 0.2 per data check
+      that passed (speed, cadence/step length, contact time, running share), - 0.2 per check
+      that disagreed without overturning the label; clipped to [0.3, 1.0];
+    - sub_sport decides: 0.9;
+    - too fast for a runner: 0.9 that it is not a run ('cycling' with pedalling cadence 0.8,
+      unknown sport 0.7);
+    - a refused 'running' label that is a walk: 0.9 with contact time agreeing, else 0.75;
+    - inferred from gait shares: 0.5 at the threshold share rising to 1.0 at 100 % (capped at
+      0.8 when the gait came from speed only, without cadence); sparse logger by speed: 0.6;
+    - undecidable: 0.
+
+``checks`` are ``schema.ACTIVITY_CHECKS`` rows without ``activity_id`` (dicts), one per check
+run, passed or not: sub_sport, sport_label_speed, sport_label_speed_p90, sport_label_cadence,
+sport_label_step_length, sport_label_contact_time, sport_label_run_share, sparse_logger,
+inferred_sport.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from models import cadence as cad
+from models.thresholds import value as threshold
+
+#: sub_sports that are swims, whatever the sport says (FIT names and the XML readers' names).
+SWIM_SUB_SPORTS = frozenset({"open_water", "lap_swimming", "pool", "pool_swimming", "open_water_swimming"})
+#: sub_sports of rides (FIT profile names): an untyped file with one of these is a ride.
+CYCLING_SUB_SPORTS = frozenset({
+    "road", "mountain", "downhill", "recumbent", "cyclocross", "hand_cycling", "track_cycling",
+    "indoor_cycling", "spin", "bmx", "gravel_cycling", "e_bike_fitness", "e_bike_mountain",
+    "commuting", "mixed_surface",
+})
+#: sub_sports of walks: an untyped file with one of these is a walk.
+WALKING_SUB_SPORTS = frozenset({"casual_walking", "speed_walking", "indoor_walking"})
+#: Labels that name no sport.
+UNTYPED = frozenset({"", "generic", "all", "unknown"})
+
+#: Race distances (m) of the world-record thresholds (definitions, not thresholds).
+RECORD_RACES = (("wr_marathon_s", 42_195.0, "marathon"), ("wr_10000m_s", 10_000.0, "10 km"),
+                ("wr_5000m_s", 5_000.0, "5 km"), ("wr_1500m_s", 1_500.0, "1500 m"))
 
 
 @dataclass(frozen=True)
@@ -24,7 +92,7 @@ class SportEvidence:
     label: str | None  # the file's sport (activities.sport), None/'generic' when untyped
     sub_sport: str | None
     source_format: str | None  # fit | gpx | tcx
-    moving_time_s: float | None
+    moving_time_s: float | None  # sparse loggers: from the timestamps (see module docstring)
     distance_m: float | None  # the chosen (cleaned) distance
     median_moving_speed_mps: float | None
     p90_moving_speed_mps: float | None
@@ -35,6 +103,8 @@ class SportEvidence:
     run_time_s: float | None  # smoothed gait, assuming on foot
     walk_time_s: float | None
     median_sample_interval_s: float | None
+    # --- added (optional) ---
+    sparse_logger: bool = False  # median sample interval > pause_gap_s: speed from distance/time
 
 
 @dataclass(frozen=True)
@@ -45,6 +115,28 @@ class SportDecision:
     confidence: float  # 0-1
     reason: str
     checks: list[dict] = field(default_factory=list)
+
+
+# --------------------------------------------------------------------------------------------
+# evidence
+
+
+def _weighted_quantile(x: np.ndarray, w: np.ndarray, q: float) -> float | None:
+    """Quantile ``q`` of the non-NaN ``x`` weighted by ``w`` (plain quantile when all weights
+    are 0); None when nothing is left."""
+    x = np.asarray(x, dtype=float)
+    w = np.asarray(w, dtype=float)
+    ok = ~np.isnan(x)
+    x, w = x[ok], np.where(np.isnan(w[ok]), 0.0, np.maximum(w[ok], 0.0))
+    if x.size == 0:
+        return None
+    if w.sum() <= 0:
+        return float(np.quantile(x, q))
+    order = np.argsort(x, kind="stable")
+    x, w = x[order], w[order]
+    cum = np.cumsum(w)
+    k = int(np.searchsorted(cum, q * cum[-1], side="left"))
+    return float(x[min(k, x.size - 1)])
 
 
 def evidence_from_arrays(
@@ -63,32 +155,348 @@ def evidence_from_arrays(
     walk_time_s: float | None,
     distance_m: float | None,
     seconds: np.ndarray,
+    overrides: dict[str, float] | None = None,
 ) -> SportEvidence:
-    """STUB (medians only)."""
-    mv = np.asarray(moving) == 1.0
-    sp = np.asarray(speed_mps, dtype=float)[mv]
-    sp = sp[~np.isnan(sp)]
+    """The whole-activity evidence from one activity's per-record arrays (aligned, time order).
 
-    def med(x):
-        x = np.asarray(x, dtype=float)
-        x = x[~np.isnan(x)]
-        return float(np.median(x)) if x.size else None
+    ``dt_s`` from ``models.gait.sample_durations``; ``moving`` 1/0/NaN per record (NaN: motion
+    unknown, then every sample counts); ``seconds`` epoch seconds (NaN when untimed).
+    """
+    dt = np.asarray(dt_s, dtype=float)
+    n = dt.size
+    mv_raw = np.asarray(moving, dtype=float) if n else np.zeros(0)
+    mv = mv_raw == 1.0 if np.any(~np.isnan(mv_raw)) else np.ones(n, dtype=bool)
+    speed = np.asarray(speed_mps, dtype=float)
+    raw = np.asarray(cadence_raw, dtype=float)
+    spm = np.asarray(cadence_spm, dtype=float)
+    gct = np.asarray(gct_ms, dtype=float)
+
+    def moving_nonzero(x: np.ndarray) -> np.ndarray:
+        return np.where(mv & (x > 0), x, np.nan) if x.size == n else np.full(n, np.nan)
+
+    with np.errstate(invalid="ignore"):
+        sp = np.where(mv, speed, np.nan) if speed.size == n else np.full(n, np.nan)
+        med_speed = _weighted_quantile(sp, dt, 0.5)
+        p90_speed = _weighted_quantile(sp, dt, 0.9)
+        med_raw = _weighted_quantile(moving_nonzero(raw), dt, 0.5)
+        med_spm = _weighted_quantile(moving_nonzero(spm), dt, 0.5)
+        med_gct = _weighted_quantile(moving_nonzero(gct), dt, 0.5)
+    moving_time = float(dt[mv].sum()) if n and np.any(mv) else None
+
+    secs = np.asarray(seconds, dtype=float)
+    secs = secs[~np.isnan(secs)]
+    gaps = np.diff(secs) if secs.size > 1 else np.zeros(0)
+    gaps = gaps[gaps > 0]
+    interval = float(np.median(gaps)) if gaps.size else None
+    sparse = interval is not None and interval > threshold("pause_gap_s", overrides)
+    if sparse:
+        limit = threshold("sparse_logger_pause_factor", overrides) * interval
+        moving_time = float(gaps[gaps <= limit].sum())
+        if distance_m is not None and moving_time > 0:
+            med_speed = p90_speed = float(distance_m) / moving_time
+        else:
+            med_speed = p90_speed = None
 
     return SportEvidence(
         label=label, sub_sport=sub_sport, source_format=source_format,
-        moving_time_s=float(np.sum(np.asarray(dt_s)[mv])) if mv.any() else None,
-        distance_m=distance_m,
-        median_moving_speed_mps=float(np.median(sp)) if sp.size else None,
-        p90_moving_speed_mps=float(np.percentile(sp, 90)) if sp.size else None,
-        median_cadence_raw=med(cadence_raw), cadence_raw_unit=cadence_raw_unit,
-        median_cadence_spm=med(cadence_spm), median_gct_ms=med(gct_ms),
+        moving_time_s=moving_time, distance_m=distance_m,
+        median_moving_speed_mps=med_speed, p90_moving_speed_mps=p90_speed,
+        median_cadence_raw=med_raw, cadence_raw_unit=cadence_raw_unit,
+        median_cadence_spm=med_spm, median_gct_ms=med_gct,
         run_time_s=run_time_s, walk_time_s=walk_time_s,
-        median_sample_interval_s=med(np.diff(np.asarray(seconds, dtype=float))) if len(seconds) > 1 else None,
+        median_sample_interval_s=interval, sparse_logger=sparse,
     )
 
 
+# --------------------------------------------------------------------------------------------
+# decision
+
+
+def _num(x) -> float | None:
+    if x is None:
+        return None
+    x = float(x)
+    return None if math.isnan(x) else x
+
+
+def _check(name: str, outcome: str, measured=None, low=None, high=None, unit=None,
+           effect: str = "none", detail: str = "", threshold_name: str | None = None) -> dict:
+    return {"check_name": name, "outcome": outcome, "measured_value": _num(measured),
+            "expected_low": _num(low), "expected_high": _num(high), "unit": unit,
+            "effect": effect, "detail": detail, "threshold_name": threshold_name}
+
+
+def running_speed_ceiling(moving_time_s: float | None, overrides: dict[str, float] | None = None
+                          ) -> tuple[float, str, str] | None:
+    """(speed m/s, threshold name, race) of the running world record for the longest race whose
+    record time is at most ``moving_time_s``; None when the activity is shorter than the 1500 m
+    record (too short to judge)."""
+    if moving_time_s is None:
+        return None
+    for name, dist, race in RECORD_RACES:
+        t = threshold(name, overrides)
+        if moving_time_s >= t:
+            return dist / t, name, race
+    return None
+
+
+def _run_share(e: SportEvidence) -> float | None:
+    run, walk = e.run_time_s or 0.0, e.walk_time_s or 0.0
+    if e.sparse_logger or run + walk <= 0:
+        return None
+    return run / (run + walk)
+
+
+def _step_length_m(e: SportEvidence) -> float | None:
+    if e.median_moving_speed_mps is None or not e.median_cadence_spm:
+        return None
+    return e.median_moving_speed_mps * 60.0 / e.median_cadence_spm
+
+
+def _looks_like_pedalling(e: SportEvidence, overrides) -> tuple[bool, str]:
+    """(pedalling?, why): raw cadence in rpm, or a raw cadence that can be pedal revolutions and
+    whose steps (read as strides/min) would be longer than any runner's."""
+    if e.cadence_raw_unit == "rpm" and e.median_cadence_raw:
+        return True, f"the cadence is recorded in rpm (median {e.median_cadence_raw:.0f})"
+    raw = e.median_cadence_raw
+    speed = e.median_moving_speed_mps
+    if raw and speed and raw <= threshold("pedal_cadence_max_rpm", overrides):
+        step = speed * 60.0 / (2.0 * raw)
+        if step > threshold("run_max_step_length_m", overrides):
+            return True, (f"a cadence of {raw:.0f} read as strides/min would need {step:.1f} m steps "
+                          f"at {speed:.1f} m/s: pedal revolutions")
+    return False, ""
+
+
+def _too_fast(e: SportEvidence, checks: list[dict], overrides, labelled: bool) -> tuple | None:
+    """The speed checks; returns (ceiling, race, threshold_name) when the median moving speed is
+    faster than the world record for the activity's duration, else None."""
+    speed = e.median_moving_speed_mps
+    ceil = running_speed_ceiling(e.moving_time_s, overrides)
+    name = "sport_label_speed" if labelled else "inferred_speed"
+    if speed is None:
+        checks.append(_check(name, "skipped", detail="no moving speed (no GPS or speed sensor)"))
+        return None
+    if ceil is None:
+        checks.append(_check(name, "skipped", speed, unit="m/s",
+                             detail=f"moving time {e.moving_time_s or 0:.0f} s is shorter than the 1500 m "
+                                    "world record: too short to judge by speed",
+                             threshold_name="wr_1500m_s"))
+        return None
+    limit, tname, race = ceil
+    mins = (e.moving_time_s or 0) / 60.0
+    if speed > limit:
+        checks.append(_check(name, "disagree", speed, None, limit, "m/s", "not counted as a run",
+                             f"median moving speed {speed:.1f} m/s over {mins:.0f} min is faster than the "
+                             f"{race} world-record pace ({limit:.2f} m/s)", tname))
+        return limit, race, tname
+    checks.append(_check(name, "pass", speed, None, limit, "m/s", "none",
+                         f"median moving speed {speed:.1f} m/s over {mins:.0f} min is within the "
+                         f"{race} world-record pace ({limit:.2f} m/s)", tname))
+    return None
+
+
+def _not_a_runner(e: SportEvidence, checks, overrides, fast, *, label: str | None) -> SportDecision:
+    limit, race, tname = fast
+    speed = e.median_moving_speed_mps
+    mins = (e.moving_time_s or 0) / 60.0
+    pedal, why = _looks_like_pedalling(e, overrides)
+    head = (f"labelled {label} but median" if label else "median")
+    fact = (f"{head} moving speed {speed:.1f} m/s for {mins:.0f} min is faster than the {race} "
+            f"world-record pace ({limit:.2f} m/s)")
+    if pedal and speed <= threshold("cycling_max_speed_mps", overrides):
+        sport, conf, tail = "cycling", 0.8, f" and {why}: counted as cycling, not as a run"
+    else:
+        sport, conf = None, 0.7
+        tail = (": not counted as a run (sport unknown: no pedalling cadence)"
+                if speed <= threshold("cycling_max_speed_mps", overrides)
+                else ": not counted as a run (faster than the cycling hour record: sport unknown)")
+    checks.append(_check("inferred_sport", "excluded", speed, None, limit, "m/s",
+                         "excluded from running load", fact + tail, tname))
+    return SportDecision(sport, False, "inferred", conf, fact + tail, checks)
+
+
 def decide_sport(e: SportEvidence, overrides: dict[str, float] | None = None) -> SportDecision:
-    """STUB: today's rule (models.summary.infer_sport)."""
-    if cad.is_foot_sport(e.label) is not None:
-        return SportDecision(e.label, e.label == "running", "file", 1.0, f"the file's label ({e.label})")
-    return SportDecision(e.label, False, "none", 0.0, "no label")
+    """The activity's sport, whether it is a run, and why (see the module docstring)."""
+    checks: list[dict] = []
+    label = (e.label or "").strip().lower()
+    typed = label not in UNTYPED
+    sub = (e.sub_sport or "").strip().lower()
+
+    # 1. sub_sport
+    if sub in SWIM_SUB_SPORTS:
+        if label == "swimming":
+            checks.append(_check("sub_sport", "pass", detail=f"sport swimming, sub_sport {sub}"))
+            return SportDecision("swimming", False, "file", 0.9,
+                                 f"the file's label (swimming, {sub})", checks)
+        src = "inferred" if typed else "file"
+        why = (f"labelled {label} but sub_sport {sub} names a swim: counted as swimming, not as a run"
+               if typed else f"no sport in the file but sub_sport {sub} names a swim: swimming")
+        checks.append(_check("sub_sport", "adjusted", effect="excluded from running load", detail=why))
+        return SportDecision("swimming", False, src, 0.9, why, checks)
+    if not typed and sub in CYCLING_SUB_SPORTS | WALKING_SUB_SPORTS:
+        sport = "cycling" if sub in CYCLING_SUB_SPORTS else "walking"
+        why = f"no sport in the file but sub_sport {sub} names {sport}"
+        checks.append(_check("sub_sport", "adjusted", effect="excluded from running load", detail=why))
+        return SportDecision(sport, False, "file", 0.9, why, checks)
+    if label == "running" and sub in CYCLING_SUB_SPORTS:
+        checks.append(_check("sub_sport", "disagree",
+                             detail=f"labelled running but sub_sport {sub} is a ride's; the data decide"))
+    else:
+        checks.append(_check("sub_sport", "pass", detail=f"sub_sport {sub or 'none'}: no conflict"))
+
+    if e.sparse_logger:
+        checks.append(_check(
+            "sparse_logger", "adjusted", e.median_sample_interval_s, None, threshold("pause_gap_s", overrides),
+            "s", "speed from distance over moving time",
+            f"median sample interval {e.median_sample_interval_s:.0f} s: gaps up to "
+            f"{threshold('sparse_logger_pause_factor', overrides):.0f} intervals are moving time "
+            f"({(e.moving_time_s or 0) / 60:.0f} min), not pauses", "pause_gap_s"))
+
+    if typed:
+        return _judge_label(e, label, checks, overrides)
+    return _infer(e, checks, overrides)
+
+
+def _judge_label(e: SportEvidence, label: str, checks: list[dict], overrides) -> SportDecision:
+    foot = cad.is_foot_sport(label)
+    if foot is not True:
+        return SportDecision(label, False, "file", 0.6, f"the file's label ({label})", checks)
+
+    fast = _too_fast(e, checks, overrides, labelled=True)
+    if fast is not None:
+        return _not_a_runner(e, checks, overrides, fast, label=label)
+    passed = sum(c["outcome"] == "pass" for c in checks if c["check_name"] == "sport_label_speed")
+    disagreed = 0
+
+    if label != "running":
+        conf = min(1.0, max(0.3, 0.6 + 0.2 * passed))
+        return SportDecision(label, False, "file", conf, f"the file's label ({label})", checks)
+
+    # p90 speed: recorded, no effect on its own
+    p90 = e.p90_moving_speed_mps
+    sprint = 1_500.0 / threshold("wr_1500m_s", overrides)
+    if p90 is not None and not e.sparse_logger:
+        ok = p90 <= sprint
+        disagreed += not ok
+        checks.append(_check("sport_label_speed_p90", "pass" if ok else "disagree", p90, None, sprint, "m/s",
+                             "none", f"90th percentile of moving speed {p90:.1f} m/s "
+                             f"{'within' if ok else 'faster than'} the 1500 m world-record pace "
+                             f"({sprint:.2f} m/s){'' if ok else ': GPS errors or a vehicle in part of it'}",
+                             "wr_1500m_s"))
+
+    run_cad = threshold("run_min_cadence_spm", overrides)
+    spm = e.median_cadence_spm
+    if spm is None:
+        checks.append(_check("sport_label_cadence", "skipped", detail="no cadence"))
+    else:
+        ok = spm >= run_cad
+        passed += ok
+        checks.append(_check("sport_label_cadence", "pass" if ok else "disagree", spm, run_cad, None, "steps/min",
+                             "none", f"median moving cadence {spm:.0f} steps/min "
+                             f"({'running' if ok else 'walking'} range)", "run_min_cadence_spm"))
+    step = _step_length_m(e)
+    max_step = threshold("run_max_step_length_m", overrides)
+    if step is not None:
+        ok = step <= max_step
+        disagreed += not ok
+        checks.append(_check("sport_label_step_length", "pass" if ok else "disagree", step, None, max_step, "m",
+                             "none", f"median speed over median cadence gives {step:.2f} m steps"
+                             + ("" if ok else " (longer than runners take: cadence or speed in doubt)"),
+                             "run_max_step_length_m"))
+    gct = e.median_gct_ms
+    max_gct = threshold("run_max_gct_ms", overrides)
+    if gct is None:
+        checks.append(_check("sport_label_contact_time", "skipped", detail="no contact time"))
+    else:
+        ok = gct <= max_gct
+        passed += ok
+        checks.append(_check("sport_label_contact_time", "pass" if ok else "disagree", gct, None, max_gct, "ms",
+                             "none", f"median moving contact time {gct:.0f} ms "
+                             f"({'running' if ok else 'walking'} range)", "run_max_gct_ms"))
+    share = _run_share(e)
+    min_share = threshold("run_label_min_run_share", overrides)
+    if share is None:
+        checks.append(_check("sport_label_run_share", "skipped", detail="no gait (run/walk) time"))
+    else:
+        ok = share >= min_share
+        passed += ok
+        checks.append(_check("sport_label_run_share", "pass" if ok else "disagree", share, min_share, None,
+                             "fraction", "none", f"{share:.0%} of the moving time is running gait",
+                             "run_label_min_run_share"))
+
+    speed = e.median_moving_speed_mps
+    walk = (share is not None and share < min_share and spm is not None and spm < run_cad
+            and (gct is None or gct > max_gct)
+            and (speed is None or speed < threshold("run_min_speed_mps", overrides)))
+    if walk:
+        parts = [f"{share:.0%} running gait", f"median cadence {spm:.0f} steps/min"]
+        if gct is not None:
+            parts.append(f"contact time {gct:.0f} ms")
+        if speed is not None:
+            parts.append(f"{speed:.1f} m/s")
+        why = f"labelled running but {', '.join(parts)}: a walk, not counted as a run"
+        checks.append(_check("inferred_sport", "excluded", share, min_share, None, "fraction",
+                             "excluded from running load", why, "run_label_min_run_share"))
+        return SportDecision("walking", False, "inferred", 0.9 if gct is not None else 0.75, why, checks)
+
+    conf = min(1.0, max(0.3, 0.6 + 0.2 * passed - 0.2 * disagreed))
+    bits = []
+    if speed is not None:
+        bits.append(f"{speed:.1f} m/s")
+    if spm is not None:
+        bits.append(f"{spm:.0f} steps/min")
+    if share is not None:
+        bits.append(f"{share:.0%} running gait")
+    why = "the file's label (running)" + (f", consistent with {', '.join(bits)}" if bits else ", not checked")
+    return SportDecision("running", True, "file", conf, why, checks)
+
+
+def _infer(e: SportEvidence, checks: list[dict], overrides) -> SportDecision:
+    fast = _too_fast(e, checks, overrides, labelled=False)
+    if fast is not None:
+        return _not_a_runner(e, checks, overrides, fast, label=None)
+
+    pedal, why_pedal = _looks_like_pedalling(e, overrides)
+    speed = e.median_moving_speed_mps
+    if pedal and speed is not None:
+        step = speed * 60.0 / (2.0 * e.median_cadence_raw) if e.cadence_raw_unit != "rpm" else None
+        why = f"no sport in the file; {why_pedal}: cycling"
+        checks.append(_check("inferred_sport", "excluded", step, None, threshold("run_max_step_length_m", overrides),
+                             "m", "excluded from running load", why, "run_max_step_length_m"))
+        return SportDecision("cycling", False, "inferred", 0.8, why, checks)
+
+    share = _run_share(e)
+    min_share = threshold("infer_run_share", overrides)
+    if share is not None:
+        with_cad = e.median_cadence_spm is not None
+        strength = (share - min_share) / (1 - min_share) if share >= min_share else (min_share - share) / min_share
+        conf = 0.5 + 0.5 * max(0.0, min(1.0, strength))
+        if not with_cad:
+            conf = min(conf, 0.8)
+        basis = "cadence" if with_cad else "speed (no cadence)"
+        if share >= min_share:
+            sport, effect = "running", "counted as running"
+        else:
+            sport, effect = "walking", "excluded from running load"
+        speed_txt = f", median moving speed {speed:.1f} m/s" if speed is not None else ""
+        why = (f"no sport in the file; {share:.0%} of the moving time is running gait (by {basis})"
+               f"{speed_txt}: {sport}")
+        checks.append(_check("inferred_sport", "adjusted" if sport == "running" else "excluded", share,
+                             min_share, None, "fraction", effect, why, "infer_run_share"))
+        return SportDecision(sport, sport == "running", "inferred", round(conf, 3), why, checks)
+
+    if e.sparse_logger and speed is not None:
+        run_speed = threshold("run_min_speed_mps", overrides)
+        sport = "running" if speed >= run_speed else "walking"
+        why = (f"no sport in the file; a sparse logger (a sample every {e.median_sample_interval_s:.0f} s) "
+               f"at {speed:.1f} m/s over {(e.moving_time_s or 0) / 60:.0f} min of moving time: {sport}")
+        checks.append(_check("inferred_sport", "adjusted" if sport == "running" else "excluded", speed,
+                             run_speed, None, "m/s",
+                             "counted as running" if sport == "running" else "excluded from running load",
+                             why, "run_min_speed_mps"))
+        return SportDecision(sport, sport == "running", "inferred", 0.6, why, checks)
+
+    why = "no sport in the file and no speed, cadence or gait to infer one: not counted as a run"
+    checks.append(_check("inferred_sport", "skipped", effect="excluded from running load", detail=why))
+    return SportDecision(None, False, "none", 0.0, why, checks)

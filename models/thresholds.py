@@ -96,6 +96,39 @@ _ALL = [
     Threshold("grade_window_m", 20, "m", "footfall heuristic",
               "grade at a sample = altitude change over at least this much distance behind it "
               "(GPS/barometric altitude is too noisy sample to sample)"),
+    # --- sport decision (models/sport.py) ---
+    # Running world records (World Athletics): a running median moving speed faster than the
+    # record for a race at least as long as the activity's moving time is not a person running.
+    Threshold("wr_1500m_s", 206.00, "s", "World Athletics record (El Guerrouj 1998, 3:26.00)",
+              "1500 m: 7.28 m/s; applies to activities with at least this much moving time"),
+    Threshold("wr_5000m_s", 755.36, "s", "World Athletics record (Cheptegei 2020, 12:35.36)",
+              "5000 m: 6.62 m/s; applies from this much moving time"),
+    Threshold("wr_10000m_s", 1571.00, "s", "World Athletics record (Cheptegei 2020, 26:11.00)",
+              "10,000 m: 6.37 m/s; applies from this much moving time"),
+    Threshold("wr_marathon_s", 7235.00, "s", "World Athletics record (Kiptum 2023, 2:00:35)",
+              "marathon: 5.83 m/s; applies from this much moving time"),
+    Threshold("run_max_step_length_m", 2.0, "m", "footfall heuristic",
+              "median moving speed / median cadence above this step length is not running: at "
+              "the 10 km world-record pace (6.37 m/s) and 185-195 steps/min a step is ~2.0 m; "
+              "a ride's pedal cadence read as strides (85 rpm -> '170 spm' at 6.5 m/s) gives 2.3 m"),
+    Threshold("run_label_min_run_share", 0.05, "fraction", "footfall heuristic",
+              "a 'running' label is refused (-> walking) only when less than this share of the "
+              "moving time is running gait AND cadence (and contact time, speed when known) say "
+              "walking; rehab run-walk plans start around 1 min run / 4-5 min walk (17-20%), so "
+              "they stay runs"),
+    Threshold("run_max_gct_ms", 400, "ms", "footfall heuristic",
+              "median contact time above this is walking, not running: running contact is "
+              "~150-350 ms; walking stance is ~60% of the gait cycle (Perry & Burnfield 2010), "
+              "~600-750 ms at 100-120 steps/min"),
+    Threshold("cycling_max_speed_mps", 15.8, "m/s", "UCI hour record (Ganna 2022, 56.792 km)",
+              "a median moving speed above this is not inferred as cycling either (sport unknown)"),
+    Threshold("pedal_cadence_max_rpm", 130, "rpm", "footfall heuristic",
+              "raw cadence (median, moving, non-zero) at most this can be pedalling (road cycling "
+              "~60-110 rpm); a higher raw value is steps/min"),
+    Threshold("sparse_logger_pause_factor", 3, "x median sample interval", "footfall heuristic",
+              "a logger whose median sample interval exceeds pause_gap_s (30-60 s hiking "
+              "loggers) is sparse: a gap is a pause only when longer than this many median "
+              "intervals, so its moving time and speed are not made of the few short gaps"),
     # --- reading files (ingest/) ---
     Threshold("gpx_activity_split_gap_s", 10_800, "s", "footfall heuristic",
               "GPX tracks/segments further apart in time than this (or going back in time) are "
