@@ -1,0 +1,349 @@
+"""Sport, decided with evidence (models/sport.py, issue 13).
+
+Hand-made evidence and hand-made records for each case of the issue (a ride without a sport, an
+open-water swim, a sparse-logger hike, a walk labelled running, a 'run' faster than the world
+record, an easy run, a rehab run-walk, an untyped GPX run, a treadmill run), and the whole
+corpus: every activity the catalog calls running whose device summary looks like a normal run
+keeps 'running'; the test prints which activities change sport.
+
+Evidence from records is built here the way models/summary.py does (sample durations, speed,
+moving mask, cadence, smoothed gait from models.gait / models.cadence), so this file does not
+depend on how summary.py is wired.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+import pytest
+
+from ingest import schema
+from models import cadence as cad
+from models import gait as gt
+from models.sport import SportDecision, SportEvidence, decide_sport, evidence_from_arrays
+from models.thresholds import THRESHOLDS
+
+CHECK_KEYS = set(schema.ACTIVITY_CHECKS) - {"activity_id"}
+OUTCOMES = {"pass", "adjusted", "disagree", "excluded", "skipped"}
+
+
+# --------------------------------------------------------------------------------------------
+# helpers
+
+
+def evidence_for(act: dict, records: pl.DataFrame, *, distance_m: float | None = None,
+                 overrides=None) -> SportEvidence:
+    """Evidence for one activity from its records, computed as models/summary.py does."""
+    recs = schema.conform(records, "records").sort("record_index", nulls_last=True, maintain_order=True)
+    sport = act.get("sport")
+    foot = cad.is_foot_sport(sport)
+    dt = gt.sample_durations(recs["recorded_at"], overrides=overrides)
+    speed = gt.derive_speed(recs, dt, overrides=overrides)
+    raw = gt._floats(recs["cadence_raw"])
+    dev = gt._floats(recs["dev_cadence_raw"])
+    any_cad = np.where(np.isnan(raw), dev, raw)
+    n = recs.height
+    moving = gt.moving_mask(speed, any_cad, on_foot=foot is not False, overrides=overrides) if n else np.zeros(0)
+    spm, _, _ = cad.derive_cadence(sport, act.get("cadence_raw_unit"), raw, dev, moving, overrides=overrides)
+    if foot is False:
+        spm = np.full(n, np.nan)
+    run_s = walk_s = None
+    if foot is not False and n:
+        g = np.array([x or "" for x in gt.smooth_gait(gt.classify_gait(moving, spm, speed, overrides=overrides),
+                                                       dt, overrides=overrides)])
+        if np.any(g != ""):
+            run_s, walk_s = float(dt[g == "run"].sum()), float(dt[g == "walk"].sum())
+    gct = gt._floats(recs["ground_contact_time_ms"])
+    if np.all(np.isnan(gct)):
+        gct = gt._floats(recs["dev_ground_contact_time_ms"])
+    if distance_m is None:
+        d = gt._floats(recs["distance_m"])
+        if np.any(~np.isnan(d)):
+            st = gt._backward_steps(d)
+            distance_m = float(np.nansum(np.where(st > 0, st, 0.0)))
+        else:
+            h = gt._backward_haversine(gt._floats(recs["latitude_deg"]), gt._floats(recs["longitude_deg"]))
+            distance_m = float(np.nansum(h)) if np.any(~np.isnan(h)) else act.get("distance_m")
+    return evidence_from_arrays(
+        label=sport, sub_sport=act.get("sub_sport"), source_format=act.get("source_format"),
+        dt_s=dt, speed_mps=speed, moving=moving, cadence_raw=raw,
+        cadence_raw_unit=act.get("cadence_raw_unit"), cadence_spm=spm, gct_ms=gct,
+        run_time_s=run_s, walk_time_s=walk_s, distance_m=distance_m,
+        seconds=gt._epoch_seconds(recs["recorded_at"]), overrides=overrides,
+    )
+
+
+def make_records(seconds, *, speed=None, cadence=None, gct=None, lat=None, lon=None, distance=None):
+    """A records frame of one activity 'a-0' from per-sample lists (None: column absent)."""
+    t0 = datetime(2025, 5, 1, 7, 0, 0)
+    n = len(seconds)
+    cols = {
+        "activity_id": ["a-0"] * n,
+        "record_index": list(range(n)),
+        "recorded_at": [t0 + timedelta(seconds=float(s)) for s in seconds],
+    }
+    for name, v in (("speed_mps", speed), ("cadence_raw", cadence), ("ground_contact_time_ms", gct),
+                    ("latitude_deg", lat), ("longitude_deg", lon), ("distance_m", distance)):
+        if v is not None:
+            cols[name] = [float(x) for x in v]
+    return schema.conform(pl.DataFrame(cols), "records")
+
+
+def act_row(sport, sub_sport=None, fmt="fit", unit="strides_min"):
+    return {"activity_id": "a-0", "sport": sport, "sub_sport": sub_sport, "source_format": fmt,
+            "cadence_raw_unit": unit}
+
+
+def assert_checks_well_formed(d: SportDecision):
+    assert d.checks, "every decision records its checks"
+    for c in d.checks:
+        assert set(c) == CHECK_KEYS, c
+        assert c["outcome"] in OUTCOMES, c
+        assert c["detail"], c
+        if c["threshold_name"] is not None:
+            assert c["threshold_name"] in THRESHOLDS, c
+    assert 0.0 <= d.confidence <= 1.0
+    assert d.source in ("file", "inferred", "none")
+    assert d.reason
+
+
+def ev(**kw) -> SportEvidence:
+    base = dict(label=None, sub_sport=None, source_format="fit", moving_time_s=None, distance_m=None,
+                median_moving_speed_mps=None, p90_moving_speed_mps=None, median_cadence_raw=None,
+                cadence_raw_unit=None, median_cadence_spm=None, median_gct_ms=None, run_time_s=None,
+                walk_time_s=None, median_sample_interval_s=1.0)
+    base.update(kw)
+    return SportEvidence(**base)
+
+
+def line_track(speed_mps: np.ndarray, dt_s: np.ndarray, lat0=47.0, lon0=8.0):
+    """Positions going north at the given speeds (metres per degree of latitude ~111,195)."""
+    step = np.concatenate(([0.0], np.asarray(speed_mps[1:], dtype=float) * np.asarray(dt_s[1:], dtype=float)))
+    lat = lat0 + np.cumsum(step) / 111_195.0
+    return lat, np.full(len(lat), lon0)
+
+
+def decide_records(act: dict, recs: pl.DataFrame, **kw) -> tuple[SportEvidence, SportDecision]:
+    e = evidence_for(act, recs, **kw)
+    d = decide_sport(e)
+    assert_checks_well_formed(d)
+    return e, d
+
+
+def check(d: SportDecision, name: str) -> dict:
+    found = [c for c in d.checks if c["check_name"] == name]
+    assert len(found) == 1, (name, d.checks)
+    return found[0]
+
+
+# --------------------------------------------------------------------------------------------
+# hand-made records
+
+
+def _ride(speed: float, km: float = 40.0):
+    n = int(km * 1000 / speed)
+    sec = np.arange(n, dtype=float)
+    sp = np.full(n, speed)
+    lat, lon = line_track(sp, np.ones(n))
+    rng = np.random.default_rng(1)
+    cadence = np.where(rng.random(n) < 0.15, 0.0, 85.0 + rng.normal(0, 3, n))  # 15% coasting
+    return make_records(sec, lat=lat, lon=lon, cadence=cadence)
+
+
+@pytest.mark.parametrize("speed", [6.5, 6.0])
+def test_ride_without_sport_is_cycling(speed):
+    """40 km at 6.5 m/s (and at 6.0 m/s, under the old 6.5 m/s rule) with pedal cadence 85 rpm in
+    an untyped GPX: the '170 spm' that doubling makes of it needs 2.1-2.3 m steps -> cycling."""
+    e, d = decide_records(act_row(None, fmt="gpx", unit="unknown"), _ride(speed))
+    assert e.median_moving_speed_mps == pytest.approx(speed, rel=0.02)
+    assert e.median_cadence_raw == pytest.approx(85, abs=2)
+    assert (d.sport, d.is_run, d.source) == ("cycling", False, "inferred")
+    assert d.confidence >= 0.8
+    assert "85" in d.reason and "cycling" in d.reason
+    assert check(d, "inferred_sport")["effect"] == "excluded from running load"
+
+
+@pytest.mark.parametrize("sport,sub,src", [("swimming", "open_water", "file"), ("generic", "open_water", "file"),
+                                           (None, "lap_swimming", "file"), ("running", "open_water", "inferred")])
+def test_open_water_swim_is_never_a_run(sport, sub, src):
+    """sub_sport open_water / lap_swimming -> swimming, whatever the sport label says."""
+    n = 1800
+    sec = np.arange(n, dtype=float) * 2
+    sp = np.full(n, 0.9)
+    lat, lon = line_track(sp, np.full(n, 2.0))
+    recs = make_records(sec, lat=lat, lon=lon, cadence=np.full(n, 28.0))
+    e, d = decide_records(act_row(sport, sub, unit="strides_min"), recs)
+    assert (d.sport, d.is_run, d.source) == ("swimming", False, src)
+    assert check(d, "sub_sport")["outcome"] in ("pass", "adjusted")
+
+
+def test_sparse_logger_hike_is_a_walk_at_its_real_speed():
+    """A hiking logger writing every 30-60 s for 4 h at ~1.1 m/s, untyped: with pause_gap_s = 10
+    almost every gap is a 'pause'; its moving time comes from the timestamps instead, and it is a
+    walk (never a run at '24-33 m/s')."""
+    rng = np.random.default_rng(7)
+    gaps = rng.uniform(30, 60, 320)
+    gaps[::40] = 4.0  # a few short gaps, as loggers write on a turn
+    sec = np.concatenate(([0.0], np.cumsum(gaps)))
+    dt = np.concatenate(([0.0], gaps))
+    sp = np.full(len(sec), 1.1)
+    lat, lon = line_track(sp, dt)
+    e, d = decide_records(act_row(None, fmt="gpx", unit="unknown"), make_records(sec, lat=lat, lon=lon))
+    assert e.sparse_logger
+    assert 30 <= e.median_sample_interval_s <= 60
+    assert e.moving_time_s == pytest.approx(sec[-1], rel=0.02)
+    assert e.median_moving_speed_mps == pytest.approx(1.1, rel=0.05)
+    assert (d.sport, d.is_run, d.source) == ("walking", False, "inferred")
+    assert check(d, "sparse_logger")["outcome"] == "adjusted"
+
+
+def test_sparse_logger_labelled_hiking_keeps_its_label():
+    gaps = np.full(300, 45.0)
+    sec = np.concatenate(([0.0], np.cumsum(gaps)))
+    lat, lon = line_track(np.full(len(sec), 1.2), np.concatenate(([0.0], gaps)))
+    e, d = decide_records(act_row("hiking", fmt="gpx", unit="unknown"), make_records(sec, lat=lat, lon=lon))
+    assert (d.sport, d.is_run, d.source) == ("hiking", False, "file")
+    assert check(d, "sport_label_speed")["outcome"] == "pass"
+
+
+def test_walk_labelled_running_is_a_walk():
+    """40 min at 1.3 m/s, 110 steps/min (55 strides/min), 734 ms contact: no running at all."""
+    n = 2400
+    sec = np.arange(n, dtype=float)
+    recs = make_records(sec, speed=np.full(n, 1.3), cadence=np.full(n, 55.0), gct=np.full(n, 734.0),
+                        distance=np.arange(n) * 1.3)
+    e, d = decide_records(act_row("running"), recs)
+    assert e.median_cadence_spm == pytest.approx(110)
+    assert e.median_gct_ms == pytest.approx(734)
+    assert (d.sport, d.is_run, d.source) == ("walking", False, "inferred")
+    assert "734 ms" in d.reason and "110" in d.reason
+    assert check(d, "sport_label_contact_time")["outcome"] == "disagree"
+    assert check(d, "sport_label_run_share")["outcome"] == "disagree"
+
+
+@pytest.mark.parametrize("cadence,sport", [(85.0, "cycling"), (None, None)])
+def test_running_label_faster_than_the_world_record_is_not_a_run(cadence, sport):
+    """A FIT labelled running at 6.8 m/s for 25 min (the 5 km record is 6.62 m/s, 10 km 6.37):
+    with a pedal-like cadence it is cycling, without cadence an unknown sport; never a run."""
+    n = 1500
+    sec = np.arange(n, dtype=float)
+    recs = make_records(sec, speed=np.full(n, 6.8), distance=np.arange(n) * 6.8,
+                        cadence=None if cadence is None else np.full(n, cadence))
+    e, d = decide_records(act_row("running"), recs)
+    assert (d.sport, d.is_run, d.source) == (sport, False, "inferred")
+    assert "6.8 m/s" in d.reason and "25 min" in d.reason and "world-record" in d.reason
+    c = check(d, "sport_label_speed")
+    assert c["outcome"] == "disagree" and c["expected_high"] == pytest.approx(5000 / 755.36)
+
+
+def _easy_run(n=2400):
+    sec = np.arange(n, dtype=float)
+    rng = np.random.default_rng(3)
+    return make_records(sec, speed=3.0 + rng.normal(0, 0.1, n), cadence=np.full(n, 82.5),
+                        gct=np.full(n, 255.0), distance=np.arange(n) * 3.0)
+
+
+def test_easy_run_keeps_its_label():
+    e, d = decide_records(act_row("running"), _easy_run())
+    assert e.median_cadence_spm == pytest.approx(165)
+    assert (d.sport, d.is_run, d.source) == ("running", True, "file")
+    assert d.confidence == 1.0
+    for name in ("sport_label_speed", "sport_label_cadence", "sport_label_contact_time", "sport_label_run_share"):
+        assert check(d, name)["outcome"] == "pass"
+
+
+def _run_walk(run_s: int, walk_s: int, total_s: int = 1800):
+    sec = np.arange(total_s, dtype=float)
+    phase = sec % (run_s + walk_s) < run_s
+    speed = np.where(phase, 2.8, 1.4)
+    return make_records(sec, speed=speed, cadence=np.where(phase, 80.0, 55.0),
+                        gct=np.where(phase, 265.0, 700.0), distance=np.cumsum(speed))
+
+
+@pytest.mark.parametrize("run_s,walk_s", [(60, 60), (60, 240), (30, 270)])
+def test_rehab_run_walk_labelled_running_stays_a_run(run_s, walk_s):
+    """1 min run / 1 min walk (50%), 1/4 (20%) and 30 s/4:30 (10%): rehab plans; each stays a run
+    although its median contact time and possibly its median cadence are a walker's."""
+    e, d = decide_records(act_row("running"), _run_walk(run_s, walk_s))
+    assert e.run_time_s / (e.run_time_s + e.walk_time_s) == pytest.approx(run_s / (run_s + walk_s), abs=0.03)
+    assert (d.sport, d.is_run, d.source) == ("running", True, "file")
+    assert check(d, "sport_label_run_share")["outcome"] == "pass"
+
+
+def test_untyped_gpx_run_is_inferred_running():
+    n = 2700
+    sec = np.arange(n, dtype=float)
+    sp = np.full(n, 3.1)
+    lat, lon = line_track(sp, np.ones(n))
+    recs = make_records(sec, lat=lat, lon=lon, cadence=np.full(n, 84.0))
+    e, d = decide_records(act_row(None, fmt="gpx", unit="unknown"), recs)
+    assert e.median_moving_speed_mps == pytest.approx(3.1, rel=0.02)
+    assert (d.sport, d.is_run, d.source) == ("running", True, "inferred")
+    assert d.confidence >= 0.9
+    assert check(d, "inferred_sport")["effect"] == "counted as running"
+
+
+def test_untyped_gpx_run_without_cadence_is_running_by_speed():
+    n = 2700
+    sec = np.arange(n, dtype=float)
+    lat, lon = line_track(np.full(n, 3.1), np.ones(n))
+    e, d = decide_records(act_row(None, fmt="gpx", unit="unknown"), make_records(sec, lat=lat, lon=lon))
+    assert (d.sport, d.is_run, d.source) == ("running", True, "inferred")
+    assert d.confidence <= 0.8  # gait from speed only
+
+
+def test_treadmill_run_without_speed_stays_a_run():
+    """No GPS, no speed: cadence only (84 strides/min). The speed check is skipped, not failed."""
+    n = 1800
+    recs = make_records(np.arange(n, dtype=float), cadence=np.full(n, 84.0))
+    e, d = decide_records(act_row("running", "treadmill"), recs)
+    assert e.median_moving_speed_mps is None
+    assert (d.sport, d.is_run, d.source) == ("running", True, "file")
+    assert check(d, "sport_label_speed")["outcome"] == "skipped"
+
+
+# --------------------------------------------------------------------------------------------
+# hand-made evidence
+
+
+def test_nothing_to_go_on_is_undecided():
+    d = decide_sport(ev(label="generic"))
+    assert_checks_well_formed(d)
+    assert (d.sport, d.is_run, d.source, d.confidence) == (None, False, "none", 0.0)
+
+
+def test_untyped_walk_by_gait_share():
+    d = decide_sport(ev(moving_time_s=3600, median_moving_speed_mps=1.4, median_cadence_raw=56,
+                        cadence_raw_unit="strides_min", median_cadence_spm=112, run_time_s=100, walk_time_s=3500))
+    assert_checks_well_formed(d)
+    assert (d.sport, d.is_run, d.source) == ("walking", False, "inferred")
+
+
+def test_other_labels_are_kept_and_are_not_runs():
+    for label in ("cycling", "training", "transition", "stand_up_paddleboarding"):
+        d = decide_sport(ev(label=label, moving_time_s=1800, median_moving_speed_mps=2.0))
+        assert_checks_well_formed(d)
+        assert (d.sport, d.is_run, d.source) == (label, False, "file")
+
+
+def test_marathon_record_ceiling_for_long_activities():
+    """6.0 m/s for 3 h is faster than the marathon record (5.83 m/s); for 15 min it is not
+    faster than the 5 km record (6.62 m/s)."""
+    long = decide_sport(ev(label="running", moving_time_s=3 * 3600, median_moving_speed_mps=6.0))
+    short = decide_sport(ev(label="running", moving_time_s=900, median_moving_speed_mps=6.0))
+    assert not long.is_run and "marathon" in long.reason
+    assert short.is_run
+
+
+def test_thresholds_override():
+    """Thresholds come from models/thresholds.py and can be overridden."""
+    e = ev(label="running", moving_time_s=1800, median_moving_speed_mps=1.3, median_cadence_raw=55,
+           cadence_raw_unit="strides_min", median_cadence_spm=110, median_gct_ms=734,
+           run_time_s=60, walk_time_s=1740)
+    assert decide_sport(e).sport == "walking"
+    assert decide_sport(e, overrides={"run_label_min_run_share": 0.01}).sport == "running"
