@@ -13,17 +13,20 @@ Evidence (``evidence_from_arrays``)
     positive gaps between timestamps. A SPARSE logger (median interval > ``pause_gap_s``, e.g.
     a hiking logger writing every 30-60 s) gets its moving time recomputed from the timestamps
     (a gap is a pause only when longer than ``sparse_logger_pause_factor`` median intervals) and
-    its speed = distance / that moving time: with ``pause_gap_s`` = 10 nearly every gap of such
-    a file is a "pause", its moving time shrinks to minutes and its speed to "24-33 m/s".
+    its speed = distance / that moving time (only when >= 90 % of the records are timed, else
+    the distance covers untimed points and the speed is unknown): with ``pause_gap_s`` = 10
+    nearly every gap of such a file is a "pause", its moving time shrinks to minutes and its
+    speed to "24-33 m/s".
 
 Decision (``decide_sport``), in this order
     1. ``sub_sport`` names a swim (open_water, lap_swimming, pool, ...): swimming, never a run,
        whatever the label. An untyped file whose sub_sport names a ride or a walk takes it.
     2. A labelled file (any sport but NULL/generic/all/unknown) keeps its label unless:
        - its median moving speed is faster than the running world record for a race lasting no
-         longer than the activity's moving time (1500 m, 5000 m, 10,000 m, marathon): then it
+         longer than the activity's moving time (100 m for anything shorter than the 400 m
+         record or of unknown duration; 400 m, 800 m, 1500 m, 5 km, 10 km, marathon): then it
          is not a run, and not a walk or hike either; 'cycling' when the cadence looks like
-         pedalling (raw cadence in rpm, or a step length read as steps that no runner takes)
+         pedalling (a raw cadence that, read as strides/min, would need steps no runner takes)
          and the speed is within the hour record, else the sport is unknown (NULL);
        - it says 'running' and there is no running in it: less than ``run_label_min_run_share``
          of the moving time in running gait, the median cadence below ``run_min_cadence_spm``,
@@ -84,7 +87,8 @@ UNTYPED = frozenset({"", "generic", "all", "unknown"})
 
 #: Race distances (m) of the world-record thresholds (definitions, not thresholds).
 RECORD_RACES = (("wr_marathon_s", 42_195.0, "marathon"), ("wr_10000m_s", 10_000.0, "10 km"),
-                ("wr_5000m_s", 5_000.0, "5 km"), ("wr_1500m_s", 1_500.0, "1500 m"))
+                ("wr_5000m_s", 5_000.0, "5 km"), ("wr_1500m_s", 1_500.0, "1500 m"),
+                ("wr_800m_s", 800.0, "800 m"), ("wr_400m_s", 400.0, "400 m"), ("wr_100m_s", 100.0, "100 m"))
 
 
 @dataclass(frozen=True)
@@ -184,6 +188,7 @@ def evidence_from_arrays(
     moving_time = float(dt[mv].sum()) if n and np.any(mv) else None
 
     secs = np.asarray(seconds, dtype=float)
+    timed_share = float(np.mean(~np.isnan(secs))) if secs.size else 0.0
     secs = secs[~np.isnan(secs)]
     gaps = np.diff(secs) if secs.size > 1 else np.zeros(0)
     gaps = gaps[gaps > 0]
@@ -192,7 +197,9 @@ def evidence_from_arrays(
     if sparse:
         limit = threshold("sparse_logger_pause_factor", overrides) * interval
         moving_time = float(gaps[gaps <= limit].sum())
-        if distance_m is not None and moving_time > 0:
+        # the distance must cover the same samples as the time (not a track whose points are
+        # mostly untimed)
+        if distance_m is not None and moving_time > 0 and timed_share >= 0.9:
             med_speed = p90_speed = float(distance_m) / moving_time
         else:
             med_speed = p90_speed = None
@@ -219,6 +226,11 @@ def _num(x) -> float | None:
     return None if math.isnan(x) else x
 
 
+def _duration(seconds: float | None) -> str:
+    s = seconds or 0.0
+    return f"{s / 60:.0f} min" if s >= 90 else f"{s:.0f} s"
+
+
 def _check(name: str, outcome: str, measured=None, low=None, high=None, unit=None,
            effect: str = "none", detail: str = "", threshold_name: str | None = None) -> dict:
     return {"check_name": name, "outcome": outcome, "measured_value": _num(measured),
@@ -229,15 +241,14 @@ def _check(name: str, outcome: str, measured=None, low=None, high=None, unit=Non
 def running_speed_ceiling(moving_time_s: float | None, overrides: dict[str, float] | None = None
                           ) -> tuple[float, str, str] | None:
     """(speed m/s, threshold name, race) of the running world record for the longest race whose
-    record time is at most ``moving_time_s``; None when the activity is shorter than the 1500 m
-    record (too short to judge)."""
-    if moving_time_s is None:
-        return None
+    record time is at most ``moving_time_s``; the 100 m record (the fastest any human has run
+    on average) for shorter activities and when the moving time is unknown."""
     for name, dist, race in RECORD_RACES:
         t = threshold(name, overrides)
-        if moving_time_s >= t:
+        if moving_time_s is not None and moving_time_s >= t:
             return dist / t, name, race
-    return None
+    name, dist, race = RECORD_RACES[-1]
+    return dist / threshold(name, overrides), name, race
 
 
 def _run_share(e: SportEvidence) -> float | None:
@@ -254,10 +265,9 @@ def _step_length_m(e: SportEvidence) -> float | None:
 
 
 def _looks_like_pedalling(e: SportEvidence, overrides) -> tuple[bool, str]:
-    """(pedalling?, why): raw cadence in rpm, or a raw cadence that can be pedal revolutions and
-    whose steps (read as strides/min) would be longer than any runner's."""
-    if e.cadence_raw_unit == "rpm" and e.median_cadence_raw:
-        return True, f"the cadence is recorded in rpm (median {e.median_cadence_raw:.0f})"
+    """(pedalling?, why): a raw cadence that can be pedal revolutions and whose steps (read as
+    strides/min) would be longer than any runner's. A FIT file's cadence_raw_unit 'rpm' is no
+    evidence: the reader says 'rpm' for every sport that is not on foot, 'generic' included."""
     raw = e.median_cadence_raw
     speed = e.median_moving_speed_mps
     if raw and speed and raw <= threshold("pedal_cadence_max_rpm", overrides):
@@ -277,21 +287,15 @@ def _too_fast(e: SportEvidence, checks: list[dict], overrides, labelled: bool) -
     if speed is None:
         checks.append(_check(name, "skipped", detail="no moving speed (no GPS or speed sensor)"))
         return None
-    if ceil is None:
-        checks.append(_check(name, "skipped", speed, unit="m/s",
-                             detail=f"moving time {e.moving_time_s or 0:.0f} s is shorter than the 1500 m "
-                                    "world record: too short to judge by speed",
-                             threshold_name="wr_1500m_s"))
-        return None
     limit, tname, race = ceil
-    mins = (e.moving_time_s or 0) / 60.0
+    dur = _duration(e.moving_time_s)
     if speed > limit:
         checks.append(_check(name, "disagree", speed, None, limit, "m/s", "not counted as a run",
-                             f"median moving speed {speed:.1f} m/s over {mins:.0f} min is faster than the "
+                             f"median moving speed {speed:.1f} m/s over {dur} is faster than the "
                              f"{race} world-record pace ({limit:.2f} m/s)", tname))
         return limit, race, tname
     checks.append(_check(name, "pass", speed, None, limit, "m/s", "none",
-                         f"median moving speed {speed:.1f} m/s over {mins:.0f} min is within the "
+                         f"median moving speed {speed:.1f} m/s over {dur} is within the "
                          f"{race} world-record pace ({limit:.2f} m/s)", tname))
     return None
 
@@ -299,10 +303,9 @@ def _too_fast(e: SportEvidence, checks: list[dict], overrides, labelled: bool) -
 def _not_a_runner(e: SportEvidence, checks, overrides, fast, *, label: str | None) -> SportDecision:
     limit, race, tname = fast
     speed = e.median_moving_speed_mps
-    mins = (e.moving_time_s or 0) / 60.0
     pedal, why = _looks_like_pedalling(e, overrides)
     head = (f"labelled {label} but median" if label else "median")
-    fact = (f"{head} moving speed {speed:.1f} m/s for {mins:.0f} min is faster than the {race} "
+    fact = (f"{head} moving speed {speed:.1f} m/s for {_duration(e.moving_time_s)} is faster than the {race} "
             f"world-record pace ({limit:.2f} m/s)")
     if pedal and speed <= threshold("cycling_max_speed_mps", overrides):
         sport, conf, tail = "cycling", 0.8, f" and {why}: counted as cycling, not as a run"
@@ -351,7 +354,7 @@ def decide_sport(e: SportEvidence, overrides: dict[str, float] | None = None) ->
             "s", "speed from distance over moving time",
             f"median sample interval {e.median_sample_interval_s:.0f} s: gaps up to "
             f"{threshold('sparse_logger_pause_factor', overrides):.0f} intervals are moving time "
-            f"({(e.moving_time_s or 0) / 60:.0f} min), not pauses", "pause_gap_s"))
+            f"({_duration(e.moving_time_s)}), not pauses", "pause_gap_s"))
 
     if typed:
         return _judge_label(e, label, checks, overrides)
@@ -392,6 +395,7 @@ def _judge_label(e: SportEvidence, label: str, checks: list[dict], overrides) ->
     else:
         ok = spm >= run_cad
         passed += ok
+        disagreed += not ok
         checks.append(_check("sport_label_cadence", "pass" if ok else "disagree", spm, run_cad, None, "steps/min",
                              "none", f"median moving cadence {spm:.0f} steps/min "
                              f"({'running' if ok else 'walking'} range)", "run_min_cadence_spm"))
@@ -411,6 +415,7 @@ def _judge_label(e: SportEvidence, label: str, checks: list[dict], overrides) ->
     else:
         ok = gct <= max_gct
         passed += ok
+        disagreed += not ok
         checks.append(_check("sport_label_contact_time", "pass" if ok else "disagree", gct, None, max_gct, "ms",
                              "none", f"median moving contact time {gct:.0f} ms "
                              f"({'running' if ok else 'walking'} range)", "run_max_gct_ms"))
@@ -421,6 +426,7 @@ def _judge_label(e: SportEvidence, label: str, checks: list[dict], overrides) ->
     else:
         ok = share >= min_share
         passed += ok
+        disagreed += not ok
         checks.append(_check("sport_label_run_share", "pass" if ok else "disagree", share, min_share, None,
                              "fraction", "none", f"{share:.0%} of the moving time is running gait",
                              "run_label_min_run_share"))
@@ -460,7 +466,7 @@ def _infer(e: SportEvidence, checks: list[dict], overrides) -> SportDecision:
     pedal, why_pedal = _looks_like_pedalling(e, overrides)
     speed = e.median_moving_speed_mps
     if pedal and speed is not None:
-        step = speed * 60.0 / (2.0 * e.median_cadence_raw) if e.cadence_raw_unit != "rpm" else None
+        step = speed * 60.0 / (2.0 * e.median_cadence_raw)
         why = f"no sport in the file; {why_pedal}: cycling"
         checks.append(_check("inferred_sport", "excluded", step, None, threshold("run_max_step_length_m", overrides),
                              "m", "excluded from running load", why, "run_max_step_length_m"))
@@ -486,11 +492,11 @@ def _infer(e: SportEvidence, checks: list[dict], overrides) -> SportDecision:
                              min_share, None, "fraction", effect, why, "infer_run_share"))
         return SportDecision(sport, sport == "running", "inferred", round(conf, 3), why, checks)
 
-    if e.sparse_logger and speed is not None:
+    if e.sparse_logger and speed is not None and speed > threshold("moving_min_speed_mps", overrides):
         run_speed = threshold("run_min_speed_mps", overrides)
         sport = "running" if speed >= run_speed else "walking"
         why = (f"no sport in the file; a sparse logger (a sample every {e.median_sample_interval_s:.0f} s) "
-               f"at {speed:.1f} m/s over {(e.moving_time_s or 0) / 60:.0f} min of moving time: {sport}")
+               f"at {speed:.1f} m/s over {_duration(e.moving_time_s)} of moving time: {sport}")
         checks.append(_check("inferred_sport", "adjusted" if sport == "running" else "excluded", speed,
                              run_speed, None, "m/s",
                              "counted as running" if sport == "running" else "excluded from running load",

@@ -99,8 +99,15 @@ _ALL = [
     # --- sport decision (models/sport.py) ---
     # Running world records (World Athletics): a running median moving speed faster than the
     # record for a race at least as long as the activity's moving time is not a person running.
+    Threshold("wr_100m_s", 9.58, "s", "World Athletics record (Bolt 2009, 9.58 s)",
+              "100 m: 10.44 m/s, the ceiling for activities shorter than the 400 m record (or of "
+              "unknown duration)"),
+    Threshold("wr_400m_s", 43.03, "s", "World Athletics record (van Niekerk 2016, 43.03 s)",
+              "400 m: 9.30 m/s; applies to activities with at least this much moving time"),
+    Threshold("wr_800m_s", 100.91, "s", "World Athletics record (Rudisha 2012, 1:40.91)",
+              "800 m: 7.93 m/s; applies from this much moving time"),
     Threshold("wr_1500m_s", 206.00, "s", "World Athletics record (El Guerrouj 1998, 3:26.00)",
-              "1500 m: 7.28 m/s; applies to activities with at least this much moving time"),
+              "1500 m: 7.28 m/s; applies from this much moving time"),
     Threshold("wr_5000m_s", 755.36, "s", "World Athletics record (Cheptegei 2020, 12:35.36)",
               "5000 m: 6.62 m/s; applies from this much moving time"),
     Threshold("wr_10000m_s", 1571.00, "s", "World Athletics record (Cheptegei 2020, 26:11.00)",

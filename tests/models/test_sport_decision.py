@@ -347,3 +347,103 @@ def test_thresholds_override():
            run_time_s=60, walk_time_s=1740)
     assert decide_sport(e).sport == "walking"
     assert decide_sport(e, overrides={"run_label_min_run_share": 0.01}).sport == "running"
+
+
+# --------------------------------------------------------------------------------------------
+# the corpus
+
+pytest_corpus = pytest.mark.corpus
+
+
+def _decide_corpus(corpus: Path) -> list[dict]:
+    from ingest.decode import decode_bytes
+    from models.thresholds import reader_options
+
+    read = reader_options()
+    with open(corpus / "CATALOG.tsv", newline="") as fh:
+        paths = [r["path"] for r in csv.DictReader(fh, delimiter="\t")]
+    rows = []
+    for rel in paths:
+        dec = decode_bytes((corpus / rel).read_bytes(), rel, read)
+        if dec.status not in ("landed", "salvaged"):
+            continue
+        for act in dec.activities.iter_rows(named=True):
+            recs = dec.records.filter(pl.col("activity_id") == act["activity_id"])
+            summary = act["source_format"] in ("fit", "tcx") and act.get("timer_time_s") is not None
+            e = evidence_for(act, recs, distance_m=act["distance_m"] if summary else None)
+            d = decide_sport(e)
+            assert_checks_well_formed(d)
+            rows.append({"path": rel, "act": act, "evidence": e, "decision": d, "summary": summary})
+    return rows
+
+
+@pytest.fixture(scope="module")
+def corpus_decisions(corpus_dir):
+    return _decide_corpus(Path(corpus_dir))
+
+
+def _label(sport):
+    return None if sport in (None, "", "generic") else sport
+
+
+def _looks_like_a_normal_run(r) -> bool:
+    """A running activity whose device summary (FIT session / TCX laps) says: > 1 km, average
+    speed 1.5-6 m/s, and a running cadence (>= 140 spm) when it has one."""
+    a = r["act"]
+    if a["sport"] != "running" or not r["summary"]:
+        return False
+    dist, timer = a.get("distance_m") or 0.0, a.get("timer_time_s") or 0.0
+    cadence = a.get("device_avg_cadence_spm")
+    return dist > 1000 and timer > 0 and 1.5 <= dist / timer <= 6.0 and (not cadence or cadence >= 140)
+
+
+@pytest_corpus
+def test_corpus_runs_keep_running_and_changes_are_listed(corpus_decisions):
+    rows = corpus_decisions
+    changed = [r for r in rows if r["decision"].sport != _label(r["act"]["sport"]) or r["decision"].source != "file"]
+    by_rule: dict[str, list[str]] = {}
+    for r in changed:
+        d = r["decision"]
+        rule = next((c["check_name"] for c in reversed(d.checks)
+                     if c["outcome"] in ("adjusted", "excluded", "skipped") and c["check_name"] != "sparse_logger"),
+                    d.source)
+        key = f"{_label(r['act']['sport'])} -> {d.sport} ({d.source}, {rule})"
+        by_rule.setdefault(key, []).append(f"{r['path']}#{r['act']['activity_id'][-2:]}: {d.reason}")
+    print(f"\n{len(rows)} corpus activities; {len(changed)} not decided by their file's label "
+          f"(untyped files included); labelled sports changed: "
+          f"{sum(1 for r in changed if _label(r['act']['sport']) is not None)}")
+    for key, items in sorted(by_rule.items(), key=lambda kv: -len(kv[1])):
+        print(f"  {len(items):3d}  {key}")
+        for it in items[:100]:
+            print(f"         {it}")
+
+    normal = [r for r in rows if _looks_like_a_normal_run(r)]
+    assert len(normal) >= 10
+    lost = [(r["path"], r["decision"].reason) for r in normal if not (r["decision"].is_run and r["decision"].sport == "running")]
+    assert lost == []
+    # every labelled run in the corpus stays a run (the corpus has no mislabelled one)
+    labelled = [r for r in rows if r["act"]["sport"] == "running"]
+    assert [r["path"] for r in labelled if not r["decision"].is_run] == []
+    # no labelled sport other than running turns into a run
+    assert [r["path"] for r in rows if r["act"]["sport"] not in (None, "generic", "running") and r["decision"].is_run] == []
+
+
+@pytest_corpus
+def test_corpus_named_cases(corpus_decisions):
+    by_name: dict[str, list] = {}
+    for r in corpus_decisions:
+        by_name.setdefault(Path(r["path"]).name, []).append(r["decision"])
+    # a FIT 'generic' ride with gear-change data: 6.5 m/s for 32 min at 93 rpm -> cycling
+    if "WithGearChangeData.fit" in by_name:
+        assert {(d.sport, d.is_run) for d in by_name["WithGearChangeData.fit"]} == {("cycling", False)}
+    # an untyped GPX whose few timed points give 45 m/s: not a run
+    if "legacy_gpx_pause_resume.gpx" in by_name:
+        assert not any(d.is_run for d in by_name["legacy_gpx_pause_resume.gpx"])
+    swims = [r["decision"] for r in corpus_decisions if (r["act"]["sub_sport"] or "") in ("open_water", "lap_swimming")]
+    assert swims and all(d.sport == "swimming" and not d.is_run for d in swims)
+    # the runpandas runner's year (mostly untyped GPX runs): every one a run, GPS errors included
+    rp = [r["decision"] for r in corpus_decisions if r["path"].startswith("corriporai+runpandas")
+          and r["path"].endswith(".gpx")]
+    if rp:
+        assert len(rp) >= 60
+        assert [d.reason for d in rp if not (d.sport == "running" and d.is_run)] == []
