@@ -38,7 +38,9 @@ Decision (``decide_sport``), in this order
        cycling/unknown; a step length above ``run_max_step_length_m`` with a raw cadence that
        can be pedalling -> cycling; else running gait >= ``infer_run_share`` of the moving time
        -> running, otherwise walking; a sparse logger without usable gait: by its speed (below
-       ``run_min_speed_mps`` walking). Nothing to go on -> NULL, source 'none'.
+       ``run_min_speed_mps`` walking); a FIT 'generic' session whose cadence was read as rpm but
+       whose sub_sport is a run's (treadmill, trail, ...): by its cadence read as strides/min.
+       Nothing to go on -> NULL, source 'none'.
 
 ``source``: 'file' when the file's label (or, for an untyped file, its sub_sport) was kept;
 'inferred' when the data decided (also when a label was refused); 'none' when undecidable.
@@ -82,6 +84,8 @@ CYCLING_SUB_SPORTS = frozenset({
 })
 #: sub_sports of walks: an untyped file with one of these is a walk.
 WALKING_SUB_SPORTS = frozenset({"casual_walking", "speed_walking", "indoor_walking"})
+#: sub_sports of runs (FIT names): with no sport, a raw cadence is read as strides/min.
+RUNNING_SUB_SPORTS = frozenset({"treadmill", "indoor_running", "trail", "track", "street", "ultra"})
 #: Labels that name no sport.
 UNTYPED = frozenset({"", "generic", "all", "unknown"})
 
@@ -342,7 +346,8 @@ def decide_sport(e: SportEvidence, overrides: dict[str, float] | None = None) ->
         why = f"no sport in the file but sub_sport {sub} names {sport}"
         checks.append(_check("sub_sport", "adjusted", effect="excluded from running load", detail=why))
         return SportDecision(sport, False, "file", 0.9, why, checks)
-    if label == "running" and sub in CYCLING_SUB_SPORTS:
+    sub_conflict = label == "running" and sub in CYCLING_SUB_SPORTS
+    if sub_conflict:
         checks.append(_check("sub_sport", "disagree",
                              detail=f"labelled running but sub_sport {sub} is a ride's; the data decide"))
     else:
@@ -370,7 +375,7 @@ def _judge_label(e: SportEvidence, label: str, checks: list[dict], overrides) ->
     if fast is not None:
         return _not_a_runner(e, checks, overrides, fast, label=label)
     passed = sum(c["outcome"] == "pass" for c in checks if c["check_name"] == "sport_label_speed")
-    disagreed = 0
+    disagreed = sum(c["outcome"] == "disagree" for c in checks if c["check_name"] == "sub_sport")
 
     if label != "running":
         conf = min(1.0, max(0.3, 0.6 + 0.2 * passed))
@@ -472,7 +477,24 @@ def _infer(e: SportEvidence, checks: list[dict], overrides) -> SportDecision:
                              "m", "excluded from running load", why, "run_max_step_length_m"))
         return SportDecision("cycling", False, "inferred", 0.8, why, checks)
 
+    sub = (e.sub_sport or "").strip().lower()
+    raw = e.median_cadence_raw
+    if sub in RUNNING_SUB_SPORTS and e.median_cadence_spm is None and raw:
+        # a FIT 'generic' session's cadence is read as rpm (no steps): its sub_sport says on foot
+        spm = raw if 2 * raw > threshold("cadence_steps_ceiling_spm", overrides) else 2 * raw
+        run_cad = threshold("run_min_cadence_spm", overrides)
+        sport = "running" if spm >= run_cad else "walking"
+        why = (f"no sport in the file; sub_sport {sub} and a median cadence of {spm:.0f} steps/min "
+               f"(raw {raw:.0f}): {sport}")
+        checks.append(_check("inferred_sport", "adjusted" if sport == "running" else "excluded", spm, run_cad,
+                             None, "steps/min",
+                             "counted as running" if sport == "running" else "excluded from running load",
+                             why, "run_min_cadence_spm"))
+        return SportDecision(sport, sport == "running", "inferred", 0.7, why, checks)
+
     share = _run_share(e)
+    if e.median_cadence_spm is None and speed is None:
+        share = None  # gait from neither cadence nor speed (every moving sample 'walk'): no evidence
     min_share = threshold("infer_run_share", overrides)
     if share is not None:
         with_cad = e.median_cadence_spm is not None

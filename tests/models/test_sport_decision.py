@@ -447,3 +447,22 @@ def test_corpus_named_cases(corpus_decisions):
     if rp:
         assert len(rp) >= 60
         assert [d.reason for d in rp if not (d.sport == "running" and d.is_run)] == []
+
+
+def test_generic_fit_treadmill_run_is_inferred_running():
+    """FIT sport 'generic', sub_sport treadmill: the reader calls its cadence rpm (no steps), so
+    the gait has nothing; the sub_sport says on foot and 84 strides/min is a running cadence."""
+    n = 1800
+    recs = make_records(np.arange(n, dtype=float), cadence=np.full(n, 84.0))
+    e, d = decide_records(act_row("generic", "treadmill", unit="rpm"), recs)
+    assert e.median_cadence_spm is None and e.median_cadence_raw == 84
+    assert (d.sport, d.is_run, d.source) == ("running", True, "inferred")
+
+
+def test_generic_fit_indoor_ride_is_not_a_run():
+    """FIT 'generic', no sub_sport, no speed, 85 rpm: nothing says on foot or on a bike (the gait
+    module calls every moving sample without cadence or speed 'walk') -> undecided, not a run."""
+    n = 1800
+    recs = make_records(np.arange(n, dtype=float), cadence=np.full(n, 85.0))
+    e, d = decide_records(act_row("generic", None, unit="rpm"), recs)
+    assert (d.sport, d.is_run, d.source) == (None, False, "none")
