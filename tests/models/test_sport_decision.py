@@ -466,3 +466,54 @@ def test_generic_fit_indoor_ride_is_not_a_run():
     recs = make_records(np.arange(n, dtype=float), cadence=np.full(n, 85.0))
     e, d = decide_records(act_row("generic", None, unit="rpm"), recs)
     assert (d.sport, d.is_run, d.source) == (None, False, "none")
+
+
+# --------------------------------------------------------------------------------------------
+# hand-made FIT files, decoded by the real reader
+
+
+def _fit(sport: str, sub_sport: str, speed: float, n: int, *, cadence=None, stance=None) -> tuple[dict, pl.DataFrame]:
+    from ingest.decode import decode_bytes
+    from models.thresholds import reader_options
+    from synth.fit_encode import encode_activity, semicircles
+
+    t0 = datetime(2025, 5, 1, 6, 0, 0)
+    lat, _ = line_track(np.full(n, speed), np.ones(n))
+    recs = {"timestamp": [t0 + timedelta(seconds=i) for i in range(n)],
+            "position_lat": [semicircles(x) for x in lat], "position_long": [semicircles(8.0)] * n,
+            "distance": list(np.arange(n) * speed), "enhanced_speed": [speed] * n}
+    if cadence is not None:
+        recs["cadence"] = [cadence] * n
+    if stance is not None:
+        recs["stance_time"] = [stance] * n
+    dec = decode_bytes(encode_activity(records=recs, sport=sport, sub_sport=sub_sport), "hand.fit", reader_options())
+    assert dec.status == "landed"
+    act = dec.activities.row(0, named=True)
+    return act, dec.records
+
+
+def test_fit_generic_open_water_swim_decoded():
+    act, recs = _fit("generic", "open_water", 0.9, 1200, cadence=28)
+    assert (act["sport"], act["sub_sport"]) == ("generic", "open_water")
+    _, d = decide_records(act, recs, distance_m=act["distance_m"])
+    assert (d.sport, d.is_run, d.source) == ("swimming", False, "file")
+
+
+def test_fit_running_at_6_8_mps_for_25_min_decoded():
+    act, recs = _fit("running", "generic", 6.8, 1500, cadence=85)
+    _, d = decide_records(act, recs, distance_m=act["distance_m"])
+    assert not d.is_run and d.source == "inferred" and d.sport == "cycling"
+    assert "6.8 m/s" in d.reason
+
+
+def test_fit_walk_labelled_running_decoded():
+    act, recs = _fit("running", "generic", 1.3, 2400, cadence=55, stance=734)
+    e, d = decide_records(act, recs, distance_m=act["distance_m"])
+    assert e.median_gct_ms == pytest.approx(734)
+    assert (d.sport, d.is_run, d.source) == ("walking", False, "inferred")
+
+
+def test_fit_easy_run_decoded():
+    act, recs = _fit("running", "generic", 3.0, 2400, cadence=83, stance=250)
+    _, d = decide_records(act, recs, distance_m=act["distance_m"])
+    assert (d.sport, d.is_run, d.source, d.confidence) == ("running", True, "file", 1.0)
