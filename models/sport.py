@@ -29,9 +29,10 @@ Decision (``decide_sport``), in this order
          pedalling (a raw cadence that, read as strides/min, would need steps no runner takes)
          and the speed is within the hour record, else the sport is unknown (NULL);
        - it says 'running' and there is no running in it: less than ``run_label_min_run_share``
-         of the moving time in running gait, the median cadence below ``run_min_cadence_spm``,
-         and (when recorded) the median contact time above ``run_max_gct_ms`` and the median
-         speed below ``run_min_speed_mps``: a walk. Without cadence the label is never refused
+         of the moving time in running gait, the median contact time above ``run_max_gct_ms``
+         with a median cadence below ``run_min_cadence_spm`` (without contact time: a cadence
+         below ``walk_label_max_cadence_spm``), and (when known) the median speed below
+         ``run_min_speed_mps``: a walk. Without cadence the label is never refused
          on speed alone (a rehab jog at 9 min/km is slower than a brisk walk).
        A run-walk (30-50 % running, as rehab plans prescribe) keeps its 'running' label.
     3. An untyped file is inferred from the whole activity: too fast for a runner (as in 2) ->
@@ -437,7 +438,8 @@ def _judge_label(e: SportEvidence, label: str, checks: list[dict], overrides) ->
                              "run_label_min_run_share"))
 
     speed = e.median_moving_speed_mps
-    walk = (share is not None and share < min_share and spm is not None and spm < run_cad
+    walk_cad = run_cad if gct is not None else threshold("walk_label_max_cadence_spm", overrides)
+    walk = (share is not None and share < min_share and spm is not None and spm < walk_cad
             and (gct is None or gct > max_gct)
             and (speed is None or speed < threshold("run_min_speed_mps", overrides)))
     if walk:

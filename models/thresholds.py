@@ -123,6 +123,10 @@ _ALL = [
               "moving time is running gait AND cadence (and contact time, speed when known) say "
               "walking; rehab run-walk plans start around 1 min run / 4-5 min walk (17-20%), so "
               "they stay runs"),
+    Threshold("walk_label_max_cadence_spm", 130, "steps/min", "footfall heuristic",
+              "without contact time, a 'running' label is refused only below this median cadence: "
+              "~130 steps/min is already vigorous walking (Tudor-Locke et al. 2019, CADENCE-Adults), "
+              "and a rehab shuffle-jog at 130-140 steps/min must stay a run"),
     Threshold("run_max_gct_ms", 400, "ms", "footfall heuristic",
               "median contact time above this is walking, not running: running contact is "
               "~150-350 ms; walking stance is ~60% of the gait cycle (Perry & Burnfield 2010), "

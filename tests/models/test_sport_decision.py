@@ -517,3 +517,24 @@ def test_fit_easy_run_decoded():
     act, recs = _fit("running", "generic", 3.0, 2400, cadence=83, stance=250)
     _, d = decide_records(act, recs, distance_m=act["distance_m"])
     assert (d.sport, d.is_run, d.source, d.confidence) == ("running", True, "file", 1.0)
+
+
+def test_slow_shuffle_jog_without_contact_time_stays_a_run():
+    """A rehab jog at 1.8 m/s and 136 steps/min, no contact time: the gait module calls it walking
+    (< 140 spm) but 136 spm is above vigorous walking (130): the 'running' label stays."""
+    n = 1800
+    recs = make_records(np.arange(n, dtype=float), speed=np.full(n, 1.8), cadence=np.full(n, 68.0),
+                        distance=np.arange(n) * 1.8)
+    e, d = decide_records(act_row("running"), recs)
+    assert e.run_time_s == 0
+    assert (d.sport, d.is_run, d.source) == ("running", True, "file")
+    assert check(d, "sport_label_run_share")["outcome"] == "disagree"
+    assert d.confidence < 1.0
+
+
+def test_walk_labelled_running_without_contact_time_is_a_walk():
+    n = 2400
+    recs = make_records(np.arange(n, dtype=float), speed=np.full(n, 1.4), cadence=np.full(n, 58.0),
+                        distance=np.arange(n) * 1.4)
+    _, d = decide_records(act_row("running"), recs)
+    assert (d.sport, d.is_run, d.source, d.confidence) == ("walking", False, "inferred", 0.75)
