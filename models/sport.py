@@ -38,7 +38,7 @@ Decision (``decide_sport``), in this order
     3. An untyped file is inferred from the whole activity: too fast for a runner (as in 2) ->
        cycling/unknown; a step length above ``run_max_step_length_m`` with a raw cadence that
        can be pedalling -> cycling; else running gait >= ``infer_run_share`` of the moving time
-       -> running, otherwise walking; a sparse logger without usable gait: by its speed (below
+       -> running, >= ``infer_run_walk_min_share`` -> running (a run-walk), otherwise walking; a sparse logger without usable gait: by its speed (below
        ``run_min_speed_mps`` walking); a FIT 'generic' session whose cadence was read as rpm but
        whose sub_sport is a run's (treadmill, trail, ...): by its cadence read as strides/min.
        Nothing to go on -> NULL, source 'none'.
@@ -56,7 +56,8 @@ choice]:
       unknown sport 0.7);
     - a refused 'running' label that is a walk: 0.9 with contact time agreeing, else 0.75;
     - inferred from gait shares: 0.5 at the threshold share rising to 1.0 at 100 % (capped at
-      0.8 when the gait came from speed only, without cadence); sparse logger by speed: 0.6;
+      0.8 when the gait came from speed only, without cadence); an untyped run-walk: 0.5; sparse
+      logger by speed: 0.6;
     - undecidable: 0.
 
 ``checks`` are ``schema.ACTIVITY_CHECKS`` rows without ``activity_id`` (dicts), one per check
@@ -505,13 +506,16 @@ def _infer(e: SportEvidence, checks: list[dict], overrides) -> SportDecision:
         if not with_cad:
             conf = min(conf, 0.8)
         basis = "cadence" if with_cad else "speed (no cadence)"
-        if share >= min_share:
+        run_walk = threshold("infer_run_walk_min_share", overrides) <= share < min_share
+        if share >= min_share or run_walk:
             sport, effect = "running", "counted as running"
         else:
             sport, effect = "walking", "excluded from running load"
+        if run_walk:
+            conf = 0.5
         speed_txt = f", median moving speed {speed:.1f} m/s" if speed is not None else ""
         why = (f"no sport in the file; {share:.0%} of the moving time is running gait (by {basis})"
-               f"{speed_txt}: {sport}")
+               f"{speed_txt}: {'running (a run-walk)' if run_walk else sport}")
         checks.append(_check("inferred_sport", "adjusted" if sport == "running" else "excluded", share,
                              min_share, None, "fraction", effect, why, "infer_run_share"))
         return SportDecision(sport, sport == "running", "inferred", round(conf, 3), why, checks)

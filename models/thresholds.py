@@ -127,6 +127,11 @@ _ALL = [
               "without contact time, a 'running' label is refused only below this median cadence: "
               "~130 steps/min is already vigorous walking (Tudor-Locke et al. 2019, CADENCE-Adults), "
               "and a rehab shuffle-jog at 130-140 steps/min must stay a run"),
+    Threshold("infer_run_walk_min_share", 0.25, "fraction", "footfall heuristic",
+              "an untyped activity with at least this share (but less than infer_run_share) of "
+              "its moving time in running gait (bouts >= gait_min_bout_s) is a run-walk, counted "
+              "as running: rehab plans prescribe 1:1 to 1:3 run:walk; a walk has no sustained "
+              "running bouts"),
     Threshold("run_max_gct_ms", 400, "ms", "footfall heuristic",
               "median contact time above this is walking, not running: running contact is "
               "~150-350 ms; walking stance is ~60% of the gait cycle (Perry & Burnfield 2010), "

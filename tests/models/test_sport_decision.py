@@ -538,3 +538,30 @@ def test_walk_labelled_running_without_contact_time_is_a_walk():
                         distance=np.arange(n) * 1.4)
     _, d = decide_records(act_row("running"), recs)
     assert (d.sport, d.is_run, d.source, d.confidence) == ("walking", False, "inferred", 0.75)
+
+
+@pytest.mark.parametrize("with_cadence", [True, False])
+def test_untyped_run_walk_is_running(with_cadence):
+    """An untyped GPX rehab run-walk, 1 min run / 2 min walk (33% running): running, not a walk."""
+    n = 2700
+    sec = np.arange(n, dtype=float)
+    phase = sec % 180 < 60
+    sp = np.where(phase, 2.8, 1.4)
+    lat, lon = line_track(sp, np.ones(n))
+    recs = make_records(sec, lat=lat, lon=lon, cadence=np.where(phase, 80.0, 56.0) if with_cadence else None)
+    e, d = decide_records(act_row(None, fmt="gpx", unit="unknown"), recs)
+    assert e.run_time_s / (e.run_time_s + e.walk_time_s) == pytest.approx(1 / 3, abs=0.05)
+    assert (d.sport, d.is_run, d.source) == ("running", True, "inferred")
+    assert "run-walk" in d.reason
+
+
+def test_untyped_walk_with_a_few_jogged_steps_is_a_walk():
+    """45 min at 1.4 m/s with three 20 s jogs across roads (2% running): walking."""
+    n = 2700
+    sec = np.arange(n, dtype=float)
+    jog = ((sec > 600) & (sec < 620)) | ((sec > 1200) & (sec < 1220)) | ((sec > 2000) & (sec < 2020))
+    sp = np.where(jog, 2.8, 1.4)
+    lat, lon = line_track(sp, np.ones(n))
+    e, d = decide_records(act_row(None, fmt="gpx", unit="unknown"),
+                          make_records(sec, lat=lat, lon=lon, cadence=np.where(jog, 80.0, 56.0)))
+    assert (d.sport, d.is_run, d.source) == ("walking", False, "inferred")
