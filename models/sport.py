@@ -38,9 +38,10 @@ Decision (``decide_sport``), in this order
     3. An untyped file is inferred from the whole activity: too fast for a runner (as in 2) ->
        cycling/unknown; a step length above ``run_max_step_length_m`` with a raw cadence that
        can be pedalling -> cycling; else running gait >= ``infer_run_share`` of the moving time
-       -> running, >= ``infer_run_walk_min_share`` -> running (a run-walk), otherwise walking; a sparse logger without usable gait: by its speed (below
-       ``run_min_speed_mps`` walking); a FIT 'generic' session whose cadence was read as rpm but
-       whose sub_sport is a run's (treadmill, trail, ...): by its cadence read as strides/min.
+       -> running, >= ``infer_run_walk_min_share`` -> running (a run-walk), otherwise walking;
+       a sparse logger without usable gait: by its speed (below ``run_min_speed_mps`` walking);
+       a FIT 'generic' session whose cadence was read as rpm but whose sub_sport is a run's
+       (treadmill, trail, ...): by its cadence read as strides/min.
        Nothing to go on -> NULL, source 'none'.
 
 ``source``: 'file' when the file's label (or, for an untyped file, its sub_sport) was kept;
@@ -52,12 +53,14 @@ choice]:
       that passed (speed, cadence/step length, contact time, running share), - 0.2 per check
       that disagreed without overturning the label; clipped to [0.3, 1.0];
     - sub_sport decides: 0.9;
-    - too fast for a runner: 0.9 that it is not a run ('cycling' with pedalling cadence 0.8,
-      unknown sport 0.7);
+    - too fast for a runner: 'cycling' with a pedalling cadence 0.8, unknown sport 0.7; an
+      untyped file whose cadence is pedalling: 0.8;
     - a refused 'running' label that is a walk: 0.9 with contact time agreeing, else 0.75;
-    - inferred from gait shares: 0.5 at the threshold share rising to 1.0 at 100 % (capped at
-      0.8 when the gait came from speed only, without cadence); an untyped run-walk: 0.5; sparse
-      logger by speed: 0.6;
+    - inferred from gait shares: running 0.5 at ``infer_run_share`` rising to 1.0 at 100 %
+      running; walking 0.5 at ``infer_run_walk_min_share`` rising to 1.0 at 0 % running (both
+      capped at 0.8 when the gait came from speed only, without cadence); a run-walk (between
+      the two shares): 0.5; a sparse logger by speed: 0.6; an untyped FIT with a running
+      sub_sport, by cadence: 0.7;
     - undecidable: 0.
 
 ``checks`` are ``schema.ACTIVITY_CHECKS`` rows without ``activity_id`` (dicts), one per check
@@ -499,25 +502,31 @@ def _infer(e: SportEvidence, checks: list[dict], overrides) -> SportDecision:
     if e.median_cadence_spm is None and speed is None:
         share = None  # gait from neither cadence nor speed (every moving sample 'walk'): no evidence
     min_share = threshold("infer_run_share", overrides)
+    rw_share = threshold("infer_run_walk_min_share", overrides)
     if share is not None:
         with_cad = e.median_cadence_spm is not None
-        strength = (share - min_share) / (1 - min_share) if share >= min_share else (min_share - share) / min_share
+        run_walk = rw_share <= share < min_share
+        if share >= min_share:
+            strength = (share - min_share) / (1 - min_share) if min_share < 1 else 1.0
+            tname, low = "infer_run_share", min_share
+        else:
+            strength = (rw_share - share) / rw_share if rw_share > 0 else 1.0
+            tname, low = "infer_run_walk_min_share", rw_share
         conf = 0.5 + 0.5 * max(0.0, min(1.0, strength))
         if not with_cad:
             conf = min(conf, 0.8)
+        if run_walk:
+            conf = 0.5
         basis = "cadence" if with_cad else "speed (no cadence)"
-        run_walk = threshold("infer_run_walk_min_share", overrides) <= share < min_share
         if share >= min_share or run_walk:
             sport, effect = "running", "counted as running"
         else:
             sport, effect = "walking", "excluded from running load"
-        if run_walk:
-            conf = 0.5
         speed_txt = f", median moving speed {speed:.1f} m/s" if speed is not None else ""
         why = (f"no sport in the file; {share:.0%} of the moving time is running gait (by {basis})"
                f"{speed_txt}: {'running (a run-walk)' if run_walk else sport}")
         checks.append(_check("inferred_sport", "adjusted" if sport == "running" else "excluded", share,
-                             min_share, None, "fraction", effect, why, "infer_run_share"))
+                             low, None, "fraction", effect, why, tname))
         return SportDecision(sport, sport == "running", "inferred", round(conf, 3), why, checks)
 
     if e.sparse_logger and speed is not None and speed > threshold("moving_min_speed_mps", overrides):

@@ -419,13 +419,15 @@ def test_corpus_runs_keep_running_and_changes_are_listed(corpus_decisions):
 
     normal = [r for r in rows if _looks_like_a_normal_run(r)]
     assert len(normal) >= 10
-    lost = [(r["path"], r["decision"].reason) for r in normal if not (r["decision"].is_run and r["decision"].sport == "running")]
+    lost = [(r["path"], r["decision"].reason) for r in normal
+            if not (r["decision"].is_run and r["decision"].sport == "running")]
     assert lost == []
     # every labelled run in the corpus stays a run (the corpus has no mislabelled one)
     labelled = [r for r in rows if r["act"]["sport"] == "running"]
     assert [r["path"] for r in labelled if not r["decision"].is_run] == []
     # no labelled sport other than running turns into a run
-    assert [r["path"] for r in rows if r["act"]["sport"] not in (None, "generic", "running") and r["decision"].is_run] == []
+    assert [r["path"] for r in rows
+            if r["act"]["sport"] not in (None, "generic", "running") and r["decision"].is_run] == []
 
 
 @pytest_corpus
