@@ -383,7 +383,7 @@ def _judge_label(e: SportEvidence, label: str, checks: list[dict], overrides) ->
     disagreed = sum(c["outcome"] == "disagree" for c in checks if c["check_name"] == "sub_sport")
 
     if label != "running":
-        conf = min(1.0, max(0.3, 0.6 + 0.2 * passed))
+        conf = round(min(1.0, max(0.3, 0.6 + 0.2 * passed)), 3)
         return SportDecision(label, False, "file", conf, f"the file's label ({label})", checks)
 
     # p90 speed: recorded, no effect on its own
@@ -457,7 +457,7 @@ def _judge_label(e: SportEvidence, label: str, checks: list[dict], overrides) ->
                              "excluded from running load", why, "run_label_min_run_share"))
         return SportDecision("walking", False, "inferred", 0.9 if gct is not None else 0.75, why, checks)
 
-    conf = min(1.0, max(0.3, 0.6 + 0.2 * passed - 0.2 * disagreed))
+    conf = round(min(1.0, max(0.3, 0.6 + 0.2 * passed - 0.2 * disagreed)), 3)
     bits = []
     if speed is not None:
         bits.append(f"{speed:.1f} m/s")
