@@ -26,10 +26,13 @@ The rule, in order:
    (``track``: the reader's records distance is the raw positions), then the records;
 4. else the cleaned track (``track``);
 5. else the file's own activity total (``device``: a treadmill file with no records distance or
-   positions), else a session that says 0 (``device``), else nothing (``none``).
+   positions; for a FIT without session, the reader's largest record distance: ``records``),
+   else a session that says 0 (``device``), else nothing (``none``).
 
 Every other candidate present is compared with the chosen one: beyond ``distance_agree_tolerance``
-of it, a ``disagree`` check (never silent), else ``pass``.
+of it (and at least ``distance_agree_min_m`` apart), a ``disagree`` check (never silent), else
+``pass``. A GPX track is cleaned segment by segment (its laps): the jump between two segments is
+no distance, as in the GPX reader.
 
 **Time guards** (``guard_times``): moving time <= timer time <= elapsed time; a moving time over
 either is clamped to it (``adjusted``).
@@ -152,6 +155,7 @@ def _m(v: float | None) -> str:
 def choose_distance(c: DistanceCandidates, overrides: dict[str, float] | None = None) -> DistanceChoice:
     """The activity's distance, its source and reason, and one agreement check per candidate."""
     tol = threshold("distance_agree_tolerance", overrides)
+    floor = threshold("distance_agree_min_m", overrides)
     gpx = c.source_format == "gpx"
     chosen: tuple[float | None, str, str, str | None] | None = None  # (value, source, reason, key)
     extra: list[dict[str, Any]] = []
@@ -181,6 +185,9 @@ def choose_distance(c: DistanceCandidates, overrides: dict[str, float] | None = 
         chosen = (c.track_clean_m, "track", "the cleaned GPS track (the file has no device distance)", "track")
     elif _pos(c.records_m):
         chosen = (c.records_m, "records", "the cumulative record distance (no positions)", "records")
+    elif _pos(c.file_total_m) and c.source_format == "fit":
+        chosen = (c.file_total_m, "records", "the largest record distance (the FIT reader's activity total; "
+                  "the record counter does not grow in record order)", None)
     elif _pos(c.file_total_m):
         chosen = (c.file_total_m, "device", "the file's own activity total (no records distance or positions)",
                   None)
@@ -207,7 +214,7 @@ def choose_distance(c: DistanceCandidates, overrides: dict[str, float] | None = 
             if k == key or not _ok(v):
                 continue
             v = float(v)
-            agree = _rel(v, value) <= tol
+            agree = _rel(v, value) <= tol or abs(v - value) < floor
             checks.append(check_row(
                 f"distance_agreement_{k}", "pass" if agree else "disagree", measured_value=v,
                 expected_low=value * (1 - tol), expected_high=value * (1 + tol), unit="m",
@@ -255,7 +262,8 @@ def guard_times(
         return moving, [check_row("time_order", "skipped", measured_value=moving, unit="s",
                                   detail="no timer or elapsed time to compare with")]
     cap, name = min(limits)
-    if moving <= cap:
+    if moving <= cap + 1e-3:  # float noise of a sum of sample durations is not an excess
+        moving = min(moving, cap)
         return moving, [check_row("time_order", "pass", measured_value=moving, expected_low=0.0,
                                   expected_high=cap, unit="s",
                                   detail=f"moving time {moving:.0f} s <= {name} {cap:.0f} s")]

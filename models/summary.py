@@ -233,14 +233,66 @@ def _floats(records: pl.DataFrame, col: str) -> np.ndarray:
     return gt._floats(records[col])
 
 
+def _segment_starts(secs: np.ndarray, laps: pl.DataFrame | None, fmt: str | None) -> np.ndarray:
+    """Bool per record: first record of a GPX track segment (a GPX lap) after the first.
+
+    Only GPX: its laps are the reader's segments and the reader counts no distance across them.
+    A segment starts at the first record (in record order) timed at or after its lap's start.
+    """
+    starts = np.zeros(len(secs), dtype=bool)
+    if fmt != "gpx" or laps is None or laps.height < 2 or len(secs) == 0:
+        return starts
+    t = pl.Series(secs).fill_nan(None).fill_null(strategy="forward").fill_null(float("-inf")).to_numpy()
+    lap_s = gt._epoch_seconds(laps.sort("lap_index")["started_at"])[1:]
+    lo = 0
+    for s0 in lap_s:
+        if np.isnan(s0):
+            continue
+        later = np.flatnonzero(t[lo:] >= s0)
+        if not len(later):
+            break
+        lo = lo + int(later[0])
+        if lo > 0:
+            starts[lo] = True
+    return starts
+
+
+def _clean_track(secs, lat, lon, starts: np.ndarray, ceiling: float, overrides) -> trk.TrackResult:
+    """``track.clean_track`` over each segment (see ``_segment_starts``), results combined."""
+    if not starts.any():
+        return trk.clean_track(secs, lat, lon, max_speed_mps=ceiling, overrides=overrides)
+    bounds = [0, *np.flatnonzero(starts).tolist(), len(secs)]
+    parts = [trk.clean_track(secs[a:b], lat[a:b], lon[a:b], max_speed_mps=ceiling, overrides=overrides)
+             for a, b in zip(bounds[:-1], bounds[1:]) if b > a]
+
+    def total(vals):
+        vals = [v for v in vals if v is not None]
+        return float(sum(vals)) if vals else None
+
+    dropped: dict[str, int] = {}
+    for p in parts:
+        for k, v in (p.dropped or {}).items():
+            dropped[k] = dropped.get(k, 0) + int(v)
+    speeds = [p.max_step_speed_raw_mps for p in parts if p.max_step_speed_raw_mps is not None]
+    return trk.TrackResult(
+        keep=np.concatenate([np.asarray(p.keep, dtype=bool) for p in parts]),
+        distance_raw_m=total(p.distance_raw_m for p in parts),
+        distance_clean_m=total(p.distance_clean_m for p in parts),
+        dropped=dropped,
+        max_step_speed_raw_mps=max(speeds) if speeds else None,
+    )
+
+
 def _step_m(rec_dist: np.ndarray, lat: np.ndarray, lon: np.ndarray, keep: np.ndarray,
-            counter: bool) -> np.ndarray:
+            counter: bool, seg_starts: np.ndarray) -> np.ndarray:
     """Metres covered since the previous sample (NaN unknown): the device's distance counter
-    (a step back is unknown), else the haversine between kept positions."""
+    (a step back is unknown), else the haversine between kept positions (unknown across a GPX
+    segment break)."""
     if counter and np.any(~np.isnan(rec_dist)):
         step = gt._backward_steps(rec_dist)
         return np.where(step >= 0, step, np.nan)
-    return gt._backward_haversine(np.where(keep, lat, np.nan), np.where(keep, lon, np.nan))
+    step = gt._backward_haversine(np.where(keep, lat, np.nan), np.where(keep, lon, np.nan))
+    return np.where(seg_starts, np.nan, step)
 
 
 def _motion(
@@ -250,6 +302,7 @@ def _motion(
     *,
     keep: np.ndarray,
     counter: bool,
+    seg_starts: np.ndarray,
     stops_s: np.ndarray,
     overrides: dict[str, float] | None,
 ) -> dict[str, Any]:
@@ -258,7 +311,7 @@ def _motion(
     foot = cad.is_foot_sport(sport)
     lat, lon = _floats(records, "latitude_deg"), _floats(records, "longitude_deg")
     rec_dist = _floats(records, "distance_m")
-    step = _step_m(rec_dist, lat, lon, keep, counter)
+    step = _step_m(rec_dist, lat, lon, keep, counter, seg_starts)
     dt = gt.sample_durations(records["recorded_at"], step_m=step, stops_s=stops_s, overrides=overrides)
     speed_recs = records
     dropped = ~keep & ~np.isnan(lat) & ~np.isnan(lon)
@@ -321,10 +374,11 @@ def _derive_one(
     rec_dist = _floats(records, "distance_m")
     checks: list[dict[str, Any]] = []
 
+    seg = _segment_starts(secs, laps, fmt)
     ceiling0 = trk.speed_ceiling_mps(None, overrides)
-    tr = trk.clean_track(secs, lat, lon, max_speed_mps=ceiling0, overrides=overrides)
+    tr = _clean_track(secs, lat, lon, seg, ceiling0, overrides)
     mo = _motion(records, label, act.get("cadence_raw_unit"), keep=tr.keep, counter=counter,
-                 stops_s=stops_s, overrides=overrides)
+                 seg_starts=seg, stops_s=stops_s, overrides=overrides)
 
     cands = _candidates(act, laps, rec_dist, tr, file_summary=file_summary)
     first = q.choose_distance(cands, overrides)
@@ -342,10 +396,10 @@ def _derive_one(
 
     ceiling = trk.speed_ceiling_mps(sport, overrides)
     if ceiling != ceiling0:
-        tr = trk.clean_track(secs, lat, lon, max_speed_mps=ceiling, overrides=overrides)
+        tr = _clean_track(secs, lat, lon, seg, ceiling, overrides)
     if sport != label or not np.array_equal(tr.keep, mo["keep"]):
         mo = _motion(records, sport, act.get("cadence_raw_unit"), keep=tr.keep, counter=counter,
-                     stops_s=stops_s, overrides=overrides)
+                     seg_starts=seg, stops_s=stops_s, overrides=overrides)
         cands = _candidates(act, laps, rec_dist, tr, file_summary=file_summary)
     checks.append(_track_check(tr, ceiling, sport))
     choice = q.choose_distance(cands, overrides)

@@ -103,6 +103,9 @@ _ALL = [
               "laps shorter than records and track by more than this, while those two agree "
               "within it, are not taken (corpus: raw GPS tracks differ from the device's "
               "counter by up to ~9% on TCX runs)"),
+    Threshold("distance_agree_min_m", 50, "m", "footfall heuristic",
+              "two distance candidates closer than this never disagree (a few GPS fixes of "
+              "position error; a triathlon transition of 4 m is not a disagreement at 14%)"),
     Threshold("steps_device_tolerance", 0.10, "fraction", "footfall heuristic",
               "2 x the device's total_strides is the step count only when within this share of "
               "the steps from cadence x time (records; else laps' strides; else the device's "
