@@ -1,42 +1,58 @@
-"""One row of ``activity_metrics`` per activity, and the derived per-record columns.
+"""One row of ``activity_metrics`` per activity, its ``activity_checks``, and the derived per-record columns.
 
-Entry point for the pipeline: ``derive_activity(activities, records, laps, athlete=, overrides=)``
-on the canonical frames of ONE decoded file (several activities for multisport files). It returns
+Entry point for the pipeline: ``derive_file(activities, records, laps, events, athlete=, overrides=)``
+on the canonical frames of ONE decoded file (several activities for multisport files). It returns a
+``DerivedFile`` of
 
 1. ``records`` (same rows, same order, conformed to ``schema.RECORDS``) with ``cadence_spm``,
    ``is_moving`` and ``gait`` filled, and the running-dynamics columns cleaned: impossible values
    (``models.dynamics``) become NULL. Every other column is unchanged; native and developer
    dynamics stay side by side. NULLs set are counted by ``derive_from_records`` (key
    ``rejected_values``), not stored.
-2. ``activity_metrics`` conformed to ``schema.DERIVED['activity_metrics']``.
+2. ``metrics``: ``activity_metrics`` conformed to ``schema.DERIVED['activity_metrics']``.
+3. ``checks``: ``schema.ACTIVITY_CHECKS``, one row per activity x check run (passed ones too):
+   track cleaning, the distance choice and agreement, time order, the device's step total
+   (``models/quality.py``), and the sport decision's own checks (``models/sport.py``).
+
+``derive_activity(activities, records, laps, ...)`` is ``derive_file`` without events, returning
+(records, metrics).
+
+Per activity, in order: the GPS track is cleaned (``models.track.clean_track``) with the speed
+ceiling of an unknown sport (a GPX segment by segment), motion (time per sample with the device's
+timer stops and the metres per sample, speed from the kept positions, moving, cadence, gait) is
+derived for the file's label, the sport is decided from that evidence (``models.sport``), and the
+track is cleaned again with the decided sport's ceiling (motion derived again when the kept
+positions or the sport changed). Sports not on foot by that decision get no steps, cadence, gait
+or run/walk times.
 
 Fidelity: where the file carries the device's own session summary, the row reports it and names
 the source ``device``; otherwise the value is derived from the records (``derived``, or
 ``developer`` when only a developer field had it). Device values used:
 
-- distance_m <- activities.distance_m (FIT session total_distance; TCX laps' DistanceMeters) and
-  moving_time_s <- activities.timer_time_s (total_timer_time; TCX laps' TotalTimeSeconds), for a
-  FIT or TCX activity whose timer time is set (a FIT activity built from records alone has none);
+- distance_m: one distance chosen from the session, the laps, the record counter and the cleaned
+  track by the rule in ``models/quality.py`` (a FIT session's distance is always kept;
+  ``distance_source`` device | laps | records | track | none, ``distance_reason`` says why; every
+  candidate is stored in ``distance_*_m``);
+- moving_time_s <- activities.timer_time_s (total_timer_time; TCX laps' TotalTimeSeconds), for a
+  FIT or TCX activity whose timer time is set (a FIT activity built from records alone has none),
+  at most the elapsed time;
 - elapsed_time_s <- activities.elapsed_time_s whenever present;
-- avg_cadence_spm <- device_avg_cadence_spm and steps <- 2 x device_total_strides, on foot;
+- avg_cadence_spm <- device_avg_cadence_spm on foot; steps <- 2 x device_total_strides on foot when
+  it agrees with cadence x time (``models.quality.guard_steps``);
 - avg_ground_contact_time_ms <- device_avg_ground_contact_time_ms (gct_source 'device');
 - avg_gct_balance_left_pct, avg_vertical_oscillation_mm, avg_vertical_ratio_pct,
   avg_step_length_mm, avg_heart_rate_bpm, elevation_gain_m/elevation_loss_m
   (device_total_ascent_m/descent_m) <- the device_* value when present.
 
 GPX carries no summary: its ``activities.distance_m``/``timer_time_s`` are computed by the reader,
-so GPX values are always ``derived``. Run/walk times, run-walk intervals and TRIMP are always
+so GPX values are always derived. Run/walk times, run-walk intervals and TRIMP are always
 derived (no watch summary has them in a comparable form).
 
-Other choices: ``is_run`` = sport 'running' (any sub_sport: trail, treadmill, track, ...).
-``athlete_id`` comes from ``activities.athlete_id`` when that column exists, else from the
-profile. Sports not on foot (cycling, swimming, ...) get no steps, cadence, gait or run/walk
-times (NULL; ``cadence_unit`` 'rpm' when they have a cadence). Elevation gain/loss: a hysteresis
-of ``elevation_hysteresis_m`` (GoldenCheetah's default 3 m): the altitude must reverse by more
-than that before a climb or descent starts; within a climb every metre counts. Derived distance:
-the sum of the record ``distance_m`` increments (last - first when it only grows, so multisport
-legs are not cumulative), else the haversine length of the positions, else the file's activity
-distance (treadmill). No per-record grade column exists in the schema, so grade is not computed.
+Other choices: ``is_run``, ``sport``, ``sport_source``, ``sport_confidence`` and ``sport_reason``
+come from ``models.sport.decide_sport``. ``athlete_id`` comes from ``activities.athlete_id`` when
+that column exists, else from the profile. Elevation gain/loss: a hysteresis of
+``elevation_hysteresis_m`` (GoldenCheetah's default 3 m): the altitude must reverse by more than
+that before a climb or descent starts; within a climb every metre counts.
 """
 
 from __future__ import annotations
