@@ -376,7 +376,7 @@ def _derive_one(
     Order (the sport needs speed, the speed ceiling needs the sport): clean the track with the
     ceiling for an unknown sport, derive motion for the file's label, decide the sport
     (``models.sport``), then re-clean with the decided sport's ceiling and derive motion again
-    when the kept positions or the sport changed. ``file_summary`` False: the session and laps
+    when the kept positions changed or the decision moved the activity on or off foot. ``file_summary`` False: the session and laps
     are not candidates (``derive_from_records``).
     """
     records = schema.conform(records, "records").sort("record_index", nulls_last=True, maintain_order=True)
@@ -413,7 +413,9 @@ def _derive_one(
     ceiling = trk.speed_ceiling_mps(sport, overrides)
     if ceiling != ceiling0:
         tr = _clean_track(secs, lat, lon, seg, ceiling, overrides)
-    if sport != label or not np.array_equal(tr.keep, mo["keep"]):
+    # motion depends on the sport only through "not on foot" (models.cadence, models.gait)
+    if (cad.is_foot_sport(sport) is False) != (cad.is_foot_sport(label) is False) \
+            or not np.array_equal(tr.keep, mo["keep"]):
         mo = _motion(records, sport, act.get("cadence_raw_unit"), keep=tr.keep, counter=counter,
                      seg_starts=seg, stops_s=stops_s, overrides=overrides)
         cands = _candidates(act, laps, rec_dist, tr, file_summary=file_summary)

@@ -163,3 +163,42 @@ def test_fit_runs_with_a_device_summary_keep_distance_time_and_cadence(corpus_di
         print(f"  {name} {outcome}: {len(where)}")
         for w in where:
             print(f"    {w}")
+
+
+def test_the_decided_sport_rules_steps_cadence_and_the_track_ceiling(monkeypatch):
+    """models/sport.py decides (here a stand-in decision: the file says running, the evidence says
+    cycling): the ride gets no steps, cadence or gait, is not a run, carries the decision's reason and
+    checks, and its track is cleaned again with the cycling ceiling."""
+    from models import sport as sp
+    from models import track as trk
+
+    def decide(e, overrides=None):
+        return sp.SportDecision("cycling", False, "inferred", 0.9, "6.8 m/s for 25 min is not running",
+                                [{"check_name": "sport_label", "outcome": "excluded", "measured_value": 6.8,
+                                  "expected_low": None, "expected_high": 6.5, "unit": "m/s",
+                                  "effect": "excluded from running load", "detail": "label refused",
+                                  "threshold_name": "run_max_speed_mps"}])
+
+    ceilings = []
+    real_ceiling = trk.speed_ceiling_mps
+
+    def ceiling(sport, overrides=None):
+        ceilings.append(sport)
+        return real_ceiling(sport, overrides) + (1.0 if sport == "cycling" else 0.0)
+
+    monkeypatch.setattr(sp, "decide_sport", decide)
+    monkeypatch.setattr(trk, "speed_ceiling_mps", ceiling)
+    a = act("f-0", distance_m=900.0, timer_time_s=300.0, elapsed_time_s=300.0, device_avg_cadence_spm=170.0,
+            device_total_strides=425)
+    res = derive_file(schema.conform(pl.DataFrame([a]), "activities"), recs("f-0", 301, cadence_raw=85.0),
+                      schema.empty("laps"), None)
+    row = res.metrics.row(0, named=True)
+    assert ceilings == [None, "cycling"]
+    assert (row["sport"], row["sport_source"], row["is_run"]) == ("cycling", "inferred", False)
+    assert row["sport_confidence"] == 0.9 and "not running" in row["sport_reason"]
+    assert row["steps"] is None and row["avg_cadence_spm"] is None and row["run_time_s"] is None
+    assert res.records["gait"].null_count() == res.records.height
+    assert res.records["cadence_spm"].null_count() == res.records.height
+    (c,) = res.checks.filter(pl.col("check_name") == "sport_label").to_dicts()
+    assert c["activity_id"] == "f-0" and c["outcome"] == "excluded"
+    assert (row["distance_m"], row["distance_source"]) == (900.0, "device")
