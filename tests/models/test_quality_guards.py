@@ -153,7 +153,7 @@ def _fit_with_pause() -> bytes:
 def test_timer_stop_events_from_a_real_fit_file():
     dec = decode_bytes(_fit_with_pause(), "pause.fit", reader_options())
     stops = q.timer_stop_seconds(dec.events, dec.activities["activity_id"][0])
-    want = datetime(2024, 5, 2, 6, 4, 59).timestamp() - datetime(1970, 1, 1).timestamp()
+    want = (datetime(2024, 5, 2, 6, 4, 59) - datetime(1970, 1, 1)).total_seconds()
     assert want in stops.tolist()  # the pause's stop_all; the end-of-activity stop may follow
     assert q.timer_stop_seconds(dec.events, "another-activity").size == 0
     assert q.timer_stop_seconds(None).size == 0
