@@ -202,3 +202,42 @@ def test_the_decided_sport_rules_steps_cadence_and_the_track_ceiling(monkeypatch
     (c,) = res.checks.filter(pl.col("check_name") == "sport_label").to_dicts()
     assert c["activity_id"] == "f-0" and c["outcome"] == "excluded"
     assert (row["distance_m"], row["distance_source"]) == (900.0, "device")
+
+
+@pytest.mark.corpus
+def test_corpus_checks_and_invariants(corpus_dir):
+    """Every corpus activity (FIT, GPX, TCX): moving time <= elapsed time, the chosen distance is one of
+    its stored candidates (or the file's own total), every activity has its distance, time and track
+    checks. Prints, per check and outcome, how many activities and which (``pytest -s``)."""
+    with open(Path(corpus_dir) / "CATALOG.tsv", newline="") as fh:
+        paths = [r["path"] for r in csv.DictReader(fh, delimiter="\t") if r["format"] in ("fit", "gpx", "tcx")]
+    per_check: dict[tuple[str, str], list[str]] = {}
+    sources: dict[str, int] = {}
+    n = 0
+    for rel in paths:
+        dec = decode_bytes((Path(corpus_dir) / rel).read_bytes(), rel, reader_options())
+        if dec.status not in ("landed", "salvaged") or dec.activities.height == 0:
+            continue
+        res = derive_file(dec.activities, dec.records, dec.laps, dec.events)
+        for c in res.checks.iter_rows(named=True):
+            per_check.setdefault((c["check_name"], c["outcome"]), []).append(f"{rel} [{c['activity_id']}]")
+        for m in res.metrics.iter_rows(named=True):
+            n += 1
+            sources[m["distance_source"]] = sources.get(m["distance_source"], 0) + 1
+            if m["moving_time_s"] is not None and m["elapsed_time_s"] is not None:
+                assert m["moving_time_s"] <= m["elapsed_time_s"], rel
+            cands = [m[k] for k in ("distance_session_m", "distance_laps_m", "distance_records_m",
+                                    "distance_track_clean_m")]
+            a = dec.activities.filter(pl.col("activity_id") == m["activity_id"]).row(0, named=True)
+            if m["distance_m"] is not None:
+                assert m["distance_m"] in cands + [a["distance_m"]], (rel, m["distance_reason"])
+            assert m["distance_reason"], rel
+            names = set(res.checks.filter(pl.col("activity_id") == m["activity_id"])["check_name"].to_list())
+            assert {"distance_choice", "time_order", "track_cleaning"} <= names, rel
+    assert n > 100
+    print(f"\n{n} corpus activities; distance_source: {dict(sorted(sources.items()))}")
+    for (name, outcome), where in sorted(per_check.items()):
+        print(f"  {name:28s} {outcome:9s} {len(where)}")
+        if outcome != "pass":
+            for w in where:
+                print(f"      {w}")
