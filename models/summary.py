@@ -376,8 +376,8 @@ def _derive_one(
     Order (the sport needs speed, the speed ceiling needs the sport): clean the track with the
     ceiling for an unknown sport, derive motion for the file's label, decide the sport
     (``models.sport``), then re-clean with the decided sport's ceiling and derive motion again
-    when the kept positions changed or the decision moved the activity on or off foot. ``file_summary`` False: the session and laps
-    are not candidates (``derive_from_records``).
+    when the kept positions changed or the decision moved the activity on or off foot.
+    ``file_summary`` False: the session and laps are not candidates (``derive_from_records``).
     """
     records = schema.conform(records, "records").sort("record_index", nulls_last=True, maintain_order=True)
     stops_s = np.zeros(0) if stops_s is None else stops_s
