@@ -317,6 +317,8 @@ class Decoded:
     decoder: str | None = None  # which decoder produced the frames (e.g. fitparse, columnar)
     #: what models/plausibility.py refused or set NULL (schema.VALUE_CHECKS); lands with the file
     value_checks: pl.DataFrame = field(default_factory=lambda: empty("value_checks"))
+    #: models/quality.py's per-activity checks (schema.ACTIVITY_CHECKS), set by the derivation
+    activity_checks: pl.DataFrame = field(default_factory=lambda: empty("activity_checks"))
 
     def frames(self) -> dict[str, pl.DataFrame]:
         return {name: getattr(self, name) for name in TABLES}

@@ -46,13 +46,23 @@ from ingest.geo import haversine_m  # noqa: F401  (models.gait.haversine_m: one 
 from models.thresholds import value as threshold
 
 
-def sample_durations(recorded_at: pl.Series, *, overrides: dict[str, float] | None = None) -> np.ndarray:
+def sample_durations(
+    recorded_at: pl.Series,
+    *,
+    step_m: np.ndarray | None = None,
+    stops_s: np.ndarray | None = None,
+    overrides: dict[str, float] | None = None,
+) -> np.ndarray:
     """Seconds each sample covers: time since the previous sample, 0 after a pause or first.
 
     ``recorded_at`` is a datetime series in time order. A gap > ``pause_gap_s`` gives 0, so
     pauses are counted in no time total. NULL timestamps give 0 (and do not break the chain:
     the next timed sample is measured from the last timed one).
+
+    ``step_m`` (metres covered since the previous sample, NaN unknown) and ``stops_s`` (epoch
+    seconds of the device's timer stop events) are accepted for issue 13 and not read yet.
     """
+    del step_m, stops_s  # read by the track-cleaning change (issue 13)
     gap = threshold("pause_gap_s", overrides)
     secs = _epoch_seconds(recorded_at)
     out = np.zeros(len(secs))

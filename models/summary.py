@@ -1,47 +1,64 @@
-"""One row of ``activity_metrics`` per activity, and the derived per-record columns.
+"""One row of ``activity_metrics`` per activity, its ``activity_checks``, and the derived per-record columns.
 
-Entry point for the pipeline: ``derive_activity(activities, records, laps, athlete=, overrides=)``
-on the canonical frames of ONE decoded file (several activities for multisport files). It returns
+Entry point for the pipeline: ``derive_file(activities, records, laps, events, athlete=, overrides=)``
+on the canonical frames of ONE decoded file (several activities for multisport files). It returns a
+``DerivedFile`` of
 
 1. ``records`` (same rows, same order, conformed to ``schema.RECORDS``) with ``cadence_spm``,
    ``is_moving`` and ``gait`` filled, and the running-dynamics columns cleaned: impossible values
    (``models.dynamics``) become NULL. Every other column is unchanged; native and developer
    dynamics stay side by side. NULLs set are counted by ``derive_from_records`` (key
    ``rejected_values``), not stored.
-2. ``activity_metrics`` conformed to ``schema.DERIVED['activity_metrics']``.
+2. ``metrics``: ``activity_metrics`` conformed to ``schema.DERIVED['activity_metrics']``.
+3. ``checks``: ``schema.ACTIVITY_CHECKS``, one row per activity x check run (passed ones too):
+   track cleaning, the distance choice and agreement, time order, the device's step total
+   (``models/quality.py``), and the sport decision's own checks (``models/sport.py``).
+
+``derive_activity(activities, records, laps, ...)`` is ``derive_file`` without events, returning
+(records, metrics).
+
+Per activity, in order: the GPS track is cleaned (``models.track.clean_track``) with the speed
+ceiling of an unknown sport (a GPX segment by segment), motion (time per sample with the device's
+timer stops and the metres per sample, speed from the kept positions, moving, cadence, gait) is
+derived for the file's label, the sport is decided from that evidence (``models.sport``), and the
+track is cleaned again with the decided sport's ceiling (motion derived again when the kept
+positions or the sport changed). Sports not on foot by that decision get no steps, cadence, gait
+or run/walk times.
 
 Fidelity: where the file carries the device's own session summary, the row reports it and names
 the source ``device``; otherwise the value is derived from the records (``derived``, or
 ``developer`` when only a developer field had it). Device values used:
 
-- distance_m <- activities.distance_m (FIT session total_distance; TCX laps' DistanceMeters) and
-  moving_time_s <- activities.timer_time_s (total_timer_time; TCX laps' TotalTimeSeconds), for a
-  FIT or TCX activity whose timer time is set (a FIT activity built from records alone has none);
+- distance_m: one distance chosen from the session, the laps, the record counter and the cleaned
+  track by the rule in ``models/quality.py`` (a FIT session's distance is always kept;
+  ``distance_source`` device | laps | records | track | none, ``distance_reason`` says why; every
+  candidate is stored in ``distance_*_m``);
+- moving_time_s <- activities.timer_time_s (total_timer_time; TCX laps' TotalTimeSeconds), for a
+  FIT or TCX activity whose timer time is set (a FIT activity built from records alone has none),
+  at most the elapsed time;
 - elapsed_time_s <- activities.elapsed_time_s whenever present;
-- avg_cadence_spm <- device_avg_cadence_spm and steps <- 2 x device_total_strides, on foot;
+- avg_cadence_spm <- device_avg_cadence_spm on foot; steps <- 2 x device_total_strides on foot when
+  it agrees with cadence x time (``models.quality.guard_steps``);
 - avg_ground_contact_time_ms <- device_avg_ground_contact_time_ms (gct_source 'device');
 - avg_gct_balance_left_pct, avg_vertical_oscillation_mm, avg_vertical_ratio_pct,
   avg_step_length_mm, avg_heart_rate_bpm, elevation_gain_m/elevation_loss_m
   (device_total_ascent_m/descent_m) <- the device_* value when present.
 
 GPX carries no summary: its ``activities.distance_m``/``timer_time_s`` are computed by the reader,
-so GPX values are always ``derived``. Run/walk times, run-walk intervals and TRIMP are always
+so GPX values are always derived. Run/walk times, run-walk intervals and TRIMP are always
 derived (no watch summary has them in a comparable form).
 
-Other choices: ``is_run`` = sport 'running' (any sub_sport: trail, treadmill, track, ...).
-``athlete_id`` comes from ``activities.athlete_id`` when that column exists, else from the
-profile. Sports not on foot (cycling, swimming, ...) get no steps, cadence, gait or run/walk
-times (NULL; ``cadence_unit`` 'rpm' when they have a cadence). Elevation gain/loss: a hysteresis
-of ``elevation_hysteresis_m`` (GoldenCheetah's default 3 m): the altitude must reverse by more
-than that before a climb or descent starts; within a climb every metre counts. Derived distance:
-the sum of the record ``distance_m`` increments (last - first when it only grows, so multisport
-legs are not cumulative), else the haversine length of the positions, else the file's activity
-distance (treadmill). No per-record grade column exists in the schema, so grade is not computed.
+Other choices: ``is_run``, ``sport``, ``sport_source``, ``sport_confidence`` and ``sport_reason``
+come from ``models.sport.decide_sport``. ``athlete_id`` comes from ``activities.athlete_id`` when
+that column exists, else from the profile. Elevation gain/loss: a hysteresis of
+``elevation_hysteresis_m`` (GoldenCheetah's default 3 m): the altitude must reverse by more than
+that before a climb or descent starts; within a climb every metre counts.
 """
 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -51,10 +68,14 @@ from ingest import schema
 from models import cadence as cad
 from models import dynamics as dyn
 from models import gait as gt
+from models import quality as q
+from models import sport as sp
+from models import track as trk
 from models.load import AthleteProfile, trimp_banister
 from models.thresholds import value as threshold
 
-__all__ = ["AthleteProfile", "derive_activity", "derive_from_records", "elevation_gain_loss"]
+__all__ = ["AthleteProfile", "DerivedFile", "derive_activity", "derive_file", "derive_from_records",
+           "elevation_gain_loss"]
 
 #: Formats whose activities.distance_m / timer_time_s are the device's own summary.
 DEVICE_SUMMARY_FORMATS = ("fit", "tcx")
@@ -131,14 +152,70 @@ def derive_from_records(
 ) -> dict[str, Any]:
     """Every metric of one activity computed from its records alone (no device summary).
 
-    ``activity`` is one activities row (dict, or a one-row frame): only sport, cadence_raw_unit,
-    and (as a last resort for distance) distance_m are read. ``records`` are that activity's
-    records (any order; sorted by record_index here). Returns a dict with the activity_metrics
-    keys (sources 'derived'/'developer'/'none') plus ``rejected_values`` (column -> NULLs set).
+    ``activity`` is one activities row (dict, or a one-row frame): only sport, sub_sport,
+    source_format, cadence_raw_unit, and (as a last resort for distance) distance_m are read.
+    ``records`` are that activity's records (any order; sorted by record_index here). Returns a
+    dict with the activity_metrics keys (sources 'records'/'track'/'derived'/'developer'/'none')
+    plus ``rejected_values`` (column -> NULLs set) and ``checks`` (the quality checks run).
     """
     act = _as_dict(activity)
-    _, metrics = _derive_one(act, records, athlete=athlete, overrides=overrides)
+    _, metrics = _derive_one(act, records, athlete=athlete, overrides=overrides, file_summary=False)
     return metrics
+
+
+@dataclass
+class DerivedFile:
+    """What ``derive_file`` returns for the frames of one decoded file."""
+
+    records: pl.DataFrame  # conformed to schema.RECORDS, same rows and order as given
+    metrics: pl.DataFrame  # schema.ACTIVITY_METRICS, one row per activity
+    checks: pl.DataFrame  # schema.ACTIVITY_CHECKS, one row per activity x check run (passed too)
+
+
+def derive_file(
+    activities: pl.DataFrame,
+    records: pl.DataFrame,
+    laps: pl.DataFrame,
+    events: pl.DataFrame | None,
+    *,
+    athlete: AthleteProfile | None = None,
+    overrides: dict[str, float] | None = None,
+) -> DerivedFile:
+    """Records with derived columns, activity_metrics and activity_checks for one decoded file.
+
+    ``laps`` give the laps' distance and strides (distance and step cross-checks); ``events``
+    give the device's timer stops (FIT ``timer`` stop events), which ``models.gait`` reads as
+    pauses. See ``models/quality.py`` for the checks.
+    """
+    recs = schema.conform(records, "records").with_row_index("__row")
+    laps = schema.conform(laps, "laps") if laps is not None else schema.empty("laps")
+    events = schema.conform(events, "events") if events is not None else schema.empty("events")
+    out_parts: list[pl.DataFrame] = []
+    rows: list[dict[str, Any]] = []
+    checks: list[dict[str, Any]] = []
+    seen: set[str] = set()
+    for act in activities.iter_rows(named=True):
+        aid = act.get("activity_id")
+        seen.add(aid)
+        part = recs.filter(pl.col("activity_id") == aid).sort("record_index", nulls_last=True, maintain_order=True)
+        part_out, derived = _derive_one(
+            act, part.drop("__row"), laps=laps.filter(pl.col("activity_id") == aid),
+            stops_s=q.timer_stop_seconds(events, aid), athlete=athlete, overrides=overrides,
+        )
+        out_parts.append(part_out.with_columns(part["__row"]))
+        row, row_checks = _metrics_row(act, derived, athlete, overrides)
+        rows.append(row)
+        checks += [{"activity_id": aid, **c} for c in derived["checks"] + row_checks]
+    orphans = recs.filter(~pl.col("activity_id").is_in(list(seen)) | pl.col("activity_id").is_null())
+    if orphans.height:
+        out_parts.append(orphans)
+    if out_parts:
+        aligned = [p.select(recs.columns) for p in out_parts]
+        out = pl.concat(aligned, how="vertical_relaxed").sort("__row").drop("__row")
+    else:
+        out = recs.drop("__row")
+    metrics = schema.conform(pl.DataFrame(rows) if rows else None, "activity_metrics")
+    return DerivedFile(schema.conform(out, "records"), metrics, q.checks_frame(checks))
 
 
 def derive_activity(
@@ -149,33 +226,10 @@ def derive_activity(
     athlete: AthleteProfile | None = None,
     overrides: dict[str, float] | None = None,
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """(records with derived columns, activity_metrics) for the frames of one decoded file.
-
-    ``laps`` is accepted for a stable signature; the session summary already carries what the
-    metrics need, so laps are not read.
-    """
-    del laps  # see docstring
-    recs = schema.conform(records, "records").with_row_index("__row")
-    out_parts: list[pl.DataFrame] = []
-    rows: list[dict[str, Any]] = []
-    seen: set[str] = set()
-    for act in activities.iter_rows(named=True):
-        aid = act.get("activity_id")
-        seen.add(aid)
-        part = recs.filter(pl.col("activity_id") == aid).sort("record_index", nulls_last=True, maintain_order=True)
-        part_out, derived = _derive_one(act, part.drop("__row"), athlete=athlete, overrides=overrides)
-        out_parts.append(part_out.with_columns(part["__row"]))
-        rows.append(_metrics_row(act, derived, athlete))
-    orphans = recs.filter(~pl.col("activity_id").is_in(list(seen)) | pl.col("activity_id").is_null())
-    if orphans.height:
-        out_parts.append(orphans)
-    if out_parts:
-        aligned = [p.select(recs.columns) for p in out_parts]
-        out = pl.concat(aligned, how="vertical_relaxed").sort("__row").drop("__row")
-    else:
-        out = recs.drop("__row")
-    metrics = schema.conform(pl.DataFrame(rows) if rows else None, "activity_metrics")
-    return schema.conform(out, "records"), metrics
+    """(records with derived columns, activity_metrics): ``derive_file`` without events, and
+    without its checks."""
+    res = derive_file(activities, records, laps, None, athlete=athlete, overrides=overrides)
+    return res.records, res.metrics
 
 
 # --------------------------------------------------------------------------------------------
@@ -195,43 +249,188 @@ def _floats(records: pl.DataFrame, col: str) -> np.ndarray:
     return gt._floats(records[col])
 
 
-def _derive_one(
-    act: dict[str, Any],
-    records: pl.DataFrame,
-    *,
-    athlete: AthleteProfile | None,
-    overrides: dict[str, float] | None,
-) -> tuple[pl.DataFrame, dict[str, Any]]:
-    """(one activity's records with derived columns, derived metrics dict)."""
-    records = schema.conform(records, "records").sort("record_index", nulls_last=True, maintain_order=True)
-    sport = act.get("sport")
-    foot = cad.is_foot_sport(sport)
-    n = records.height
+def _segment_starts(secs: np.ndarray, laps: pl.DataFrame | None, fmt: str | None) -> np.ndarray:
+    """Bool per record: first record of a GPX track segment (a GPX lap) after the first.
 
-    dt = gt.sample_durations(records["recorded_at"], overrides=overrides)
-    speed = gt.derive_speed(records, dt, overrides=overrides)
+    Only GPX: its laps are the reader's segments and the reader counts no distance across them.
+    A segment starts at the first record (in record order) timed at or after its lap's start.
+    """
+    starts = np.zeros(len(secs), dtype=bool)
+    if fmt != "gpx" or laps is None or laps.height < 2 or len(secs) == 0:
+        return starts
+    t = pl.Series(secs).fill_nan(None).fill_null(strategy="forward").fill_null(float("-inf")).to_numpy()
+    lap_s = gt._epoch_seconds(laps.sort("lap_index")["started_at"])[1:]
+    lo = 0
+    for s0 in lap_s:
+        if np.isnan(s0):
+            continue
+        later = np.flatnonzero(t[lo:] >= s0)
+        if not len(later):
+            break
+        lo = lo + int(later[0])
+        if lo > 0:
+            starts[lo] = True
+    return starts
+
+
+def _clean_track(secs, lat, lon, starts: np.ndarray, ceiling: float, overrides) -> trk.TrackResult:
+    """``track.clean_track`` over each segment (see ``_segment_starts``), results combined."""
+    if not starts.any():
+        return trk.clean_track(secs, lat, lon, max_speed_mps=ceiling, overrides=overrides)
+    bounds = [0, *np.flatnonzero(starts).tolist(), len(secs)]
+    parts = [trk.clean_track(secs[a:b], lat[a:b], lon[a:b], max_speed_mps=ceiling, overrides=overrides)
+             for a, b in zip(bounds[:-1], bounds[1:]) if b > a]
+
+    def total(vals):
+        vals = [v for v in vals if v is not None]
+        return float(sum(vals)) if vals else None
+
+    dropped: dict[str, int] = {}
+    for p in parts:
+        for k, v in (p.dropped or {}).items():
+            dropped[k] = dropped.get(k, 0) + int(v)
+    speeds = [p.max_step_speed_raw_mps for p in parts if p.max_step_speed_raw_mps is not None]
+    return trk.TrackResult(
+        keep=np.concatenate([np.asarray(p.keep, dtype=bool) for p in parts]),
+        distance_raw_m=total(p.distance_raw_m for p in parts),
+        distance_clean_m=total(p.distance_clean_m for p in parts),
+        dropped=dropped,
+        max_step_speed_raw_mps=max(speeds) if speeds else None,
+    )
+
+
+def _step_m(rec_dist: np.ndarray, lat: np.ndarray, lon: np.ndarray, keep: np.ndarray,
+            counter: bool, seg_starts: np.ndarray) -> np.ndarray:
+    """Metres covered since the previous sample (NaN unknown): the device's distance counter
+    (a step back is unknown), else the haversine between kept positions (unknown across a GPX
+    segment break)."""
+    if counter and np.any(~np.isnan(rec_dist)):
+        step = gt._backward_steps(rec_dist)
+        return np.where(step >= 0, step, np.nan)
+    step = gt._backward_haversine(np.where(keep, lat, np.nan), np.where(keep, lon, np.nan))
+    return np.where(seg_starts, np.nan, step)
+
+
+def _motion(
+    records: pl.DataFrame,
+    sport: str | None,
+    cadence_raw_unit: str | None,
+    *,
+    keep: np.ndarray,
+    counter: bool,
+    seg_starts: np.ndarray,
+    stops_s: np.ndarray,
+    overrides: dict[str, float] | None,
+) -> dict[str, Any]:
+    """dt, speed, moving, cadence and gait per sample, for ``sport`` and the kept positions."""
+    n = records.height
+    foot = cad.is_foot_sport(sport)
+    lat, lon = _floats(records, "latitude_deg"), _floats(records, "longitude_deg")
+    rec_dist = _floats(records, "distance_m")
+    step = _step_m(rec_dist, lat, lon, keep, counter, seg_starts)
+    dt = gt.sample_durations(records["recorded_at"], step_m=step, stops_s=stops_s, overrides=overrides)
+    speed_recs = records
+    dropped = ~keep & ~np.isnan(lat) & ~np.isnan(lon)
+    if not counter or np.any(dropped):
+        # speed from the kept positions (a GPX's records distance is its raw positions)
+        cols = []
+        if not counter:
+            cols.append(pl.lit(None, dtype=pl.Float64).alias("distance_m"))
+        if np.any(dropped):
+            cols += [pl.Series("latitude_deg", np.where(keep, lat, np.nan)).fill_nan(None),
+                     pl.Series("longitude_deg", np.where(keep, lon, np.nan)).fill_nan(None)]
+        speed_recs = records.with_columns(cols)
+    speed = gt.derive_speed(speed_recs, dt, overrides=overrides)
     raw_cad = _floats(records, "cadence_raw")
     dev_cad = _floats(records, "dev_cadence_raw")
     any_cad = np.where(np.isnan(raw_cad), dev_cad, raw_cad)
     moving = gt.moving_mask(speed, any_cad, on_foot=foot is not False, overrides=overrides) if n else np.zeros(0)
-
-    spm, unit, cad_source = cad.derive_cadence(
-        sport, act.get("cadence_raw_unit"), raw_cad, dev_cad, moving, overrides=overrides
-    )
+    spm, unit, cad_source = cad.derive_cadence(sport, cadence_raw_unit, raw_cad, dev_cad, moving, overrides=overrides)
     if foot is False:
         spm = np.full(n, np.nan)
-    if foot is not False:
-        raw_gait = gt.classify_gait(moving, spm, speed, overrides=overrides)
-        gait = gt.smooth_gait(raw_gait, dt, overrides=overrides)
+        gait: list[str | None] = [None] * n
     else:
-        gait = [None] * n
+        gait = gt.smooth_gait(gt.classify_gait(moving, spm, speed, overrides=overrides), dt, overrides=overrides)
+    run_s = walk_s = None
+    if foot is not False and n:
+        g = np.array([x or "" for x in gait])
+        if np.any(g != ""):
+            run_s, walk_s = float(dt[g == "run"].sum()), float(dt[g == "walk"].sum())
+    return {"foot": foot, "dt": dt, "speed": speed, "raw_cad": raw_cad, "moving": moving, "spm": spm,
+            "unit": unit, "cad_source": cad_source, "gait": gait, "run_s": run_s, "walk_s": walk_s,
+            "keep": keep}
 
+
+def _derive_one(
+    act: dict[str, Any],
+    records: pl.DataFrame,
+    *,
+    laps: pl.DataFrame | None = None,
+    stops_s: np.ndarray | None = None,
+    athlete: AthleteProfile | None,
+    overrides: dict[str, float] | None,
+    file_summary: bool = True,
+) -> tuple[pl.DataFrame, dict[str, Any]]:
+    """(one activity's records with derived columns, derived metrics dict).
+
+    Order (the sport needs speed, the speed ceiling needs the sport): clean the track with the
+    ceiling for an unknown sport, derive motion for the file's label, decide the sport
+    (``models.sport``), then re-clean with the decided sport's ceiling and derive motion again
+    when the kept positions changed or the decision moved the activity on or off foot.
+    ``file_summary`` False: the session and laps are not candidates (``derive_from_records``).
+    """
+    records = schema.conform(records, "records").sort("record_index", nulls_last=True, maintain_order=True)
+    stops_s = np.zeros(0) if stops_s is None else stops_s
+    label = act.get("sport")
+    fmt = act.get("source_format")
+    n = records.height
+    counter = fmt != "gpx"  # FIT/TCX records distance is the device's counter; GPX's is the reader's
+    secs = gt._epoch_seconds(records["recorded_at"])
+    lat, lon = _floats(records, "latitude_deg"), _floats(records, "longitude_deg")
+    rec_dist = _floats(records, "distance_m")
+    checks: list[dict[str, Any]] = []
+
+    seg = _segment_starts(secs, laps, fmt)
+    ceiling0 = trk.speed_ceiling_mps(None, overrides)
+    tr = _clean_track(secs, lat, lon, seg, ceiling0, overrides)
+    mo = _motion(records, label, act.get("cadence_raw_unit"), keep=tr.keep, counter=counter,
+                 seg_starts=seg, stops_s=stops_s, overrides=overrides)
+
+    cands = _candidates(act, laps, rec_dist, tr, file_summary=file_summary)
+    first = q.choose_distance(cands, overrides)
+    gct = _floats(records, "ground_contact_time_ms")
+    gct = np.where(np.isnan(gct), _floats(records, "dev_ground_contact_time_ms"), gct)
+    evidence = sp.evidence_from_arrays(
+        label=label, sub_sport=act.get("sub_sport"), source_format=fmt, dt_s=mo["dt"], speed_mps=mo["speed"],
+        moving=mo["moving"], cadence_raw=mo["raw_cad"], cadence_raw_unit=act.get("cadence_raw_unit"),
+        cadence_spm=mo["spm"], gct_ms=gct, run_time_s=mo["run_s"], walk_time_s=mo["walk_s"],
+        distance_m=first.distance_m, seconds=secs,
+    )
+    decision = sp.decide_sport(evidence, overrides)
+    sport = decision.sport
+    checks += list(decision.checks)
+
+    ceiling = trk.speed_ceiling_mps(sport, overrides)
+    if ceiling != ceiling0:
+        tr = _clean_track(secs, lat, lon, seg, ceiling, overrides)
+    # motion depends on the sport only through "not on foot" (models.cadence, models.gait)
+    if (cad.is_foot_sport(sport) is False) != (cad.is_foot_sport(label) is False) \
+            or not np.array_equal(tr.keep, mo["keep"]):
+        mo = _motion(records, sport, act.get("cadence_raw_unit"), keep=tr.keep, counter=counter,
+                     seg_starts=seg, stops_s=stops_s, overrides=overrides)
+        cands = _candidates(act, laps, rec_dist, tr, file_summary=file_summary)
+    checks.append(_track_check(tr, ceiling, sport))
+    choice = q.choose_distance(cands, overrides)
+    checks += choice.checks
+
+    foot, dt, speed, moving, spm, gait = (mo[k] for k in ("foot", "dt", "speed", "moving", "spm", "gait"))
+    unit, cad_source = mo["unit"], mo["cad_source"]
     cleaned, rejected = dyn.clean_dynamics(records, spm, speed, overrides=overrides)
     out = cleaned.with_columns(
         pl.Series("cadence_spm", spm, dtype=pl.Float64).fill_nan(None),
         pl.Series("is_moving", moving, dtype=pl.Float64).fill_nan(None).cast(pl.Boolean),
         pl.Series("gait", gait, dtype=pl.Utf8),
-        pl.Series("grade_pct", grade_pct(_floats(records, "altitude_m"), _floats(records, "distance_m"),
+        pl.Series("grade_pct", grade_pct(_floats(records, "altitude_m"), rec_dist,
                                          overrides=overrides), dtype=pl.Float64).fill_nan(None),
     )
 
@@ -240,8 +439,6 @@ def _derive_one(
     elapsed = (timed.max() - timed.min()).total_seconds() if timed.len() else None
     mv = moving == 1.0
     moving_time = float(dt[mv].sum()) if np.any(~np.isnan(moving)) else (float(dt.sum()) if n else None)
-
-    distance, distance_source = _record_distance(records, act)
 
     run_time = walk_time = intervals = longest_bout = None
     cad_run = gct_run = None
@@ -268,9 +465,12 @@ def _derive_one(
     trimp_au = None
     if athlete is not None:
         trimp_au = trimp_banister(hr, dt, athlete.hr_rest_bpm, athlete.hr_max_bpm, athlete.sex)
+    lap_strides = None
+    if laps is not None and laps.height and laps["total_strides"].null_count() == 0:
+        lap_strides = float(laps["total_strides"].sum())
 
     metrics: dict[str, Any] = {
-        "distance_m": distance,
+        "distance_m": choice.distance_m,
         "moving_time_s": moving_time,
         "elapsed_time_s": elapsed,
         "steps": steps,
@@ -288,34 +488,68 @@ def _derive_one(
         "trimp_au": trimp_au,
         "cadence_unit": unit,
         "cadence_source": cad_source,
-        "distance_source": distance_source,
+        "distance_source": choice.source,
+        "distance_reason": choice.reason,
+        "distance_session_m": cands.session_m,
+        "distance_laps_m": cands.laps_m,
+        "distance_records_m": cands.records_m,
+        "distance_track_raw_m": cands.track_raw_m,
+        "distance_track_clean_m": cands.track_clean_m,
         "moving_time_source": "derived" if moving_time is not None else "none",
         "steps_source": cad_source if steps is not None else "none",
         "median_moving_speed_mps": float(np.nanmedian(speed[mv])) if np.any(mv & ~np.isnan(speed)) else None,
+        "sport": sport,
+        "sport_source": decision.source,
+        "sport_confidence": decision.confidence,
+        "sport_reason": decision.reason,
+        "is_run": decision.is_run,
         "rejected_values": rejected,
         "n_records": n,
+        "checks": checks,
+        "_laps_strides": lap_strides,
     }
     return out, metrics
 
 
-def _record_distance(records: pl.DataFrame, act: dict[str, Any]) -> tuple[float | None, str]:
-    """Distance (m) from the records: distance increments, else haversine, else the file's total.
+def _candidates(act: dict[str, Any], laps: pl.DataFrame | None, rec_dist: np.ndarray, tr: trk.TrackResult,
+                *, file_summary: bool) -> q.DistanceCandidates:
+    """The distance candidates of one activity (see models/quality.py)."""
+    fmt = act.get("source_format")
+    session = laps_m = None
+    if file_summary and fmt == "fit" and _has_session_summary(act) and _present(act.get("distance_m")):
+        session = float(act["distance_m"])
+    if file_summary and fmt != "gpx" and laps is not None and laps.height:
+        ld = laps["distance_m"]
+        if ld.null_count() == 0:
+            laps_m = float(ld.sum())
+    if file_summary and fmt == "tcx" and laps_m is None and _has_session_summary(act) \
+            and _present(act.get("distance_m")):
+        laps_m = float(act["distance_m"])  # the TCX reader's sum of the laps' DistanceMeters
+    records_m = trk.cumulative_distance_m(rec_dist) if np.any(~np.isnan(rec_dist)) else None
+    file_total = None
+    if session is None and laps_m is None and _present(act.get("distance_m")):
+        file_total = float(act["distance_m"])
+    return q.DistanceCandidates(
+        source_format=fmt, session_m=session, laps_m=laps_m, records_m=records_m,
+        track_raw_m=tr.distance_raw_m, track_clean_m=tr.distance_clean_m, file_total_m=file_total,
+    )
 
-    The cumulative ``distance_m`` gives the sum of its non-negative increments (= last - first
-    when it only grows, so a multisport leg does not inherit the legs before it; a counter reset
-    to 0 loses nothing).
-    """
-    dist = _floats(records, "distance_m")
-    if np.any(~np.isnan(dist)):
-        steps = gt._backward_steps(dist)
-        return float(np.nansum(np.where(steps > 0, steps, 0.0))), "derived"
-    lat, lon = _floats(records, "latitude_deg"), _floats(records, "longitude_deg")
-    steps = gt._backward_haversine(lat, lon)
-    if np.any(~np.isnan(steps)):
-        return float(np.nansum(steps)), "derived"
-    if act.get("distance_m") is not None:
-        return float(act["distance_m"]), "device"
-    return None, "none"
+
+def _track_check(tr: trk.TrackResult, ceiling: float, sport: str | None) -> dict[str, Any]:
+    """One check row for the track cleaning: positions dropped and the fastest raw step."""
+    n_drop = int(sum(tr.dropped.values())) if tr.dropped else 0
+    if tr.distance_raw_m is None:
+        return q.check_row("track_cleaning", "skipped", unit="m/s", expected_high=ceiling,
+                           detail="no GPS positions", effect="none")
+    why = ", ".join(f"{k} {v}" for k, v in sorted(tr.dropped.items()) if v) if tr.dropped else ""
+    detail = (f"raw track {tr.distance_raw_m:,.0f} m, cleaned {tr.distance_clean_m or 0:,.0f} m; "
+              f"speed ceiling for {sport or 'an unknown sport'} {ceiling:g} m/s")
+    if n_drop:
+        return q.check_row("track_cleaning", "adjusted", measured_value=tr.max_step_speed_raw_mps,
+                           expected_low=0.0, expected_high=ceiling, unit="m/s",
+                           effect=f"{n_drop} positions dropped ({why})", detail=detail)
+    return q.check_row("track_cleaning", "pass", measured_value=tr.max_step_speed_raw_mps, expected_low=0.0,
+                       expected_high=ceiling, unit="m/s", effect="none", detail=detail)
 
 
 def _has_session_summary(act: dict[str, Any]) -> bool:
@@ -362,23 +596,37 @@ def infer_sport(
     return "walking", "inferred"
 
 
-def _metrics_row(act: dict[str, Any], d: dict[str, Any], athlete: AthleteProfile | None) -> dict[str, Any]:
-    """Device values where the file has them, derived values otherwise (see module docstring)."""
-    foot = cad.is_foot_sport(act.get("sport"))
+def _metrics_row(
+    act: dict[str, Any], d: dict[str, Any], athlete: AthleteProfile | None,
+    overrides: dict[str, float] | None = None,
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """(row, checks): device values where the file has them and they pass the guards, derived
+    values otherwise (see module docstring and models/quality.py)."""
+    foot = cad.is_foot_sport(d.get("sport"))
     summary = _has_session_summary(act)
     row = {k: d.get(k) for k in schema.ACTIVITY_METRICS if k in d}
+    checks: list[dict[str, Any]] = []
 
-    if summary and _present(act.get("distance_m")):
-        row["distance_m"], row["distance_source"] = float(act["distance_m"]), "device"
     if summary and _present(act.get("timer_time_s")):
         row["moving_time_s"], row["moving_time_source"] = float(act["timer_time_s"]), "device"
     if _present(act.get("elapsed_time_s")):
         row["elapsed_time_s"] = float(act["elapsed_time_s"])
+    timer = act.get("timer_time_s") if summary else None
+    moving, time_checks = q.guard_times(row.get("moving_time_s"), timer, row.get("elapsed_time_s"))
+    row["moving_time_s"] = moving
+    checks += time_checks
     if foot is not False:
         if _positive(act.get("device_avg_cadence_spm")):
             row["avg_cadence_spm"], row["cadence_source"] = float(act["device_avg_cadence_spm"]), "device"
-        if _positive(act.get("device_total_strides")):
+        use_device, step_checks = q.guard_steps(
+            act.get("device_total_strides") if _positive(act.get("device_total_strides")) else None,
+            d.get("steps"), laps_strides=d.get("_laps_strides"),
+            device_avg_cadence_spm=act.get("device_avg_cadence_spm"), timer_s=timer, overrides=overrides)
+        checks += step_checks
+        if use_device:
             row["steps"], row["steps_source"] = 2.0 * float(act["device_total_strides"]), "device"
+        elif row.get("steps") is None and _positive(d.get("_laps_strides")) and step_checks:
+            row["steps"], row["steps_source"] = 2.0 * float(d["_laps_strides"]), "laps"
     else:
         row["avg_cadence_spm"] = row["steps"] = None
         row["steps_source"] = row["cadence_source"] = "none"
@@ -397,17 +645,13 @@ def _metrics_row(act: dict[str, Any], d: dict[str, Any], athlete: AthleteProfile
         if usable(act.get(dev)):
             row[col] = float(act[dev])
 
-    sport, sport_source = infer_sport(act.get("sport"), d)
     athlete_id = act.get("athlete_id") if "athlete_id" in act else None
     if athlete_id is None and athlete is not None:
         athlete_id = athlete.athlete_id
     row.update(
         activity_id=act.get("activity_id"),
         athlete_id=athlete_id,
-        sport=sport,
-        sport_source=sport_source,
-        is_run=sport == "running",
         started_at=act.get("started_at"),
         local_date=act.get("local_date"),
     )
-    return row
+    return row, checks

@@ -145,6 +145,20 @@ _ALL = [
               "a logger whose median sample interval exceeds pause_gap_s (30-60 s hiking "
               "loggers) is sparse: a gap is a pause only when longer than this many median "
               "intervals, so its moving time and speed are not made of the few short gaps"),
+    # --- data quality (models/quality.py: one distance, time and step guards) ---
+    Threshold("distance_agree_tolerance", 0.05, "fraction", "footfall heuristic",
+              "two distance candidates (device session, laps sum, record counter, cleaned GPS "
+              "track) further apart than this share of the chosen one are a 'disagree' check; "
+              "laps shorter than records and track by more than this, while those two agree "
+              "within it, are not taken (corpus: raw GPS tracks differ from the device's "
+              "counter by up to ~9% on TCX runs)"),
+    Threshold("distance_agree_min_m", 50, "m", "footfall heuristic",
+              "two distance candidates closer than this never disagree (a few GPS fixes of "
+              "position error; a triathlon transition of 4 m is not a disagreement at 14%)"),
+    Threshold("steps_device_tolerance", 0.10, "fraction", "footfall heuristic",
+              "2 x the device's total_strides is the step count only when within this share of "
+              "the steps from cadence x time (records; else laps' strides; else the device's "
+              "average cadence x timer time); otherwise the derived steps stand"),
     # --- reading files (ingest/) ---
     Threshold("gpx_activity_split_gap_s", 10_800, "s", "footfall heuristic",
               "GPX tracks/segments further apart in time than this (or going back in time) are "

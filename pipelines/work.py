@@ -93,7 +93,7 @@ def decode_one(data: bytes, name: str, ctx: DeriveContext) -> tuple[Decoded, pl.
     from models.localtime import fill_local_time
 
     dec.activities = fill_local_time(dec.activities, ctx.timezone)
-    from models.summary import AthleteProfile, derive_activity
+    from models.summary import AthleteProfile, derive_file
 
     profile = AthleteProfile(
         athlete_id=ctx.athlete_id,
@@ -103,17 +103,18 @@ def decode_one(data: bytes, name: str, ctx: DeriveContext) -> tuple[Decoded, pl.
     )
     acts = dec.activities.with_columns(pl.lit(ctx.athlete_id).alias("athlete_id"))
     try:
-        records, metrics = derive_activity(
-            acts, dec.records, dec.laps, athlete=profile, overrides=ctx.thresholds
+        derived = derive_file(
+            acts, dec.records, dec.laps, dec.events, athlete=profile, overrides=ctx.thresholds
         )
     except Exception as err:  # a metrics bug must not lose the decoded data: land it raw, say so
         note = f"metrics not derived ({type(err).__name__}: {err})"
         dec.reason = f"{dec.reason}; {note}" if dec.reason else note
         return dec, None
-    dec.records = records
+    dec.records = derived.records
+    dec.activity_checks = derived.checks
     from models.plausibility import check_metrics
 
-    return dec, check_metrics(dec, metrics, overrides=ctx.thresholds)
+    return dec, check_metrics(dec, derived.metrics, overrides=ctx.thresholds)
 
 
 def decode_batch(items: list[tuple[str, str | None, str, bytes, dict | None]], ctx: DeriveContext) -> list[FileResult]:
