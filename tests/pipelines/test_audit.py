@@ -135,3 +135,28 @@ def test_audit_lists_what_is_worth_a_look_and_every_decision_with_all(synced):
 
     bad = RUNNER.invoke(app, ["audit", "--since", "yesterday", "--db", str(dbfile)])
     assert bad.exit_code == 2
+
+
+def test_the_report_lists_excluded_runs_and_draws_running_only_gait(synced):
+    from pipelines.report import build_report, render_html
+
+    dbfile = synced
+    aid = rows(dbfile, "SELECT activity_id FROM int_sessions WHERE is_run ORDER BY started_at DESC LIMIT 1")[0][0]
+    with db.connection(dbfile, read_only=True) as con:
+        before = build_report(con, athlete="ana", weeks=0)
+    assert before.not_counted == []
+    gait = next(s for s in before.sections if s.key == "gait")
+    assert gait.spec is not None and "avg_cadence_run_spm" in json.dumps(gait.spec)
+    n_gait = len(gait.spec["datasets"]["gait"])
+
+    r = RUNNER.invoke(app, ["activity", "sport", aid, "walking", "--reason", "a walk with the dog",
+                            "--db", str(dbfile)])
+    assert r.exit_code == 0, r.output
+    with db.connection(dbfile, read_only=True) as con:
+        after = build_report(con, athlete="ana", weeks=0)
+    assert [(x["activity_id"], x["final_sport"], x["counts_as_running_load"]) for x in after.not_counted] == \
+        [(aid, "walking", False)]
+    page = render_html(after, javascript="")
+    assert "sport set to walking by the runner: a walk with the dog" in page
+    gait = next(s for s in after.sections if s.key == "gait")
+    assert len(gait.spec["datasets"]["gait"]) == n_gait - 1  # the walk left the running-only trend
