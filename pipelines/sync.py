@@ -172,16 +172,18 @@ def _known_files(con, athlete_id: str) -> tuple[set[str], dict[str, int]]:
     old rows (``land._rederive``). An up-to-date database costs nothing more than before."""
     from models.version import DERIVE_VERSION
 
-    old = "true"  # before migration 008 every landed file is older
-    params: dict = {"a": athlete_id}
-    if "derive_version" in dbm.table_columns(con, "files"):
-        old, params["v"] = "coalesce(derive_version, 0) < $v", DERIVE_VERSION
-    rows = con.execute(
-        f"SELECT file_id, path, athlete_id = $a AND status IN ('landed', 'salvaged') "
-        f"AND n_activities > 0 AND {old} FROM files", params,
-    ).fetchall()
-    known = {fid for fid, _, is_old in rows if not is_old}
-    paths = Counter(p for _, p, is_old in rows if is_old)
+    import duckdb
+
+    q = ("SELECT file_id, CASE WHEN {old} AND athlete_id = $a AND status IN ('landed', 'salvaged') "
+         "AND n_activities > 0 THEN path END AS old_path FROM files")  # NULL: current (no path read)
+    try:
+        df = con.sql(q.format(old="coalesce(derive_version, 0) < $v"),
+                     params={"a": athlete_id, "v": DERIVE_VERSION}).pl()
+    except duckdb.BinderException:  # before migration 008 (no derive_version): every file is older
+        df = con.sql(q.format(old="true"), params={"a": athlete_id}).pl()
+    is_old = df["old_path"].is_not_null()
+    known = set(df["file_id"].filter(~is_old).to_list())
+    paths = Counter(df["old_path"].filter(is_old).to_list())
     return known, dict(paths)
 
 
