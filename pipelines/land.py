@@ -212,10 +212,13 @@ def _rederive(con, stale: list[FileResult], stats: LandStats) -> None:
         vc = getattr(dec, "value_checks", None)
         if vc is not None and vc.height:
             _insert_frame(con, "value_checks", vc.with_columns(pl.lit(ath).alias("athlete_id")))
-        con.execute(
-            "UPDATE files SET derive_version = ?, n_activities = ?, n_records = ? WHERE file_id = ?",
-            [DERIVE_VERSION, len(kept), n_records, r.file_id],
-        )
+        if kept:
+            con.execute("UPDATE files SET derive_version = ?, n_activities = ?, n_records = ? "
+                        "WHERE file_id = ?", [DERIVE_VERSION, len(kept), n_records, r.file_id])
+        else:  # the new rules refuse every activity it had: the file says why, as a new one would
+            con.execute("UPDATE files SET derive_version = ?, n_activities = 0, n_records = 0, "
+                        "status = ?, reason = ?, error_class = ? WHERE file_id = ?",
+                        [DERIVE_VERSION, r.status, path_text(r.reason), r.error_class, r.file_id])
         stats.rederived += 1
 
 
