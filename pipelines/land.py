@@ -23,11 +23,14 @@ import polars as pl
 from ingest import schema
 from ingest.errors import retried_error_classes
 from models.duplicates import Candidate, Decision, decide
+from models.version import DERIVE_VERSION
 from pipelines.db import bump_data_generation, first, transaction, utcnow
 from pipelines.pausepoint import pause_point
 from pipelines.work import FileResult, path_text
 
 ACTIVITY_TABLES = ("activities", "laps", "records", "events", "developer_values", "field_sources")
+#: Derived per-activity tables (models/), landed and deleted with the activity.
+DERIVED_TABLES = ("activity_metrics", "activity_checks")
 
 
 @dataclass
@@ -41,6 +44,7 @@ class LandStats:
     #: files landed before this batch that a richer copy in it replaced:
     #: (file_id, status it had, activities removed, records removed)
     demoted: list[tuple[str, str, int, int]] = field(default_factory=list)
+    rederived: int = 0  # landed files read again for newer derivation rules (models/version.py)
     file_status: dict[str, str] = field(default_factory=dict)  # status each file landed with
 
 
@@ -88,7 +92,7 @@ def _shift(t: datetime, days: int) -> datetime:
 
 
 def _delete_activity(con, activity_id: str) -> None:
-    for t in (*ACTIVITY_TABLES, "activity_metrics"):
+    for t in (*ACTIVITY_TABLES, *DERIVED_TABLES):
         con.execute(f"DELETE FROM {t} WHERE activity_id = ?", [activity_id])
 
 
@@ -126,7 +130,8 @@ def land_results(
 
 
 def _land(con, results, athlete_id, sources, now, stats) -> None:
-    fresh = _fresh(con, results, stats)
+    fresh, stale = _fresh(con, results, stats)
+    _rederive(con, stale, stats)
     decision = _decide_duplicates(con, fresh, athlete_id)
     _record_duplicates(con, decision, athlete_id, now, stats)
     _land_frames(con, fresh, decision, athlete_id, now, stats)
@@ -136,26 +141,85 @@ def _land(con, results, athlete_id, sources, now, stats) -> None:
         _land_sources(con, sources, athlete_id, now)
 
 
-def _fresh(con, results: list[FileResult], stats: LandStats) -> list[FileResult]:
-    """The batch's results whose content is not landed yet (nor earlier in the batch)."""
+def _fresh(con, results: list[FileResult], stats: LandStats) -> tuple[list[FileResult], list[FileResult]]:
+    """(the batch's results whose content is not landed yet (nor earlier in the batch), the
+    decoded results of landed files whose rows an older footfall derived: to re-derive)."""
     ids = [r.file_id for r in results]
-    known = set()
+    known: set[str] = set()
+    old: set[str] = set()
     if ids:
-        known = {
-            row[0]
-            for row in con.execute(
-                "SELECT file_id FROM files WHERE list_contains(?, file_id)", [ids]
-            ).fetchall()
-        }
+        for fid, is_old in con.execute(
+            "SELECT file_id, status IN ('landed', 'salvaged') AND n_activities > 0 "
+            "AND coalesce(derive_version, 0) < ? FROM files WHERE list_contains(?, file_id)",
+            [DERIVE_VERSION, ids],
+        ).fetchall():
+            known.add(fid)
+            if is_old:
+                old.add(fid)
     fresh: list[FileResult] = []
+    stale: list[FileResult] = []
     seen: set[str] = set()
     for r in results:
+        if r.file_id in old and r.status != "skipped" and r.decoded is not None and r.file_id not in seen:
+            seen.add(r.file_id)
+            stale.append(r)
+            continue
         if r.status == "skipped" or r.file_id in known or r.file_id in seen:
             stats.skipped_known += 1
             continue
         seen.add(r.file_id)
         fresh.append(r)
-    return fresh
+    return fresh, stale
+
+
+def _rederive(con, stale: list[FileResult], stats: LandStats) -> None:
+    """Landed files read again because an older footfall derived them (``files.derive_version``
+    below ``models.version.DERIVE_VERSION``): their activity rows are replaced by the new
+    decode's, in the batch's transaction. The activity ids stay (they come from the content
+    hash), and so does the choice of which activities were kept (duplicates are not decided
+    again: only the activities this file has landed are replaced); the runner's journal and
+    ``activity_overrides`` are not touched. An activity the new rules refuse goes."""
+    if not stale:
+        return
+    file_ids = [r.file_id for r in stale]
+    owner = dict(con.execute(
+        "SELECT file_id, athlete_id FROM files WHERE list_contains(?, file_id)", [file_ids]
+    ).fetchall())
+    landed = con.execute(
+        "SELECT activity_id, file_id FROM activities WHERE list_contains(?, file_id)", [file_ids]
+    ).fetchall()
+    old_ids = [a for a, _ in landed]
+    for t in (*ACTIVITY_TABLES, *DERIVED_TABLES):
+        con.execute(f"DELETE FROM {t} WHERE list_contains(?, activity_id)", [old_ids])
+    con.execute("DELETE FROM value_checks WHERE list_contains(?, file_id)", [file_ids])
+    keep = set(old_ids)
+    for r in stale:
+        dec, ath = r.decoded, owner[r.file_id]
+        frames = {t: getattr(dec, t) for t in ACTIVITY_TABLES}
+        frames["activity_metrics"] = r.metrics
+        frames["activity_checks"] = getattr(dec, "activity_checks", None)
+        kept = [a for a in dec.activities["activity_id"].to_list() if a in keep]
+        n_records = 0
+        for t, df in frames.items():
+            if df is None or df.height == 0:
+                continue
+            df = df.filter(pl.col("activity_id").is_in(kept))
+            if t == "records":
+                n_records = df.height
+            if t in ("activities", *DERIVED_TABLES):
+                df = df.with_columns(pl.lit(ath).alias("athlete_id"))
+            _insert_frame(con, t, df)
+        vc = getattr(dec, "value_checks", None)
+        if vc is not None and vc.height:
+            _insert_frame(con, "value_checks", vc.with_columns(pl.lit(ath).alias("athlete_id")))
+        if kept:
+            con.execute("UPDATE files SET derive_version = ?, n_activities = ?, n_records = ? "
+                        "WHERE file_id = ?", [DERIVE_VERSION, len(kept), n_records, r.file_id])
+        else:  # the new rules refuse every activity it had: the file says why, as a new one would
+            con.execute("UPDATE files SET derive_version = ?, n_activities = 0, n_records = 0, "
+                        "status = ?, reason = ?, error_class = ? WHERE file_id = ?",
+                        [DERIVE_VERSION, r.status, path_text(r.reason), r.error_class, r.file_id])
+        stats.rederived += 1
 
 
 def _decide_duplicates(con, fresh: list[FileResult], athlete_id: str) -> Decision:
@@ -211,7 +275,7 @@ def _land_frames(con, fresh: list[FileResult], decision: Decision, athlete_id: s
     frames carry only its own activity ids (activity_id_for(file_id, ...)), so the batch's
     kept set selects exactly what each file's own kept set would."""
     dropped = decision.dropped
-    parts: dict[str, list[pl.DataFrame]] = {t: [] for t in (*ACTIVITY_TABLES, "activity_metrics")}
+    parts: dict[str, list[pl.DataFrame]] = {t: [] for t in (*ACTIVITY_TABLES, *DERIVED_TABLES)}
     record_owner: list[tuple[int, int]] = []  # (index in file_rows, records in the frame)
     kept_all: list[str] = []
     file_rows = []
@@ -235,6 +299,9 @@ def _land_frames(con, fresh: list[FileResult], decision: Decision, athlete_id: s
                 parts[t].append(getattr(dec, t))
             if r.metrics is not None and r.metrics.height:
                 parts["activity_metrics"].append(r.metrics)
+            checks = getattr(dec, "activity_checks", None)  # models/quality.py (issue 13)
+            if checks is not None and checks.height:
+                parts["activity_checks"].append(checks)
             record_owner.append((len(file_rows), dec.records.height))
             stats.activities += len(kept_ids)
         elif dec is not None:
@@ -263,6 +330,7 @@ def _land_frames(con, fresh: list[FileResult], decision: Decision, athlete_id: s
                 "duplicate_of": dup_of,
                 "decoder": dec.decoder if dec is not None else None,
                 "landed_at": now,
+                "derive_version": DERIVE_VERSION,
             }
         )
     keep = pl.Series("kept", kept_all, dtype=pl.Utf8).implode()
@@ -281,7 +349,7 @@ def _land_frames(con, fresh: list[FileResult], decision: Decision, athlete_id: s
                 stats.records += c
         if not mask.all():
             df = df.filter(mask)
-        if t in ("activities", "activity_metrics"):
+        if t in ("activities", *DERIVED_TABLES):
             df = df.with_columns(pl.lit(athlete_id).alias("athlete_id"))
         _insert_frame(con, t, df)
     if file_rows:

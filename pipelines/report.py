@@ -100,6 +100,10 @@ class Report:
     athletes: list[str]
     built_at: datetime | None = None
     last_sync_at: datetime | None = None
+    #: activities of the period the runner spoke about or footfall did not count as running load
+    #: (int_activity_status), and how many more there are than the table shows
+    not_counted: list[dict] = field(default_factory=list)
+    not_counted_more: int = 0
     generated_at: datetime = field(default_factory=lambda: datetime.now(timezone.utc).replace(tzinfo=None))
 
     @property
@@ -393,11 +397,13 @@ def _spike_section(alt, spikes: pl.DataFrame, th: dict[str, float], weeks: int) 
 def _gait_section(alt, metrics: pl.DataFrame, weeks: int) -> Section:
     intro = (
         "Average cadence (steps per minute, both feet) and ground contact time (milliseconds) of "
-        f"each run, with the mean of the last {ROLLING_RUNS} runs. Ground contact time needs a "
+        "each run over its running samples only (walk breaks and stops left out: "
+        f"avg_cadence_run_spm, avg_ground_contact_time_run_ms), with the mean of the last {ROLLING_RUNS} "
+        "runs. Ground contact time needs a "
         "watch or pod that measures running dynamics; runs without it are left out of that panel."
     )
-    has_cad = not metrics.is_empty() and metrics["avg_cadence_spm"].drop_nulls().len() > 0
-    has_gct = not metrics.is_empty() and metrics["avg_ground_contact_time_ms"].drop_nulls().len() > 0
+    has_cad = not metrics.is_empty() and metrics["avg_cadence_run_spm"].drop_nulls().len() > 0
+    has_gct = not metrics.is_empty() and metrics["avg_ground_contact_time_run_ms"].drop_nulls().len() > 0
     if not has_cad and not has_gct:
         return Section("gait", "Cadence and ground contact time", intro,
                        note="No run in this period has cadence or ground contact time.")
@@ -406,8 +412,8 @@ def _gait_section(alt, metrics: pl.DataFrame, weeks: int) -> Section:
     df = metrics.with_columns(distance_km=pl.col("distance_m") / 1000)
     panels = []
     for field_, title, colour, fmt in (
-        ("avg_cadence_spm", "cadence (steps/min)", BLUE, ".0f"),
-        ("avg_ground_contact_time_ms", "ground contact time (ms)", "#9d755d", ".0f"),
+        ("avg_cadence_run_spm", "running cadence (steps/min)", BLUE, ".0f"),
+        ("avg_ground_contact_time_run_ms", "running ground contact time (ms)", "#9d755d", ".0f"),
     ):
         if df[field_].drop_nulls().len() == 0:
             continue
@@ -541,10 +547,14 @@ def build_report(con: duckdb.DuckDBPyConnection, *, athlete: str | None = None,
                      "ORDER BY local_date DESC, rule, activity_id", p)
     metrics = pl.DataFrame()
     if "activity_metrics" in rels:
-        metrics = _df(con, "SELECT activity_id, local_date, started_at, distance_m, avg_cadence_spm, "
-                           "avg_ground_contact_time_ms, cadence_source, gct_source FROM activity_metrics "
-                           "WHERE athlete_id = ? AND local_date BETWEEN ? AND ? AND is_run "
+        # running-only averages (issue 13), of the activities that count as running load
+        runs = ("activity_id IN (SELECT activity_id FROM int_sessions WHERE is_run)"
+                if "int_sessions" in rels else "is_run")
+        metrics = _df(con, "SELECT activity_id, local_date, started_at, distance_m, avg_cadence_run_spm, "
+                           "avg_ground_contact_time_run_ms, cadence_source, gct_source FROM activity_metrics "
+                           f"WHERE athlete_id = ? AND local_date BETWEEN ? AND ? AND {runs} "
                            "ORDER BY started_at", p)
+    not_counted, more = _not_counted(con, rels, p)
     pain = None
     pain_rel = "int_pain_entries" if "int_pain_entries" in rels else ("pain_log" if "pain_log" in rels else None)
     if pain_rel:
@@ -584,7 +594,36 @@ def build_report(con: duckdb.DuckDBPyConnection, *, athlete: str | None = None,
     ]
     return Report(athlete_id=athlete_id, start=start, end=end, weeks=n_weeks, totals=totals,
                   sections=sections, flags=flags.to_dicts(), athletes=athletes,
-                  built_at=built_at, last_sync_at=last_sync)
+                  built_at=built_at, last_sync_at=last_sync,
+                  not_counted=not_counted, not_counted_more=more)
+
+
+#: Rows of the "not counted / your word" table; the rest: `footfall audit`.
+NOT_COUNTED_ROWS = 30
+
+
+def _not_counted(con, rels: set[str], p: list) -> tuple[list[dict], int]:
+    """The period's activities the runner spoke about or footfall did not count as running load."""
+    if "int_activity_status" not in rels:
+        return [], 0
+    df = _df(con, "SELECT local_date, activity_id, detected_sport, final_sport, override_kind, "
+                  "counts_as_running_load, running_load_reason FROM int_activity_status "
+                  "WHERE athlete_id = ? AND local_date BETWEEN ? AND ? "
+                  "AND (override_kind IS NOT NULL OR NOT counts_as_running_load) "
+                  "ORDER BY local_date DESC, activity_id", p)
+    return df.head(NOT_COUNTED_ROWS).to_dicts(), max(df.height - NOT_COUNTED_ROWS, 0)
+
+
+def _not_counted_table(rows: list[dict], more: int) -> str:
+    if not rows:
+        return '<p class="note">Every activity of this period counts as running load as footfall detected it.</p>'
+    body = "".join(
+        f'<tr><td class="nowrap">{_e(r["local_date"])}</td><td class="nowrap">{_e(r["activity_id"])}</td>'
+        f'<td>{_e(r["final_sport"])}</td><td>{"yes" if r["counts_as_running_load"] else "no"}</td>'
+        f'<td>{_e(r["running_load_reason"])}</td></tr>' for r in rows)
+    tail = f'<p class="small">{more} more: <code>footfall audit</code> lists them all.</p>' if more else ""
+    return ('<table class="flags" id="not-counted"><thead><tr><th>date</th><th>activity</th><th>sport</th>'
+            '<th>running load</th><th>why</th></tr></thead><tbody>' + body + "</tbody></table>" + tail)
 
 
 # --------------------------------------------------------------------------- HTML
@@ -737,6 +776,11 @@ def render_html(report: Report, javascript: str | None = None) -> str:
                "the threshold's source. They are prompts to look at your training, not diagnoses; "
                "none of these thresholds is validated for chronic forefoot pain.</p>")
     out.append(_flags_table(report.flags))
+    out.append('<h2 id="not-counted">Activities not counted, and your word on them</h2>')
+    out.append('<p class="intro">Activities footfall did not count as running load (not a run, by the '
+               "evidence of the file), and those you set yourself with <code>footfall activity "
+               "sport|exclude|include</code>. <code>footfall audit</code> shows every check.</p>")
+    out.append(_not_counted_table(report.not_counted, report.not_counted_more))
     specs = {}
     for s in report.sections:
         out.append(f'<section id="section-{s.key}"><h2>{_e(s.title)}</h2>')

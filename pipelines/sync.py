@@ -45,6 +45,8 @@ class Plan:
     #: why the models are not current (``sqlmodels.models_stale``), None when they are: a sync
     #: with nothing new to land must still build them then
     models_stale: str | None = None
+    #: landed files an older footfall derived (``files.derive_version``): read again this sync
+    rederive: int = 0
 
 
 @dataclass
@@ -59,6 +61,7 @@ class SyncSummary:
     activities: int = 0
     records: int = 0
     duplicates: int = 0
+    rederived: int = 0  # landed files derived again by newer rules (models/version.py)
     quarantined: list[tuple[str, str, str]] = field(default_factory=list)
     decoders: dict[str, int] = field(default_factory=dict)
     export_rows_without_file: int = 0
@@ -79,6 +82,7 @@ class SyncSummary:
         self.activities += st.activities
         self.records += st.records
         self.duplicates += st.duplicates
+        self.rederived += st.rederived
         self.quarantined.extend(st.quarantined)
         self.file_status.update(st.file_status)
         for file_id, old, n_activities, n_records in st.demoted:
@@ -114,7 +118,7 @@ def summary_rows(s: dict) -> list[tuple[str, int]]:
         ("duplicates of a run already kept", s.get("duplicates", 0)),
         ("activities landed", s.get("activities", 0)),
         ("records landed", s.get("records", 0)),
-    ]
+    ] + ([("files derived again by newer rules", s["rederived"])] if s.get("rederived") else [])
 
 
 # --------------------------------------------------------------------------- discover / plan
@@ -151,10 +155,36 @@ def plan_sync(db_path: Path, sources: list, settings: Settings) -> Plan:
             (p, s, m)
             for p, s, m in con.execute("SELECT path, size_bytes, mtime_ns FROM sync_sources").fetchall()
         }
-        known = {r[0] for r in con.execute("SELECT file_id FROM files").fetchall()}
+        known, old_paths = _known_files(con, settings.athlete)
         stale = models_stale(con, settings.thresholds)
-    todo = [s for s in sources if (path_text(s.path), s.size_bytes, s.mtime_ns) not in seen]
-    return Plan(sources=todo, unchanged=len(sources) - len(todo), known_ids=known, models_stale=stale)
+    todo = [s for s in sources
+            if (path_text(s.path), s.size_bytes, s.mtime_ns) not in seen or path_text(s.path) in old_paths]
+    return Plan(sources=todo, unchanged=len(sources) - len(todo), known_ids=known, models_stale=stale,
+                rederive=sum(old_paths.values()))
+
+
+def _known_files(con, athlete_id: str) -> tuple[set[str], dict[str, int]]:
+    """(file ids landed, {path: files under it to derive again}), in ONE query over ``files``.
+
+    A landed file of this athlete whose rows an older footfall derived (``derive_version`` NULL
+    or below ``models.version.DERIVE_VERSION``) is left out of the ids, and its path is read
+    again even when unchanged: its activities are derived by the current rules and replace the
+    old rows (``land._rederive``). An up-to-date database costs nothing more than before."""
+    from models.version import DERIVE_VERSION
+
+    import duckdb
+
+    q = ("SELECT file_id, CASE WHEN {old} AND athlete_id = $a AND status IN ('landed', 'salvaged') "
+         "AND n_activities > 0 THEN path END AS old_path FROM files")  # NULL: current (no path read)
+    try:
+        df = con.sql(q.format(old="coalesce(derive_version, 0) < $v"),
+                     params={"a": athlete_id, "v": DERIVE_VERSION}).pl()
+    except duckdb.BinderException:  # before migration 008 (no derive_version): every file is older
+        df = con.sql(q.format(old="true"), params={"a": athlete_id}).pl()
+    is_old = df["old_path"].is_not_null()
+    known = set(df["file_id"].filter(~is_old).to_list())
+    paths = Counter(df["old_path"].filter(is_old).to_list())
+    return known, dict(paths)
 
 
 @dataclass
@@ -428,6 +458,8 @@ def release_frames(results: list[FileResult]) -> None:
             for t, df in empty.items():
                 setattr(r.decoded, t, df)
             r.decoded.value_checks = None
+            if hasattr(r.decoded, "activity_checks"):
+                r.decoded.activity_checks = None
         r.metrics = None
 
 

@@ -3,8 +3,9 @@
 -- units: distance_m, running_distance_m metres; moving_time_s, running_moving_time_s, duration_s
 --        seconds; steps count; srpe_load_au, trimp_au arbitrary units
 -- rules (SCIENCE.md s5 "Load units"):
---   * a run is activity_metrics.is_run (models/ decide it), else sport = 'running' when the metrics
---     are not computed yet;
+--   * a run is int_activity_status.counts_as_running_load: activity_metrics.is_run (models/ decide
+--     it), else sport = 'running' when the metrics are not computed yet, unless the runner said
+--     otherwise (activity_overrides); sport is the final sport (the runner's, else the detected);
 --   * running distance, running moving time and steps count runs only; cross-training (cycling,
 --     swimming, walking, ...) counts in the all-sport duration_s only;
 --   * distance and moving time prefer the metrics (models/summary.py), else the activity summary
@@ -28,6 +29,12 @@ metrics as (
 
 ),
 
+status as (
+
+    select * from int_activity_status
+
+),
+
 session_rpe as (
 
     select * from stg_session_rpe
@@ -39,12 +46,12 @@ joined as (
     select
         coalesce(a.athlete_id, m.athlete_id) as athlete_id,
         a.activity_id,
-        coalesce(m.sport, a.sport) as sport,
+        st.final_sport as sport,
         a.sub_sport,
         a.source_format,
         coalesce(a.started_at, m.started_at) as started_at,
         coalesce(a.local_date, m.local_date) as local_date,
-        coalesce(m.is_run, a.sport = 'running', false) as is_run,
+        coalesce(st.counts_as_running_load, false) as is_run,
         coalesce(m.distance_m, a.distance_m) as distance_m,
         coalesce(m.moving_time_s, a.timer_time_s, a.elapsed_time_s) as moving_time_s,
         m.steps,
@@ -54,6 +61,7 @@ joined as (
     from activities as a
     left join metrics as m on m.activity_id = a.activity_id
     left join session_rpe as r on r.activity_id = a.activity_id
+    left join status as st on st.activity_id = a.activity_id
 
 ),
 

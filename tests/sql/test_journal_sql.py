@@ -114,7 +114,7 @@ def test_flags_are_keyed_in_one_model_and_is_run_is_written_only_in_sql():
     assert keyed == ["flags"]
     runs = [m.name for m in discover_models()
             if re.search(r"\bis_run\s*,\s*\w+\.sport\s*=\s*'running'", m.sql)]
-    assert runs == ["int_sessions"]
+    assert runs == ["int_activity_status"]  # issue 13: the decision and the runner's word, one place
     for py in sorted((ROOT / "pipelines").rglob("*.py")):
         assert "sport = 'running'" not in py.read_text(), py  # read int_sessions.is_run instead
 

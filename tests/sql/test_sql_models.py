@@ -487,7 +487,7 @@ def test_an_empty_database_builds_empty_models(con):
 def test_models_run_in_dependency_order_with_tables_for_what_reads_variables():
     models = discover_models()
     names = [m.name for m in models]
-    assert names[:2] == ["stg_activities", "stg_activity_metrics"]
+    assert names[:3] == ["stg_activities", "stg_activity_checks", "stg_activity_metrics"]
     assert [m.layer for m in models] == sorted(m.layer for m in models)  # staging, int_, marts
     assert names[-1] == "flags"
     for m in models:
