@@ -17,9 +17,9 @@ Printed (or ``--json``):
 
 1. each side's flags: rule, severity, local date, activity, file (relative to the first PATH
    that contains it), and counts by rule x severity;
-2. the difference: flags removed, added, and those whose severity changed; the key is (rule,
-   local date, activity) (activity_id is the file's hash + session index, the same in both
-   trees). For a removed flag, the reason the AFTER tree gives when it has one: for an
+2. the difference: flags removed, added, and kept with another severity or a value moved by more
+   than 1%; the key is (rule, local date, activity) (activity_id is the file's hash + session
+   index, the same in both trees). For a removed flag, the reason the AFTER tree gives when it has one: for an
    activity-level flag, that activity's ``activity_checks`` rows that changed something (check,
    outcome, measured value, effect) and its AFTER ``is_run``/distance; for a day-level flag
    (ACWR, weekly ramp), the activities of the 42 days up to that date whose running distance
@@ -170,6 +170,13 @@ def _fmt(v, nd=1) -> str:
     return str(v)
 
 
+def _value_moved(before, after, rel: float = 0.01) -> bool:
+    """A flag kept under the same key whose value moved by more than ``rel`` (1%)."""
+    if before is None or after is None:
+        return (before is None) != (after is None)
+    return abs(after - before) > rel * max(abs(before), 1e-9)
+
+
 def compare(before: dict, after: dict, roots: list[Path], distance_pct: float) -> dict:
     for side in (before, after):
         for f in side["flags"]:
@@ -213,7 +220,7 @@ def compare(before: dict, after: dict, roots: list[Path], distance_pct: float) -
             else:
                 reason = {"activities_changed": changed_acts_near(f["local_date"])}
             removed.append({**f, "reason": reason})
-        elif a_flags[k]["severity"] != f["severity"]:
+        elif a_flags[k]["severity"] != f["severity"] or _value_moved(f.get("value"), a_flags[k].get("value")):
             severity.append({**f, "severity_after": a_flags[k]["severity"], "value_after": a_flags[k]["value"]})
     for k, f in a_flags.items():
         if k not in b_flags:
@@ -236,7 +243,7 @@ def compare(before: dict, after: dict, roots: list[Path], distance_pct: float) -
                          "distance_source_after": a.get("distance_source"),
                          "distance_reason_after": a.get("distance_reason"),
                          "checks": a_checks.get(aid, [])})
-    return {"removed": removed, "added": added, "severity_changed": severity, "activities_changed": dist}
+    return {"removed": removed, "added": added, "changed": severity, "activities_changed": dist}
 
 
 def _counts(flags: list[dict]) -> list[tuple[str, str, int]]:
@@ -270,7 +277,7 @@ def print_report(before: dict, after: dict, diff: dict, args) -> None:
         print()
     print("=== DIFFERENCE (before -> after) ===")
     print(f"removed: {len(diff['removed'])}, added: {len(diff['added'])}, "
-          f"severity changed: {len(diff['severity_changed'])}")
+          f"kept with another severity or value (> 1%): {len(diff['changed'])}")
     for f in diff["removed"]:
         print(f"  - {f['local_date']} {f['rule']} {f['severity']} value {_fmt(f.get('value'), 2)} "
               f"{f['activity_id'] or '(day)'} {f['file']}")
@@ -292,9 +299,9 @@ def print_report(before: dict, after: dict, diff: dict, args) -> None:
     for f in diff["added"]:
         print(f"  + {f['local_date']} {f['rule']} {f['severity']} value {_fmt(f.get('value'), 2)} "
               f"{f['activity_id'] or '(day)'} {f['file']}")
-    for f in diff["severity_changed"]:
-        print(f"  ~ {f['local_date']} {f['rule']} {f['severity']} -> {f['severity_after']} "
-              f"{f['activity_id'] or '(day)'} {f['file']}")
+    for f in diff["changed"]:
+        print(f"  ~ {f['local_date']} {f['rule']} {f['severity']} -> {f['severity_after']}, value "
+              f"{_fmt(f.get('value'), 2)} -> {_fmt(f.get('value_after'), 2)} {f['activity_id'] or '(day)'} {f['file']}")
     print(f"\n=== ACTIVITIES: distance change > {args.distance_pct}% or is_run changed: "
           f"{len(diff['activities_changed'])} ===")
     for a in diff["activities_changed"]:
