@@ -31,8 +31,10 @@ import pytest
 
 CASES_TSV = Path(__file__).resolve().parent.parent / "corpus_quality_cases.tsv"
 
-#: A check outcome that means the rule changed nothing (ingest/schema.py ACTIVITY_CHECKS).
-UNCHANGED_OUTCOMES = ("pass", "skipped")
+#: Check outcomes (ingest/schema.py ACTIVITY_CHECKS): the rule changed a value or the activity's
+#: running load; the rule recorded a finding without changing anything; nothing to report.
+CHANGED_OUTCOMES = ("adjusted", "excluded")
+QUIET_OUTCOMES = ("pass", "skipped")
 
 
 def _read_cases() -> list[dict[str, str]]:
@@ -161,20 +163,24 @@ def test_rules_report(corpus_activities):
     if not have_checks:
         print("models.summary.derive_file is not available on this tree: no activity_checks to report")
         return
-    changed: dict[tuple[str, str], list[tuple[Activity, dict]]] = defaultdict(list)
-    ran: dict[tuple[str, str], int] = defaultdict(int)
+    listed: dict[tuple[str, str], list[tuple[Activity, dict]]] = defaultdict(list)
+    ran: dict[tuple[str, str], set] = defaultdict(set)
     for a in acts:
         for c in a.checks or []:
             key = (c["check_name"], c["outcome"])
-            ran[key] += 1
-            if c["outcome"] not in UNCHANGED_OUTCOMES or (c.get("effect") not in (None, "", "none")):
-                changed[key].append((a, c))
-    print(f"{'check_name':32s} {'outcome':10s} {'rows':>5s} {'changed':>7s}")
+            ran[key].add((a.path, a.session_index))
+            if c["outcome"] not in QUIET_OUTCOMES:
+                listed[key].append((a, c))
+    print("activities per rule and outcome ('changed': adjusted/excluded, 'recorded': a finding that"
+          " changed nothing, e.g. disagree)")
+    print(f"{'check_name':34s} {'outcome':10s} {'activities':>10s}  what")
     for key in sorted(ran):
-        print(f"{key[0]:32s} {key[1]:10s} {ran[key]:5d} {len(changed.get(key, [])):7d}")
-    for key in sorted(changed):
-        rows = changed[key]
-        print(f"\n--- {key[0]} / {key[1]}: {len(rows)} activities changed ---")
+        what = "changed" if key[1] in CHANGED_OUTCOMES else ("-" if key[1] in QUIET_OUTCOMES else "recorded")
+        print(f"{key[0]:34s} {key[1]:10s} {len(ran[key]):10d}  {what}")
+    for key in sorted(listed):
+        rows = listed[key]
+        verb = "changed" if key[1] in CHANGED_OUTCOMES else "recorded, nothing changed"
+        print(f"\n--- {key[0]} / {key[1]}: {len({(a.path, a.session_index) for a, _ in rows})} activities ({verb}) ---")
         for a, c in sorted(rows, key=lambda ac: (ac[0].path, ac[0].session_index)):
             rng = f"[{_fmt(c.get('expected_low'))}, {_fmt(c.get('expected_high'))}]"
             print(f"  {a.path}#{a.session_index}: measured {_fmt(c.get('measured_value'))} "
