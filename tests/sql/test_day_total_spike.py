@@ -76,3 +76,16 @@ def test_a_session_spike_larger_than_the_day_spike_is_the_one_flag(tmp_path, dbf
     (f,) = spike_flags(dbfile, "s")  # ... but only the larger session spike is raised
     assert (f["rule"], f["severity"]) == ("single_session_spike", "alert")
     assert "not flagged again" in f["message"]
+
+
+def test_the_data_test_catches_a_session_flag_beside_a_day_flag(tmp_path, dbfile):
+    from pipelines import db
+    from pipelines.sqlmodels import run_data_tests
+
+    sync_runs(tmp_path / "t", dbfile, BASE + [(31, 6, 7), (31, 6, 18)], athlete="t", today=day(31))
+    name = "assert_one_spike_flag_per_day_excess"
+    with db.connection(dbfile) as con:
+        assert run_data_tests(con)[name] == 0
+        con.execute("INSERT INTO flags SELECT * REPLACE ('single_session_spike' AS rule, "
+                    "'f0f0f0f0f0f0f0f0' AS flag_id) FROM flags WHERE rule = 'day_total_spike'")
+        assert run_data_tests(con)[name] == 1
