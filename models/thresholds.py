@@ -49,18 +49,48 @@ _ALL = [
               "7-day mean/SD of daily load; the 2.0 cut-off is from secondary sources"),
     # --- pain monitoring, Silbernagel et al. 2007 ---
     Threshold("pain_during_warning", 5, "score 0-10", "Silbernagel et al. 2007",
-              "pain during activity above 5/10 is not acceptable"),
-    Threshold("pain_baseline_days", 14, "days", "Silbernagel et al. 2007",
-              "next-morning pain is compared with the mean of this many previous days (footfall choice)"),
-    Threshold("pain_rising_min", 3, "score 0-10", "Silbernagel et al. 2007",
-              "pain >= 3 rising across three consecutive runs"),
-    Threshold("pain_morning_above_baseline", 0, "score points", "Silbernagel et al. 2007",
+              "pain during activity up to 5/10 is allowed in the pain-monitoring model; above it "
+              "is not"),
+    Threshold("pain_baseline_days", 14, "days", "footfall choice, after Silbernagel et al. 2007",
+              "next-morning pain is compared with the mean of this many previous days: footfall's "
+              "operationalisation of Silbernagel's 'pain after activity settled by the next "
+              "morning' (the paper has no 14-day baseline)"),
+    Threshold("pain_rising_min", 3, "score 0-10", "footfall choice, after Silbernagel et al. 2007",
+              "pain >= 3 rising across three consecutive runs: footfall's operationalisation of "
+              "'no worsening from week to week' (not in the paper)"),
+    Threshold("pain_morning_above_baseline", 0, "score points",
+              "footfall choice, after Silbernagel et al. 2007",
               "next-morning pain more than this many points above the runner's recent baseline "
-              "(mean next-morning score of the previous pain_baseline_days days): pain must "
-              "subside by the next morning"),
+              "(mean next-morning score of the previous pain_baseline_days days): footfall's "
+              "reading of 'pain after activity must settle by the next morning'"),
     Threshold("pain_baseline_min_entries", 3, "entries", "footfall choice",
               "next-morning baseline needs at least this many next-morning scores in the previous "
               "pain_baseline_days days; with fewer there is no baseline and no flag"),
+    # --- flag guards (issue 14): enough history, floors, day totals, returns (SCIENCE.md s5) ---
+    Threshold("ramp_history_weeks", 2, "complete weeks", "footfall choice",
+              "a weekly ramp is flagged only when the runner's data covers this many complete ISO "
+              "weeks before the judged week (the first, often partial, week never serves as a base)"),
+    Threshold("ramp_min_prev_week_m", 10_000, "m", "footfall choice",
+              "a weekly ramp is flagged only when the previous week had at least this much running; "
+              "tiny bases are shown, not flagged"),
+    Threshold("ramp_min_increase_m", 5_000, "m", "footfall choice",
+              "a weekly ramp is flagged only when the week's running exceeds the previous week's "
+              "by at least this much"),
+    Threshold("acwr_min_acute_m", 10_000, "m", "footfall choice",
+              "an ACWR flag needs at least this much running in the acute window (7 days); tiny "
+              "bases are shown, not flagged"),
+    Threshold("return_break_days", 14, "days without running", "footfall choice",
+              "this many days or more without a run make the next run a return after a break "
+              "(severity info); ACWR flags wait until acwr_chronic_days of data after it"),
+    Threshold("spike_caution_hr", 1.64, "hazard ratio", "Frandsen et al. 2025",
+              "reported relative hazard per session (95% CI 1.31-2.05) for >10-30% spikes; quoted "
+              "in messages, not a threshold; not absolute risk"),
+    Threshold("spike_warning_hr", 1.52, "hazard ratio", "Frandsen et al. 2025",
+              "reported relative hazard per session (95% CI 1.16-2.00) for >30-100% spikes; quoted "
+              "in messages, not a threshold; not absolute risk"),
+    Threshold("spike_alert_hr", 2.28, "hazard ratio", "Frandsen et al. 2025",
+              "reported relative hazard per session (95% CI 1.50-3.48) for >100% spikes; quoted "
+              "in messages, not a threshold; not absolute risk"),
     # --- footwear, footfall heuristics ---
     Threshold("new_shoe_days", 14, "days", "footfall heuristic", "a shoe's first 14 days"),
     Threshold("new_shoe_week_share", 0.5, "fraction", "footfall heuristic",

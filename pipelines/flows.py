@@ -117,7 +117,8 @@ def _artifact_tables(summary: dict, share_health: bool = False) -> tuple[list[di
 FLAG_COLUMNS = ("local_date", "severity", "rule", "message", "value", "threshold", "source", "activity_id")
 #: Rules computed from the watch data alone (sql/30_marts/flags.sql): shared in full. Every other
 #: rule comes from the runner's log (pain, shoes: sql/30_marts/journal_flags.sql).
-LOAD_RULES = frozenset({"single_session_spike", "weekly_ramp", "acwr_high", "monotony"})
+LOAD_RULES = frozenset({"single_session_spike", "day_total_spike", "return_after_break",
+                        "weekly_ramp", "acwr_high", "monotony"})
 PAIN_FLAG_TEXT = "pain flag: see footfall flags"
 
 

@@ -5,8 +5,8 @@ What the page holds (each chart a Vega-Lite spec built with Altair, drawn as SVG
 * weekly running distance (bars, km) and steps (line), each week labelled with its change over
   the week before (``weekly_load.distance_change_pct``); weeks above ``weekly_ramp_pct`` coloured;
 * daily acute:chronic ratios of running distance (``acwr_daily``: the rolling uncoupled ratio the
-  flags use, and the EWMA ratio) over the ``acwr_sweet_low``-``acwr_sweet_high`` band with a line
-  at ``acwr_caution``;
+  flags use, and the EWMA ratio) over the ``acwr_sweet_low``-``acwr_sweet_high`` band (labelled a
+  team-sport convention, Gabbett 2016, not a safe zone) with a line at ``acwr_caution``;
 * each run against the longest run of the previous ``spike_lookback_days`` days
   (``session_spikes``), with lines at the spike thresholds;
 * cadence (steps/min) and ground contact time (ms) per run (``activity_metrics``), with a rolling
@@ -15,7 +15,8 @@ What the page holds (each chart a Vega-Lite spec built with Altair, drawn as SVG
   each shoe's distance (``shoe_mileage``) when shoes exist; otherwise a short note saying how to
   start logging;
 * the flags of the period as a table (date, severity, rule, message, value against threshold,
-  source);
+  source), with the fixed bone-stress safety note (``models.notes.BONE_STRESS_NOTE``) and the last
+  return after a break (``daily_load.last_return_date``) with the weeks since it;
 * a header with the athlete, the period and its totals.
 
 Every threshold drawn is read from the ``thresholds`` table of the last build (the values of
@@ -44,6 +45,7 @@ from typing import Any
 import duckdb
 import polars as pl
 
+from models.notes import BONE_STRESS_NOTE
 from models.thresholds import THRESHOLDS, value as threshold_default
 from pipelines.db import tables
 
@@ -53,7 +55,7 @@ CHART_WIDTH = 820
 #: Runs in the rolling mean drawn over cadence and ground contact time.
 ROLLING_RUNS = 5
 
-SEVERITY_COLOURS = {"caution": "#e0a800", "warning": "#f58518", "alert": "#d62728"}
+SEVERITY_COLOURS = {"info": "#4c78a8", "caution": "#e0a800", "warning": "#f58518", "alert": "#d62728"}
 BAND_COLOURS = {  # session_spikes.band
     "reference": "#9ab0c4",
     "small": SEVERITY_COLOURS["caution"],
@@ -298,9 +300,12 @@ def _acwr_section(alt, acwr: pl.DataFrame, flags: pl.DataFrame, th: dict[str, fl
     intro = (
         f"Running distance of the last {acute} days against your weekly average of the "
         f"{chronic - acute} days before (rolling, uncoupled: the ratio the flags use) and the "
-        f"EWMA ratio ({acute} and {chronic} days). Shaded: the {lo:g}-{hi:g} 'sweet spot'; dashed "
-        f"line: {caution:g}, where a flag is raised ({src}, team sports). Descriptive numbers, not a "
-        "risk score (Impellizzeri et al. 2020/2021)."
+        f"EWMA ratio ({acute} and {chronic} days). Shaded: {lo:g}-{hi:g}, a team-sport convention "
+        f"(the 'sweet spot' of {src}), not a safe zone for runners; dashed line: {caution:g}, where a "
+        f"flag is raised when your last {acute} days hold at least "
+        f"{th.get('acwr_min_acute_m', threshold_default('acwr_min_acute_m')) / 1000:g} km and "
+        f"{chronic} days of data exist (also after a return from a break). Descriptive numbers, "
+        "not a risk score (Impellizzeri et al. 2020/2021)."
     )
     long = acwr.select(
         "local_date",
@@ -315,7 +320,7 @@ def _acwr_section(alt, acwr: pl.DataFrame, flags: pl.DataFrame, th: dict[str, fl
     x = alt.X("local_date:T", title=None, axis=date_axis(weeks))
     band = alt.Chart(alt.Data(values=[{"lo": lo, "hi": hi}])).mark_rect(color=GREEN, opacity=0.15).encode(
         y=alt.Y("lo:Q", scale=alt.Scale(domain=[0, ymax])), y2="hi:Q")
-    band_label = alt.Chart(alt.Data(values=[{"y": hi, "t": f"{lo:g}-{hi:g}"}])).mark_text(
+    band_label = alt.Chart(alt.Data(values=[{"y": hi, "t": f"{lo:g}-{hi:g}: team-sport convention ({src}), not a safe zone"}])).mark_text(
         align="left", baseline="top", dx=4, dy=3, color="#2d6a2b", fontSize=11).encode(
         x=alt.value(0), y="y:Q", text="t:N")
     rule = alt.Chart(alt.Data(values=[{"y": caution, "t": f"{caution:g} ({src})"}])).mark_rule(
@@ -568,6 +573,9 @@ def build_report(con: duckdb.DuckDBPyConnection, *, athlete: str | None = None,
     if "sync_runs" in rels:
         last_sync = _one(con, "SELECT max(finished_at) FROM sync_runs WHERE athlete_id = ?", [athlete_id])[0]
 
+    last_return = None
+    if "last_return_date" in daily.columns and not daily.is_empty():
+        last_return = daily["last_return_date"].drop_nulls().max()
     sev = flags["severity"].value_counts() if not flags.is_empty() else None
     totals = {
         "runs": int(daily["n_runs"].sum()) if not daily.is_empty() else 0,
@@ -582,6 +590,10 @@ def build_report(con: duckdb.DuckDBPyConnection, *, athlete: str | None = None,
         "first_date": first,
         "pain_entries": 0 if pain is None else pain.height,
         "shoes": 0 if shoes is None else shoes.height,
+        "last_return": last_return,
+        "weeks_since_return": None if last_return is None else (end - last_return).days // 7,
+        "return_break_days": int(th.get("return_break_days", threshold_default("return_break_days"))),
+        "acwr_chronic_days": int(th["acwr_chronic_days"]),
     }
     n_weeks = (_monday(end) - _monday(start)).days // 7 + 1
     sections = [
@@ -694,7 +706,7 @@ table.flags { border-collapse: collapse; width: 100%; font-size: 13px; }
 table.flags th, table.flags td { border-bottom: 1px solid #e4e7eb; padding: 6px 6px; text-align: left; vertical-align: top; }
 table.flags th { background: #f0f4f8; }
 .badge { border-radius: 10px; padding: 1px 8px; color: #fff; font-size: 12px; }
-.badge.sev-caution { background: #e0a800; } .badge.sev-warning { background: #f58518; } .badge.sev-alert { background: #d62728; }
+.badge.sev-info { background: #4c78a8; } .badge.sev-caution { background: #e0a800; } .badge.sev-warning { background: #f58518; } .badge.sev-alert { background: #d62728; }
 .small { color: #616e7c; font-size: 11px; margin-top: 2px; } .nowrap { white-space: nowrap; }
 footer { margin-top: 36px; color: #616e7c; font-size: 12px; }
 """
@@ -741,7 +753,7 @@ def render_html(report: Report, javascript: str | None = None) -> str:
     t = report.totals
     js = vega_javascript() if javascript is None else javascript
     sev = t["flags_by_severity"]
-    sev_text = ", ".join(f"{sev[k]} {k}" for k in ("alert", "warning", "caution") if k in sev)
+    sev_text = ", ".join(f"{sev[k]} {k}" for k in ("alert", "warning", "caution", "info") if k in sev)
     tiles = [
         (f"{t['runs']}", "runs"),
         (f"{t['running_km']:,.1f}", "km of running"),
@@ -773,8 +785,22 @@ def render_html(report: Report, javascript: str | None = None) -> str:
                    "(<code>footfall report --athlete NAME</code>).</p>")
     out.append('<h2 id="flags">Flags in this period</h2>')
     out.append('<p class="intro">Each flag names its rule, the value measured against its threshold, and '
-               "the threshold's source. They are prompts to look at your training, not diagnoses; "
-               "none of these thresholds is validated for chronic forefoot pain.</p>")
+               "the threshold's source. Load flags point at loading spikes linked to injury risk in "
+               "studies, relative to your own recent runs; the severity names (caution, warning, alert) "
+               "order attention, not the probability of injury. They are prompts to look at your "
+               "training, not diagnoses; none of these thresholds is validated for chronic forefoot "
+               "pain. Pain rules: Silbernagel et al. 2007 allow pain during activity up to 5/10, want "
+               "pain after activity settled by the next morning and no worsening from week to week; "
+               "the 14-day next-morning baseline and 'rising over three runs' are footfall's own "
+               "operationalisations.</p>")
+    out.append(f'<p class="note safety" id="safety-note">{_e(BONE_STRESS_NOTE)}</p>')
+    if t.get("last_return") is not None:
+        w = t["weeks_since_return"]
+        out.append(f'<p class="note" id="return-note">Return after a break: you ran again on '
+                   f"{_date(t['last_return'])} after {t['return_break_days']} or more days without "
+                   f"running; {w} week{'s' if w != 1 else ''} since then. The acute:chronic ratio is "
+                   f"not flagged until {t['acwr_chronic_days']} days of data have built up again, "
+                   "and a run with no run in its previous 30 days has no spike baseline.</p>")
     out.append(_flags_table(report.flags))
     out.append('<h2 id="not-counted">Activities not counted, and your word on them</h2>')
     out.append('<p class="intro">Activities footfall did not count as running load (not a run, by the '

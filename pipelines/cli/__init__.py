@@ -26,7 +26,7 @@ __all__ = ["app", "console", "err_console", "main"]
 app = typer.Typer(
     add_completion=False,
     no_args_is_help=True,
-    help="footfall: watch exports (FIT, GPX, TCX) to DuckDB, with load and unsafe-loading flags.",
+    help="footfall: watch exports (FIT, GPX, TCX) to DuckDB, with load figures and flags for loading spikes linked to injury risk in studies.",
 )
 
 
@@ -34,7 +34,7 @@ app = typer.Typer(
 def _global_options(
     debug: Annotated[bool, typer.Option("--debug", help="On a failure, print the traceback and Prefect's logs (also FOOTFALL_DEBUG=1).")] = False,
 ) -> None:
-    """footfall: watch exports (FIT, GPX, TCX) to DuckDB, with load and unsafe-loading flags."""
+    """footfall: watch exports (FIT, GPX, TCX) to DuckDB, with load figures and flags for loading spikes linked to injury risk in studies."""
 
 
 app.command()(sync.sync)

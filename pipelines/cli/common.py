@@ -64,7 +64,7 @@ def print_flags(flags: list[dict], title: str) -> None:
         console.print(f"[green]{title}: none[/green]")
         return
     console.print(f"[bold]{title}: {len(flags)}[/bold]")
-    colour = {"alert": "red", "warning": "yellow", "caution": "cyan"}
+    colour = {"alert": "red", "warning": "yellow", "caution": "cyan", "info": "blue"}
     for f in flags:
         sev = str(f.get("severity", ""))
         console.print(

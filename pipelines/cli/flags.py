@@ -29,7 +29,8 @@ def flags(
     since: Annotated[Optional[str], typer.Option(help="Only flags on or after this date (YYYY-MM-DD).")] = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Print the flags (unsafe loading) as a table, or JSON."""
+    """Print the flags (loading spikes linked to injury risk in studies, pain, shoes) as a table,
+    or JSON; with a fixed safety note about bone stress (on stderr with --json)."""
     from pipelines.db import DatabaseBusy, connection
     from pipelines.sqlmodels import ModelsNotBuilt, query_flags
 
@@ -54,11 +55,15 @@ def flags(
         fail(str(err))
     if stale:
         err_console.print(stale, highlight=False, soft_wrap=True, markup=False)
+    from models.notes import BONE_STRESS_NOTE
+
     rows = df.to_dicts()
     if as_json:
         print(json.dumps(rows, default=str, indent=2))
+        err_console.print(BONE_STRESS_NOTE, highlight=False, soft_wrap=True, markup=False)
     else:
         print_flags(rows, title=f"flags in {escape(str(s.db))}")
+        console.print(BONE_STRESS_NOTE, highlight=False, soft_wrap=True, markup=False)
 
 
 def query(

@@ -21,6 +21,10 @@
 -- NULLs: chronic loads and every ratio are NULL until C days of calendar (day_index < C: the
 --        first C - 1 days of an athlete), and a ratio is NULL when its chronic load is 0 (no
 --        division by zero). Acute loads and the EWMAs themselves are always filled.
+-- is_flaggable (issue 14, footfall choice, SCIENCE.md s5): the ratios may raise a flag only when
+--        the runner has acwr_chronic_days days of data since the calendar's start or since the
+--        last return after a break (daily_load.load_history_days); after a return the ratios are
+--        still computed and shown, but flagged nowhere until the chronic window has refilled.
 -- variables: acwr_acute_days, acwr_chronic_days (models/thresholds.py)
 
 create or replace table acwr_daily as
@@ -52,6 +56,7 @@ rolling as (
         running_distance_m,
         duration_s,
         steps,
+        load_history_days,
         sum(running_distance_m) over acute_days as distance_acute_m,
         sum(running_distance_m) over chronic_days as distance_chronic_sum_m,
         sum(running_distance_m) over prior_days as distance_prior_sum_m,
@@ -140,6 +145,7 @@ chronic as (
         e.steps_ewma_acute,
         e.steps_ewma_chronic,
         r.day_index >= p.chronic_days as has_full_history,
+        p.chronic_days,
         p.chronic_days / p.acute_days as n_blocks
 
     from rolling as r
@@ -157,6 +163,8 @@ final as (
         local_date,
         day_index,
         has_full_history,
+        has_full_history and load_history_days >= chronic_days as is_flaggable,
+        load_history_days,
 
         distance_acute_m,
         case when has_full_history

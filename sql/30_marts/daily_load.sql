@@ -10,7 +10,23 @@
 --        any of its activities lacks the value (a partial sum would understate the load), 0 on rest
 --        days, and NULL on every day for an athlete who has no value at all.
 --        longest_run_m is NULL on days without a run.
--- variables: today (DATE; pipelines/sqlmodels.py sets it, default the current date)
+--   * day-total spike (footfall choice after Frandsen et al. 2025, SCIENCE.md s5): baseline_day_m =
+--     the longest running DAY (running_distance_m) of the spike_lookback_days calendar days
+--     before this one (NULL when none of them had running); day_spike_ratio = running_distance_m /
+--     baseline_day_m - 1 (rounded to 1e-9) on days with running; day_band as session_spikes.band
+--     ('no_baseline' when no running day in the window; NULL on days without running).
+--     has_spike_window: the athlete's calendar covers the whole window (day_index - 1 >=
+--     spike_lookback_days; data starts at the first activity of any sport), so a spike can be
+--     flagged (flags.sql); before that the ratio is shown, never flagged.
+--   * returns after a break (footfall choice, SCIENCE.md s5): days_without_run_before = days with no
+--     run between the previous run day and this run day (NULL on the first run day and on days
+--     without running); is_return_after_break when it is >= return_break_days.
+--     last_return_date = the latest such day up to this one; load_history_start_date = that, else
+--     the calendar's first day; load_history_days = days from it to this day, both included (the
+--     ACWR flags wait for acwr_chronic_days of them, acwr_daily.is_flaggable).
+-- variables: today (DATE; pipelines/sqlmodels.py sets it, default the current date),
+--            spike_lookback_days, spike_caution_ratio, spike_warning_ratio, spike_alert_ratio,
+--            return_break_days (models/thresholds.py)
 
 create or replace table daily_load as
 
@@ -83,7 +99,7 @@ per_day as (
 
 ),
 
-final as (
+filled as (
 
     select
         c.athlete_id,
@@ -113,6 +129,100 @@ final as (
     left join per_day as d
         on d.athlete_id = c.athlete_id
         and d.local_date = c.local_date
+
+),
+
+windows as (
+
+    select
+        *,
+        max(nullif(running_distance_m, 0)) over (
+            partition by athlete_id order by day_index
+            rows between cast(getvariable('spike_lookback_days') as integer) preceding
+                and 1 preceding
+        ) as baseline_day_m,
+        max(case when n_runs > 0 then local_date end) over (
+            partition by athlete_id order by day_index
+            rows between unbounded preceding and 1 preceding
+        ) as prev_run_date,
+        day_index - 1 >= cast(getvariable('spike_lookback_days') as integer) as has_spike_window
+
+    from filled
+
+),
+
+returns as (
+
+    select
+        *,
+        case
+            when n_runs > 0 and prev_run_date is not null
+                then date_diff('day', prev_run_date, local_date) - 1
+        end as days_without_run_before,
+        coalesce(n_runs > 0 and prev_run_date is not null
+            and date_diff('day', prev_run_date, local_date) - 1
+                >= getvariable('return_break_days'), false) as is_return_after_break
+
+    from windows
+
+),
+
+history as (
+
+    select
+        *,
+        max(case when is_return_after_break then local_date end) over (
+            partition by athlete_id order by day_index
+            rows between unbounded preceding and current row
+        ) as last_return_date,
+        min(local_date) over (partition by athlete_id) as first_calendar_date
+
+    from returns
+
+),
+
+final as (
+
+    select
+        athlete_id,
+        local_date,
+        day_index,
+        week_start_date,
+        n_activities,
+        n_runs,
+        n_runs_without_steps,
+        running_distance_m,
+        running_moving_time_s,
+        steps,
+        duration_s,
+        longest_run_m,
+        srpe_load_au,
+        trimp_au,
+        baseline_day_m,
+        case
+            when running_distance_m > 0 and baseline_day_m is not null
+                then round(running_distance_m / baseline_day_m - 1, 9)
+        end as day_spike_ratio,
+        case
+            when running_distance_m = 0 then null
+            when baseline_day_m is null then 'no_baseline'
+            when round(running_distance_m / baseline_day_m - 1, 9)
+                <= getvariable('spike_caution_ratio') then 'reference'
+            when round(running_distance_m / baseline_day_m - 1, 9)
+                <= getvariable('spike_warning_ratio') then 'small'
+            when round(running_distance_m / baseline_day_m - 1, 9)
+                <= getvariable('spike_alert_ratio') then 'moderate'
+            else 'large'
+        end as day_band,
+        has_spike_window,
+        days_without_run_before,
+        is_return_after_break,
+        last_return_date,
+        coalesce(last_return_date, first_calendar_date) as load_history_start_date,
+        date_diff('day', coalesce(last_return_date, first_calendar_date), local_date) + 1
+            as load_history_days
+
+    from history
 
 )
 

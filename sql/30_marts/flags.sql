@@ -12,17 +12,38 @@
 --   * single_session_spike, per run (Frandsen et al. 2025): session_spikes.spike_ratio above
 --     spike_caution_ratio -> caution, above spike_warning_ratio -> warning, above
 --     spike_alert_ratio -> alert; threshold = the one of the severity reached. A run with no
---     baseline raises nothing (session_spikes.band = 'no_baseline').
+--     baseline raises nothing (session_spikes.band = 'no_baseline'). Only when the runner's data
+--     covers the whole lookback window (session_spikes.has_full_window; issue 14).
+--   * day_total_spike, per day with two or more runs (footfall choice after Frandsen et al. 2025):
+--     daily_load.day_spike_ratio (the day's running distance against the longest running day of
+--     the previous spike_lookback_days days) with the same bands and thresholds; activity_id
+--     NULL; only with daily_load.has_spike_window. ONE spike flag per day and excess: on a
+--     day with two or more runs, the day flag and that day's single-session flags are compared
+--     and only the most severe is raised (a tie goes to the day flag, the larger excess the
+--     body saw); on single-run days the day total equals the run, and the session rule alone
+--     judges it. So a double day whose runs are each below the bands but whose total is a spike
+--     raises one day flag, and a double day with a session spike raises one flag, not two.
+--   * return_after_break, per return (footfall choice): the first run day after return_break_days
+--     or more days without running (daily_load.is_return_after_break) -> info; value = days
+--     without running; activity_id = the day's first run. It suspends acwr_high until
+--     acwr_chronic_days days of data have refilled (acwr_daily.is_flaggable).
 --   * weekly_ramp, at most once per ISO week (Nielsen et al. 2014): weekly_load.distance_change_pct
 --     above weekly_ramp_pct -> caution, dated on the first day the week-to-date running
---     distance passed it; activity_id NULL; value = the week's change as of this build.
+--     distance passed it; activity_id NULL; value = the week's change as of this build. Only with
+--     weekly_load.has_ramp_history and above the floors (footfall choice, issue 14): the previous
+--     week had at least ramp_min_prev_week_m, and the (week-to-date) increase is at least
+--     ramp_min_increase_m.
 --   * acwr_high (Gabbett 2016 threshold; Impellizzeri et al. 2020/2021 critique in the note): the
 --     UNCOUPLED rolling ACWR of running distance (Windt & Gabbett 2019; Lolli et al. 2019 advise
 --     uncoupled at minimum) at or above acwr_caution -> caution, descriptive only, raised on
 --     the FIRST day of an episode: a day at or above it after acwr_acute_days days below it (a
 --     ratio hovering around the threshold for a fortnight raises one flag, not one per day or per
 --     wobble).
---     The EWMA ratio is quoted in the message, not flagged.
+--     The EWMA ratio is quoted in the message, not flagged. A day counts as high only when
+--     acwr_daily.is_flaggable (28 days of data, also after a return) and the acute distance is at
+--     least acwr_min_acute_m (floor, footfall choice, issue 14).
+--   Spike messages say "relative to your own recent runs" and quote the hazard ratio Frandsen et
+--   al. 2025 report for the band (spike_*_hr): a relative hazard per session, not absolute risk.
 --   * monotony, at most once per complete ISO week (Foster 1998; the cut-off is from secondary
 --     sources): weekly_load.monotony above monotony_caution -> caution, dated on the week's
 --     Sunday, with strain in the message.
@@ -31,6 +52,8 @@
 --   Values are compared after rounding to 1e-9 (float noise never decides a flag); value is that
 --   rounded number, so value > threshold holds row by row (sql/tests/assert_flags_beyond_threshold).
 -- variables: spike_caution_ratio, spike_warning_ratio, spike_alert_ratio, spike_lookback_days,
+--            spike_caution_hr, spike_warning_hr, spike_alert_hr, return_break_days,
+--            ramp_history_weeks, ramp_min_prev_week_m, ramp_min_increase_m, acwr_min_acute_m,
 --            weekly_ramp_pct, acwr_caution, acwr_acute_days, acwr_chronic_days, monotony_caution,
 --            built_at (TIMESTAMP of this build, set by the runner)
 
@@ -74,7 +97,7 @@ flag_log as (
 
 ),
 
-spike_flags as (
+spike_candidates as (
 
     select
         athlete_id,
@@ -94,7 +117,7 @@ spike_flags as (
             else 'spike_caution_ratio'
         end as threshold_name,
         printf(
-            'Your run on %s (%.1f km) was %s%% longer than your longest run in the previous %d days (%.1f km).',
+            'Your run on %s (%.1f km) was %s%% longer than your longest run in the previous %d days (%.1f km), relative to your own recent runs. ',
             strftime(local_date, '%a %d %b %Y'),
             distance_m / 1000,
             case
@@ -104,10 +127,145 @@ spike_flags as (
             end,
             cast(getvariable('spike_lookback_days') as integer),
             baseline_distance_m / 1000
-        ) as message
+        ) as message_head
 
     from spikes
     where spike_ratio > getvariable('spike_caution_ratio')
+      and has_full_window
+
+),
+
+day_candidates as (
+
+    select
+        athlete_id,
+        local_date,
+        cast(null as varchar) as activity_id,
+        'day_total_spike' as rule,
+        case
+            when day_spike_ratio > getvariable('spike_alert_ratio') then 'alert'
+            when day_spike_ratio > getvariable('spike_warning_ratio') then 'warning'
+            else 'caution'
+        end as severity,
+        day_spike_ratio as value,
+        '>' as comparison,
+        case
+            when day_spike_ratio > getvariable('spike_alert_ratio') then 'spike_alert_ratio'
+            when day_spike_ratio > getvariable('spike_warning_ratio') then 'spike_warning_ratio'
+            else 'spike_caution_ratio'
+        end as threshold_name,
+        printf(
+            'On %s you ran %.1f km in %d runs, %s%% more than your longest running day in the previous %d days (%.1f km), relative to your own recent runs. ',
+            strftime(local_date, '%a %d %b %Y'),
+            running_distance_m / 1000,
+            n_runs,
+            case
+                when round(day_spike_ratio * 100) > getvariable('spike_caution_ratio') * 100
+                    then printf('%.0f', day_spike_ratio * 100)
+                else printf('%.1f', day_spike_ratio * 100)
+            end,
+            cast(getvariable('spike_lookback_days') as integer),
+            baseline_day_m / 1000
+        ) as message_head
+
+    from daily
+    where n_runs >= 2
+      and has_spike_window
+      and day_spike_ratio > getvariable('spike_caution_ratio')
+
+),
+
+spike_ranked as (
+
+    select
+        *,
+        row_number() over (
+            partition by athlete_id, local_date
+            order by
+                case severity when 'alert' then 3 when 'warning' then 2 else 1 end desc,
+                case rule when 'day_total_spike' then 0 else 1 end,
+                value desc,
+                activity_id
+        ) as rank_in_day,
+        count(*) filter (where rule = 'day_total_spike') over (
+            partition by athlete_id, local_date
+        ) > 0 as day_also_spiked
+
+    from (
+        select * from spike_candidates
+        union all by name
+        select * from day_candidates
+    )
+
+),
+
+spike_flags as (
+
+    select
+        athlete_id,
+        local_date,
+        activity_id,
+        rule,
+        severity,
+        value,
+        comparison,
+        threshold_name,
+        message_head || printf(
+            'Frandsen et al. 2025 report a hazard ratio of %.2f per session for this band: a relative hazard, not your absolute risk.',
+            case threshold_name
+                when 'spike_alert_ratio' then getvariable('spike_alert_hr')
+                when 'spike_warning_ratio' then getvariable('spike_warning_hr')
+                else getvariable('spike_caution_hr')
+            end
+        ) || case
+            when rule = 'single_session_spike' and day_also_spiked
+                then ' The day''s total was a smaller spike against your longest day and is not flagged again.'
+            when rule = 'day_total_spike' and rank_in_day = 1
+                 and exists_session_spike
+                then ' The day''s single runs are not flagged again.'
+            else ''
+        end as message
+
+    from (
+        select
+            *,
+            count(*) filter (where rule = 'single_session_spike') over (
+                partition by athlete_id, local_date
+            ) > 0 as exists_session_spike
+        from spike_ranked
+    )
+    where rank_in_day = 1
+       or (rule = 'single_session_spike' and not day_also_spiked)
+
+),
+
+return_flags as (
+
+    select
+        d.athlete_id,
+        d.local_date,
+        (
+            select s.activity_id
+            from spikes as s
+            where s.athlete_id = d.athlete_id and s.local_date = d.local_date
+            order by s.started_at, s.activity_id
+            limit 1
+        ) as activity_id,
+        'return_after_break' as rule,
+        'info' as severity,
+        cast(d.days_without_run_before as double) as value,
+        '>=' as comparison,
+        'return_break_days' as threshold_name,
+        printf(
+            'Your run on %s came after %d days without running: a return after a break. Spikes are judged against the runs of the previous %d days (none may be left); the acute:chronic ratio is not flagged until %d days of data have built up again.',
+            strftime(d.local_date, '%a %d %b %Y'),
+            d.days_without_run_before,
+            cast(getvariable('spike_lookback_days') as integer),
+            cast(getvariable('acwr_chronic_days') as integer)
+        ) as message
+
+    from daily as d
+    where d.is_return_after_break
 
 ),
 
@@ -131,6 +289,9 @@ ramp_weeks as (
 
     select * from weeks
     where distance_change_pct > getvariable('weekly_ramp_pct')
+      and has_ramp_history
+      and prev_running_distance_m >= getvariable('ramp_min_prev_week_m')
+      and distance_change_m >= getvariable('ramp_min_increase_m')
 
 ),
 
@@ -147,6 +308,8 @@ ramp_crossings as (
         and d.week_start_date = w.week_start_date
     where round((d.running_distance_wtd_m / w.prev_running_distance_m - 1) * 100, 9)
         > getvariable('weekly_ramp_pct')
+      and d.running_distance_wtd_m - w.prev_running_distance_m
+        >= getvariable('ramp_min_increase_m')
     group by w.athlete_id, w.week_start_date
 
 ),
@@ -163,7 +326,7 @@ ramp_flags as (
         '>' as comparison,
         'weekly_ramp_pct' as threshold_name,
         printf(
-            'Week of %s: %.1f km of running%s, %s%% more than the week before (%.1f km).',
+            'Week of %s: %.1f km of running%s, %s%% more than the week before (%.1f km). Nielsen et al. 2014 found no significant link overall (distance-related injuries, >30%%: HR 1.59, 95%% CI 0.96-2.66): weak evidence.',
             strftime(w.week_start_date, '%a %d %b %Y'),
             w.running_distance_m / 1000,
             case when w.is_complete_week then '' else ' so far' end,
@@ -191,7 +354,9 @@ acwr_days as (
         distance_chronic_uncoupled_m,
         acwr_ewma_distance,
         round(acwr_uncoupled_distance, 9) as acwr_value,
-        coalesce(round(acwr_uncoupled_distance, 9) >= getvariable('acwr_caution'), false) as is_high
+        coalesce(round(acwr_uncoupled_distance, 9) >= getvariable('acwr_caution')
+            and is_flaggable
+            and distance_acute_m >= getvariable('acwr_min_acute_m'), false) as is_high
 
     from acwr
 
@@ -267,6 +432,8 @@ monotony_flags as (
 raised as (
 
     select * from spike_flags
+    union all by name
+    select * from return_flags
     union all by name
     select * from ramp_flags
     union all by name

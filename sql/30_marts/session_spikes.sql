@@ -13,6 +13,10 @@
 --     regression), 'small' <= spike_warning_ratio, 'moderate' <= spike_alert_ratio, 'large' above;
 --     'no_baseline' (ratio NULL) when no run with a distance started in the lookback window
 --     (Frandsen et al. do not say; SCIENCE.md s1.6 / s5); 'no_distance' when this run has no distance.
+--   * has_full_window (issue 14, footfall choice, SCIENCE.md s5): the runner's data covers the
+--     whole lookback window: the athlete's first activity (any sport) is at least
+--     spike_lookback_days local days before this run's local date. Only then can the run raise a
+--     flag (flags.sql); the ratio and band are computed either way.
 -- variables: spike_lookback_days, spike_caution_ratio, spike_warning_ratio, spike_alert_ratio
 --            (all Frandsen et al. 2025, models/thresholds.py)
 
@@ -23,6 +27,14 @@ with
 sessions as (
 
     select * from int_sessions
+
+),
+
+first_dates as (
+
+    select athlete_id, min(local_date) as first_activity_date
+    from sessions
+    group by athlete_id
 
 ),
 
@@ -96,9 +108,13 @@ final as (
             when spike_ratio <= getvariable('spike_warning_ratio') then 'small'
             when spike_ratio <= getvariable('spike_alert_ratio') then 'moderate'
             else 'large'
-        end as band
+        end as band,
+        first_activity_date,
+        date_diff('day', first_activity_date, local_date)
+            >= cast(getvariable('spike_lookback_days') as integer) as has_full_window
 
     from ratios
+    join first_dates using (athlete_id)
 
 )
 

@@ -19,7 +19,11 @@
 --   * pain_<moment>_max / _mean (moment: before, during, after, next_morning): the highest and the
 --     mean pain score (0-10) logged for that moment on the week's days (int_pain_entries, by the
 --     day the pain was felt); NULL when none was logged. n_pain_entries counts every moment.
--- variables: none directly (built from daily_load, which reads `today`)
+--   * distance_change_m = week - previous week (metres; NULL like distance_change_pct).
+--   * has_ramp_history (issue 14, footfall choice): the athlete's calendar covers
+--     ramp_history_weeks complete weeks before this week (first day <= week_start_date - 7 x
+--     ramp_history_weeks); before that the change is shown, never flagged.
+-- variables: ramp_history_weeks (models/thresholds.py); daily_load reads `today`
 
 create or replace table weekly_load as
 
@@ -47,6 +51,7 @@ weekly as (
         max(longest_run_m) as longest_run_m,
         case when count(srpe_load_au) = count(*) then sum(srpe_load_au) end as srpe_load_au,
         case when count(trimp_au) = count(*) then sum(trimp_au) end as trimp_au,
+        min(local_date) as first_day,
         avg(running_distance_m) as mean_daily_distance_m,
         stddev_samp(running_distance_m) as sd_daily_distance_m
 
@@ -87,7 +92,8 @@ with_previous as (
         *,
         n_days = 7 as is_complete_week,
         lag(running_distance_m) over athlete_weeks as prev_running_distance_m,
-        lag(n_days) over athlete_weeks as prev_n_days
+        lag(n_days) over athlete_weeks as prev_n_days,
+        min(first_day) over (partition by athlete_id) as first_calendar_date
 
     from weekly
     window athlete_weeks as (partition by athlete_id order by week_start_date)
@@ -118,6 +124,12 @@ final as (
             when prev_n_days = 7 and prev_running_distance_m > 0
                 then round((running_distance_m / prev_running_distance_m - 1) * 100, 9)
         end as distance_change_pct,
+        case
+            when prev_n_days = 7 and prev_running_distance_m > 0
+                then running_distance_m - prev_running_distance_m
+        end as distance_change_m,
+        date_diff('day', first_calendar_date, week_start_date)
+            >= 7 * cast(getvariable('ramp_history_weeks') as integer) as has_ramp_history,
         mean_daily_distance_m,
         sd_daily_distance_m,
         case

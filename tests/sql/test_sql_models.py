@@ -95,6 +95,13 @@ def add_activity(
     return aid
 
 
+def cover_history(con, first_day: date, athlete: str = "runner") -> str:
+    """A 3 km walk on ``first_day``: the runner's data starts there (issue 14: a spike is flagged
+    only when the runner's data covers the 30 days before the run, a ramp only after two complete
+    weeks). A walk adds no running distance, so no running baseline changes."""
+    return add_activity(con, at(first_day, 12), 3_000, athlete=athlete, sport="walking")
+
+
 def build(con, today: date, **overrides) -> list[str]:
     """Build the models and check that every data test returns no rows."""
     built = run_models(con, today=today, overrides=overrides or None)
@@ -175,6 +182,7 @@ def test_spike_bands_and_flags_against_the_30_day_longest_run(con):
 
 
 def test_earlier_run_on_the_same_day_is_the_baseline(con):
+    cover_history(con, MONDAY - timedelta(days=30))  # issue 14: a full 30-day window
     morning = add_activity(con, at(MONDAY, 7), 5_000)
     evening = add_activity(con, at(MONDAY, 18), 10_000)
     build(con, today=MONDAY)
@@ -237,14 +245,15 @@ def test_weekly_ramp_30_to_40_km_is_flagged_30_to_38_is_not(con):
     for km in cases:  # one athlete per case
         for day in (0, 2, 4):  # week 1: 3 x 10 km
             add_activity(con, at(MONDAY + timedelta(days=day)), 10_000, athlete=f"w{km}")
+        cover_history(con, MONDAY - timedelta(days=7), athlete=f"w{km}")  # issue 14: 2 full weeks
         for day in (7, 9, 11):  # week 2: 3 x 10 km and a Sunday run making up the rest
             add_activity(con, at(MONDAY + timedelta(days=day)), 10_000, athlete=f"w{km}")
         add_activity(con, at(MONDAY + timedelta(days=13)), (km - 30) * 1000, athlete=f"w{km}")
     build(con, today=MONDAY + timedelta(days=13))
 
     for km, flagged in cases.items():
-        weeks = rows(con, "SELECT * FROM weekly_load WHERE athlete_id = ? ORDER BY week_start_date",
-                     [f"w{km}"])
+        weeks = rows(con, "SELECT * FROM weekly_load WHERE athlete_id = ? AND week_start_date >= ? "
+                          "ORDER BY week_start_date", [f"w{km}", MONDAY])
         assert [w["week_start_date"] for w in weeks] == [MONDAY, MONDAY + timedelta(days=7)]
         assert [w["running_distance_m"] for w in weeks] == [30_000, km * 1000]
         assert [w["n_runs"] for w in weeks] == [3, 4]
@@ -267,6 +276,7 @@ def test_weekly_ramp_30_to_40_km_is_flagged_30_to_38_is_not(con):
 
 
 def test_weekly_ramp_is_dated_on_the_day_the_week_passed_the_threshold(con):
+    cover_history(con, MONDAY - timedelta(days=7))  # issue 14: two complete weeks before week 2
     for day in (0, 2, 4):
         add_activity(con, at(MONDAY + timedelta(days=day)), 10_000)
     add_activity(con, at(MONDAY + timedelta(days=8)), 20_000)  # Tue: 20 km so far
@@ -289,6 +299,10 @@ def test_a_partial_first_week_is_not_a_baseline_for_the_ramp(con):
     assert [(w["n_days"], w["is_complete_week"]) for w in weeks] == [(1, False), (7, True), (7, True)]
     assert weeks[1]["distance_change_pct"] is None  # 30 km after a 1-day week of 5 km: unknown
     assert weeks[2]["distance_change_pct"] == pytest.approx(100 / 3, abs=1e-9)
+    # issue 14: only one complete week before week 3, so the change is shown, not flagged ...
+    assert flags_of(con, "weekly_ramp") == []
+    # ... and with one complete week enough, the partial first week still serves as no base
+    build(con, today=MONDAY + timedelta(days=13), ramp_history_weeks=1)
     assert [f["local_date"] for f in flags_of(con, "weekly_ramp")] == [MONDAY + timedelta(days=13)]
 
 
@@ -527,6 +541,7 @@ def test_runner_rejects_malformed_model_files(tmp_path):
 
 
 def test_overrides_reach_sql_and_the_thresholds_table(con):
+    cover_history(con, MONDAY - timedelta(days=30))  # issue 14: a full 30-day window
     add_activity(con, at(MONDAY), 10_000)
     add_activity(con, at(MONDAY + timedelta(days=2)), 12_000)  # +20%
     build(con, today=MONDAY + timedelta(days=2))
@@ -546,6 +561,7 @@ def test_overrides_reach_sql_and_the_thresholds_table(con):
 
 
 def test_rebuilds_keep_flag_ids_and_only_new_flags_are_new(con):
+    cover_history(con, MONDAY - timedelta(days=30))  # issue 14: a full 30-day window
     add_activity(con, at(MONDAY), 10_000)
     add_activity(con, at(MONDAY + timedelta(days=2)), 16_000)
     build(con, today=MONDAY + timedelta(days=2))
@@ -577,10 +593,11 @@ def test_a_failed_build_leaves_the_previous_build_untouched(con):
 
 
 def test_data_tests_find_broken_rows(con):
+    cover_history(con, MONDAY - timedelta(days=30))  # issue 14: a full 30-day window
     add_activity(con, at(MONDAY), 10_000)
     add_activity(con, at(MONDAY + timedelta(days=2)), 16_000)
     build(con, today=MONDAY + timedelta(days=30))
-    con.execute("INSERT INTO daily_load SELECT * FROM daily_load WHERE day_index = 3")
+    con.execute("INSERT INTO daily_load SELECT * FROM daily_load WHERE day_index = 33")
     con.execute("UPDATE acwr_daily SET acwr_uncoupled_distance = 1.0 WHERE day_index = 2")
     con.execute("UPDATE flags SET value = threshold / 2")
     con.execute("UPDATE flags SET source = NULL")
@@ -602,6 +619,7 @@ def test_query_flags_filters_and_reads_a_read_only_file(con, db_path):
     with pytest.raises(ModelsNotBuilt):
         query_flags(con)
     for who in ("ann", "bob"):
+        cover_history(con, MONDAY - timedelta(days=30), athlete=who)  # issue 14: full window
         add_activity(con, at(MONDAY), 10_000, athlete=who)
         add_activity(con, at(MONDAY + timedelta(days=2)), 12_000, athlete=who)
         add_activity(con, at(MONDAY + timedelta(days=9)), 16_000, athlete=who)
