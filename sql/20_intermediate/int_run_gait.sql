@@ -26,7 +26,7 @@ sessions as (
 
 gait as (
 
-    select * from stg_activity_gait
+    select * from stg_gait
 
 ),
 

@@ -1,4 +1,4 @@
--- stg_activity_gait: the run/walk split of each activity, computed by models/ (models/gait.py,
+-- stg_gait: the run/walk split of each activity, computed by models/ (models/gait.py,
 -- models/summary.py): time running and walking, the longest continuous running bout, and the
 -- running-only cadence and ground contact time (walk breaks left out).
 -- grain: one row per activity; key: activity_id
@@ -6,7 +6,7 @@
 --        feet); avg_ground_contact_time_run_ms milliseconds. NULL: not measurable from the file.
 -- variables: none
 
-create or replace view stg_activity_gait as
+create or replace view stg_gait as
 
 with
 
