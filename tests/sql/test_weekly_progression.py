@@ -119,3 +119,22 @@ def test_a_cadence_change_is_shown_never_flagged(synced_db):
     with duckdb.connect(str(synced_db), read_only=True) as con:
         rules = {r[0] for r in con.execute("SELECT DISTINCT rule FROM flags").fetchall()}
     assert not {r for r in rules if "cadence" in r or "progression" in r}
+
+
+def test_the_data_test_finds_lost_minutes_and_missing_weeks(synced_db, tmp_path):
+    import shutil
+
+    from pipelines.sqlmodels import run_data_tests
+
+    name = "assert_progression_and_plan_consistent"
+    p = tmp_path / "copy.duckdb"
+    shutil.copy(synced_db, p)
+    con = duckdb.connect(str(p))
+    try:
+        assert run_data_tests(con)[name] == 0
+        con.execute("UPDATE weekly_progression SET walking_min = walking_min + 1 WHERE week_start_date = ?", [W2])
+        assert run_data_tests(con)[name] == 1
+        con.execute("DELETE FROM weekly_progression WHERE week_start_date = ?", [W3])  # a zero week
+        assert run_data_tests(con)[name] == 2
+    finally:
+        con.close()
