@@ -96,6 +96,11 @@ _ALL = [
     Threshold("new_shoe_week_share", 0.5, "fraction", "footfall heuristic",
               "more than half of a week's running distance in a shoe in its first 14 days"),
     Threshold("shoe_retire_m", 800_000, "m", "footfall heuristic", "a shoe past 800 km"),
+    # --- return-to-run plan (footfall plan; sql/30_marts/plan_vs_actual.sql) ---
+    Threshold("plan_exceeded_margin", 0.10, "fraction over plan", "footfall heuristic",
+              "a plan week whose running minutes or longest continuous running bout exceed the "
+              "runner's own plan by more than this raises plan_exceeded (caution); the plan, "
+              "not a study, sets the numbers"),
     # --- gait classification and data validity (models/) ---
     Threshold("run_min_cadence_spm", 140, "steps/min", "footfall heuristic",
               "below this a moving sample is walking (walking ~100-130 spm, running >= ~150)"),

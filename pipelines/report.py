@@ -11,6 +11,10 @@ What the page holds (each chart a Vega-Lite spec built with Altair, drawn as SVG
   (``session_spikes``), with lines at the spike thresholds;
 * cadence (steps/min) and ground contact time (ms) per run (``activity_metrics``), with a rolling
   mean of five runs;
+* the run-walk progression per week (``weekly_progression``): running vs walking minutes, the
+  longest continuous running bout, and running-only cadence against the previous 4 weeks' mean;
+* when the athlete has a return-to-run plan (``footfall plan``): planned vs actual running
+  minutes and longest bout per plan week (``plan_vs_actual``);
 * pain scores (0-10) over daily running distance (``int_pain_entries``) when pain was logged, and
   each shoe's distance (``shoe_mileage``) when shoes exist; otherwise a short note saying how to
   start logging;
@@ -521,6 +525,120 @@ def _shoe_section(alt, shoes: pl.DataFrame | None, th: dict[str, float]) -> Sect
     return Section("shoes", "Shoe mileage", intro, spec=_spec(chart, {"shoes": _rows(df)}))
 
 
+def _progression_section(alt, prog: pl.DataFrame | None) -> Section:
+    intro = (
+        "Run-walk progression per week (Monday to Sunday): minutes running and walking inside "
+        "your runs (stacked bars), the longest continuous running bout (line), and below, "
+        "running-only cadence (walk breaks left out) with the mean of your previous 4 weeks "
+        "(dashed). A footfall view with no threshold: a cadence change is shown, never flagged "
+        "(raising cadence is a common intervention to reduce forefoot and knee load)."
+    )
+    title = "Run-walk progression"
+    if prog is None or prog.is_empty() or (prog["running_min"].sum() + prog["walking_min"].sum()) == 0:
+        return Section("progression", title, intro, note="No runs in this period.")
+    fmt = "%d %b" if prog.height <= 52 else "%d %b %Y"
+    df = prog.with_columns(week=pl.col("week_start_date").dt.strftime(fmt))
+    bars = pl.concat([
+        df.select("week", "week_start_date", pl.lit("running").alias("kind"),
+                  pl.col("running_min").alias("minutes")),
+        df.select("week", "week_start_date", pl.lit("walking").alias("kind"),
+                  pl.col("walking_min").alias("minutes")),
+    ])
+    x = alt.X("week:N", sort=None, title="week starting (Monday)",
+              axis=alt.Axis(labelAngle=-45, labelOverlap="greedy"))
+    tooltip = [
+        alt.Tooltip("week_start_date:T", title="week of", format="%a %d %b %Y"),
+        alt.Tooltip("running_min:Q", title="running min", format=".1f"),
+        alt.Tooltip("walking_min:Q", title="walking min", format=".1f"),
+        alt.Tooltip("run_walk_ratio:Q", title="run:walk", format=".2f"),
+        alt.Tooltip("longest_run_bout_min:Q", title="longest bout min", format=".1f"),
+        alt.Tooltip("running_min_prev4_mean:Q", title="running min, previous 4 weeks' mean", format=".1f"),
+        alt.Tooltip("running_min_change_pct:Q", title="running min vs previous 4 weeks %", format="+.0f"),
+    ]
+    stacked = alt.Chart(alt.Data(name="progression_bars")).mark_bar().encode(
+        x=x, y=alt.Y("sum(minutes):Q", title="minutes (bars: running + walking)"),
+        color=alt.Color("kind:N", scale=alt.Scale(domain=["running", "walking"], range=[BLUE, "#b8c7d9"]),
+                        legend=alt.Legend(title=None, orient="top")),
+        order=alt.Order("kind:N", sort="ascending"),
+        tooltip=[alt.Tooltip("week_start_date:T", title="week of", format="%a %d %b %Y"),
+                 alt.Tooltip("kind:N"), alt.Tooltip("minutes:Q", format=".1f")])
+    bout = alt.Chart(alt.Data(name="progression")).mark_line(point=True, color="#333", strokeWidth=1.5).encode(
+        x=x, y=alt.Y("longest_run_bout_min:Q", title="longest continuous running bout (min, line)",
+                     axis=alt.Axis(orient="right")),
+        tooltip=tooltip)
+    top = alt.layer(stacked, bout).resolve_scale(y="independent").properties(width=CHART_WIDTH, height=240)
+    panels = [top]
+    note = None
+    if df["cadence_run_spm"].drop_nulls().len():
+        cad_base = alt.Chart(alt.Data(name="progression")).transform_filter("isValid(datum.cadence_run_spm)")
+        cad = cad_base.mark_line(point=True, color=BLUE).encode(
+            x=x, y=alt.Y("cadence_run_spm:Q", title="running cadence (steps/min)", scale=alt.Scale(zero=False)),
+            tooltip=[alt.Tooltip("week_start_date:T", title="week of", format="%a %d %b %Y"),
+                     alt.Tooltip("cadence_run_spm:Q", title="running cadence", format=".1f"),
+                     alt.Tooltip("cadence_run_spm_prev4_mean:Q", title="previous 4 weeks", format=".1f"),
+                     alt.Tooltip("cadence_run_spm_change:Q", title="change (steps/min)", format="+.1f"),
+                     alt.Tooltip("ground_contact_time_run_ms:Q", title="running contact time ms", format=".0f")])
+        base_line = alt.Chart(alt.Data(name="progression")).transform_filter(
+            "isValid(datum.cadence_run_spm_prev4_mean)").mark_line(color=BLUE, strokeDash=[5, 4], opacity=0.7).encode(
+            x=x, y=alt.Y("cadence_run_spm_prev4_mean:Q"))
+        panels.append(alt.layer(cad, base_line).properties(width=CHART_WIDTH, height=140))
+    else:
+        note = "No running cadence in this period (it needs a watch or pod that records cadence)."
+    chart = alt.vconcat(*panels)
+    return Section("progression", title, intro, note=note,
+                   spec=_spec(chart, {"progression": _rows(df), "progression_bars": _rows(bars)}))
+
+
+def _plan_section(alt, plan: pl.DataFrame | None, th: dict[str, float]) -> Section | None:
+    """The return-to-run plan against what was run; None when the athlete has no plan."""
+    if plan is None or plan.is_empty():
+        return None
+    margin = th["plan_exceeded_margin"]
+    intro = (
+        "Your return-to-run plan (`footfall plan`) week by week: planned running minutes and "
+        "longest continuous run (grey) against what you ran (blue; orange when it exceeded the "
+        f"plan by more than {margin:.0%}, which raises a plan_exceeded caution: a footfall "
+        "heuristic, the plan sets the numbers). The current week is the week so far; future "
+        "weeks show the plan only."
+    )
+    rows = []
+    for r in plan.to_dicts():
+        label = f"wk {r['week_number']} ({r['week_start_date']:%d %b})"
+        future = r["week_status"] == "future"
+        status = "exceeded" if r["is_exceeded"] else ("week so far" if r["week_status"] == "current" else "ran")
+        common = {"week": label, "week_number": r["week_number"], "week_start_date": r["week_start_date"],
+                  "pattern": r["pattern"] or "-", "week_status": r["week_status"]}
+        rows.append(common | {"what": "planned", "status": "planned", "run_min": r["run_min"],
+                              "longest_min": r["longest_min"]})
+        if not future:
+            rows.append(common | {"what": "actual", "status": status, "run_min": r["actual_run_min"],
+                                  "longest_min": r["actual_longest_bout_min"]})
+    df = pl.DataFrame(rows, infer_schema_length=None)
+    x = alt.X("week:N", sort=None, title="plan week", axis=alt.Axis(labelAngle=-45, labelOverlap="greedy"))
+    colour = alt.Color("status:N", scale=alt.Scale(
+        domain=["planned", "ran", "week so far", "exceeded"],
+        range=[GREY, BLUE, "#a7c0dc", SEVERITY_COLOURS["warning"]]), legend=alt.Legend(title=None, orient="top"))
+    tooltip = [alt.Tooltip("week:N", title="plan week"), alt.Tooltip("what:N"),
+               alt.Tooltip("run_min:Q", title="running min", format=".1f"),
+               alt.Tooltip("longest_min:Q", title="longest bout min", format=".1f"),
+               alt.Tooltip("pattern:N", title="planned pattern"), alt.Tooltip("week_status:N", title="week")]
+    data = alt.Data(name="plan")
+    minutes = alt.Chart(data).mark_bar().encode(
+        x=x, xOffset=alt.XOffset("what:N", sort=["planned", "actual"]),
+        y=alt.Y("run_min:Q", title="running minutes in the week"), color=colour, tooltip=tooltip,
+    ).properties(width=CHART_WIDTH, height=200)
+    longest = alt.Chart(data).transform_filter("isValid(datum.longest_min)").mark_bar().encode(
+        x=x, xOffset=alt.XOffset("what:N", sort=["planned", "actual"]),
+        y=alt.Y("longest_min:Q", title="longest continuous run (min)"), color=colour, tooltip=tooltip,
+    ).properties(width=CHART_WIDTH, height=140)
+    chart = alt.vconcat(minutes, longest)
+    n_over = int(plan["is_exceeded"].sum())
+    note = (f"{n_over} plan week{'s' if n_over != 1 else ''} exceeded the plan by more than {margin:.0%}."
+            if n_over else None)
+    return Section("plan", "Return-to-run plan vs what you ran", intro, note=note,
+                   spec=_spec(chart, {"plan": _rows(df)}))
+
+
 # --------------------------------------------------------------------------- assembling
 
 
@@ -568,6 +686,13 @@ def build_report(con: duckdb.DuckDBPyConnection, *, athlete: str | None = None,
     shoes = None
     if "shoe_mileage" in rels:
         shoes = _df(con, "SELECT * FROM shoe_mileage WHERE athlete_id = ? ORDER BY distance_m DESC", [athlete_id])
+    progression = None
+    if "weekly_progression" in rels:
+        progression = _df(con, "SELECT * FROM weekly_progression WHERE athlete_id = ? "
+                               "AND week_start_date + 6 >= ? AND week_start_date <= ? ORDER BY week_start_date", p)
+    plan = None
+    if "plan_vs_actual" in rels:
+        plan = _df(con, "SELECT * FROM plan_vs_actual WHERE athlete_id = ? ORDER BY week_number", [athlete_id])
     built_at = _one(con, "SELECT max(built_at) FROM build_info")[0] if "build_info" in rels else None
     last_sync = None
     if "sync_runs" in rels:
@@ -601,9 +726,12 @@ def build_report(con: duckdb.DuckDBPyConnection, *, athlete: str | None = None,
         _acwr_section(alt, acwr, flags, th, n_weeks),
         _spike_section(alt, spikes, th, n_weeks),
         _gait_section(alt, metrics, n_weeks),
+        _progression_section(alt, progression),
+        _plan_section(alt, plan, th),
         _pain_section(alt, pain, daily, th, n_weeks),
         _shoe_section(alt, shoes, th),
     ]
+    sections = [x for x in sections if x is not None]  # the plan's only when there is a plan
     return Report(athlete_id=athlete_id, start=start, end=end, weeks=n_weeks, totals=totals,
                   sections=sections, flags=flags.to_dicts(), athletes=athletes,
                   built_at=built_at, last_sync_at=last_sync,

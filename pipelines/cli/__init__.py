@@ -1,7 +1,8 @@
 """``footfall`` command line: parses arguments, calls flows or read-only helpers, prints.
 
 One module per command group: ``sync`` (sync), ``flags`` (flags, query, build), ``journal``
-(log, shoes), ``activity`` (activity sport/exclude/include, audit), ``report`` (report, export), ``serve``, ``demo``, ``check``; what they share
+(log, shoes), ``activity`` (activity sport/exclude/include, audit), ``plan`` (plan), ``report``
+(report, export), ``serve``, ``demo``, ``check``; what they share
 (options, settings, errors, flag printing) is in ``common``. The console script is
 ``footfall = "pipelines.cli:main"``.
 
@@ -18,7 +19,7 @@ from typing import Annotated
 
 import typer
 
-from pipelines.cli import activity, check, common, demo, flags, journal, report, serve, sync
+from pipelines.cli import activity, check, common, demo, flags, journal, plan, report, serve, sync
 from pipelines.cli.common import console, debug_on, err_console, error_line
 
 __all__ = ["app", "console", "err_console", "main"]
@@ -45,6 +46,7 @@ app.add_typer(journal.log_app, name="log")
 app.add_typer(journal.shoes_app, name="shoes")
 app.add_typer(activity.activity_app, name="activity")
 app.command()(activity.audit)
+app.add_typer(plan.plan_app, name="plan")
 app.command()(flags.query)
 app.command()(check.check)
 app.command()(report.report)

@@ -49,6 +49,7 @@
 --     Sunday, with strain in the message.
 --   * the runner's log (pain, shoes): the rows of journal_flags (rules and sources in
 --     sql/30_marts/journal_flags.sql), appended to the load flags and keyed with them here.
+--   * the return-to-run plan: the rows of plan_flags (plan_exceeded; sql/30_marts/plan_flags.sql).
 --   Values are compared after rounding to 1e-9 (float noise never decides a flag); value is that
 --   rounded number, so value > threshold holds row by row (sql/tests/assert_flags_beyond_threshold).
 -- variables: spike_caution_ratio, spike_warning_ratio, spike_alert_ratio, spike_lookback_days,
@@ -442,6 +443,8 @@ raised as (
     select * from monotony_flags
     union all by name
     select * from journal_flags
+    union all by name
+    select * from plan_flags
 
 ),
 

@@ -24,7 +24,7 @@ from tests.conftest import TODAY
 
 PROJECT = Path(__file__).resolve().parents[2]
 ARTIFACTS = PROJECT / "test-artifacts"
-ALL_CHARTS = ("weekly", "acwr", "spikes", "gait", "pain", "shoes")
+ALL_CHARTS = ("weekly", "acwr", "spikes", "gait", "progression", "pain", "shoes")
 
 
 # --------------------------------------------------------------------------- data: one real sync
@@ -169,13 +169,13 @@ def test_report_with_the_runners_log_renders_every_chart(journal_db, chromium, t
 def test_demo_report_without_a_log_says_how_to_start_one(demo_db, chromium, tmp_path):
     out = tmp_path / "demo.html"
     r = write_report(demo_db, out, weeks=0)
-    assert [s.key for s in r.charts] == ["weekly", "acwr", "spikes", "gait"]
+    assert [s.key for s in r.charts] == ["weekly", "acwr", "spikes", "gait", "progression"]
     assert [s.key for s in r.notes] == ["pain", "shoes"]
     page = out.read_text()
     assert "No pain logged yet" in page and "footfall log pain" in page
     assert "No shoes yet" in page and "footfall shoes add" in page
     assert 'id="chart-pain"' not in page and 'id="chart-shoes"' not in page
-    assert_page_renders(chromium, out, ("weekly", "acwr", "spikes", "gait"), "report-demo.png", tmp_path)
+    assert_page_renders(chromium, out, ("weekly", "acwr", "spikes", "gait", "progression"), "report-demo.png", tmp_path)
 
 
 def test_page_is_self_contained(demo_db, tmp_path):
@@ -245,7 +245,7 @@ def test_cli_report(demo_db, isolated_config):
     out = isolated_config / "out" / "r.html"
     res = CliRunner().invoke(app, ["report", "--db", str(demo_db), "--out", str(out), "--weeks", "6"])
     assert res.exit_code == 0, res.output
-    assert out.stat().st_size > 500_000 and "4 charts" in res.output and "pain" in res.output
+    assert out.stat().st_size > 500_000 and "5 charts" in res.output and "pain" in res.output  # + progression
     res = CliRunner().invoke(app, ["report", "--db", str(demo_db), "--athlete", "nobody"])
     assert res.exit_code == 2 and "demo" in res.output
     res = CliRunner().invoke(app, ["report", "--db", str(isolated_config / "none.duckdb")])
