@@ -28,7 +28,7 @@ RUNNER = CliRunner()
 @pytest.fixture(scope="module")
 def synced_once(prefect_harness, tmp_path_factory):
     base = tmp_path_factory.mktemp("overrides")
-    folder = write_export(base / "export")
+    folder = write_export(base / "export", weeks=7)  # spike flags need 30 days of history (issue 14)
     dbfile = base / "ff.duckdb"
     run_sync(folder, dbfile)
     return folder, dbfile
