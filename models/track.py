@@ -28,16 +28,17 @@ heuristics except the on-foot speed ceiling, from Bolt's 2009 100 m peak speed):
 2. ``duplicate_time``: records less than ``track_same_time_s`` apart share one timestamp; the
    position nearest the previous kept one is kept (two sources stamping 1 ms apart, a 2 Hz file
    with whole-second timestamps).
-3. ``interleaved``: over a sliding window of ``track_interleave_window`` steps, the
+3. ``out_and_back``: a position at least ``track_spike_min_m`` from both its kept neighbours
+   while those neighbours are closer together than ``track_spike_return_ratio`` of the shorter
+   leg, and the detour through it is faster than ``track_spike_speed_fraction`` of the ceiling
+   (geometry only when a neighbour is untimed). Repeated until no spike is left.
+4. ``interleaved``: over a sliding window of ``track_interleave_window`` steps, the
    point-to-point path is ``track_interleave_ratio`` times longer than the path over every other
    point, with a mean step of at least ``track_interleave_min_step_m`` (a zig-zag between two
    sources a few tens of metres apart). In such a region the positions are split into two
    streams (each position joins the stream whose last position is nearer) and the stream that
    continues the track before and after the region is kept (else the one with more positions).
-4. ``out_and_back``: a position at least ``track_spike_min_m`` from both its kept neighbours
-   while those neighbours are closer together than ``track_spike_return_ratio`` of the shorter
-   leg, and the detour through it is faster than ``track_spike_speed_fraction`` of the ceiling
-   (geometry only when a neighbour is untimed). Repeated until no spike is left.
+   A region whose smaller stream has fewer than 3 positions is not two streams (left to rule 5).
 5. ``speed_ceiling``: the longest chain of positions in which every step is at most
    ``max_speed_mps`` (each position may connect to any of the ``track_lookback_points``
    previous ones; dynamic programming, so a burst of bad fixes is dropped whichever side of it
@@ -106,8 +107,8 @@ def clean_track(seconds, lat_deg, lon_deg, *, max_speed_mps: float, overrides=No
 
     drop(_out_of_order(t, keep), "out_of_order")
     drop(_duplicate_times(t, lat, lon, keep, threshold("track_same_time_s", overrides)), "duplicate_time")
-    drop(_interleaved(lat, lon, keep, overrides), "interleaved")
     drop(_out_and_back(t, lat, lon, keep, max_speed_mps, overrides), "out_and_back")
+    drop(_interleaved(lat, lon, keep, overrides), "interleaved")
     drop(_speed_chain(t, lat, lon, keep, max_speed_mps, int(threshold("track_lookback_points", overrides))),
          "speed_ceiling")
 
@@ -231,6 +232,8 @@ def _second_stream(la, lo, region, before, after) -> list[int]:
             cost += float(haversine_m(la[s[-1]], lo[s[-1]], la[after], lo[after]))
         return cost
 
+    if min(len(s) for s in streams) < 3:  # not two streams alternating: a lone bad fix
+        return []
     if before is not None or after is not None:
         costs = [context_cost(s) for s in streams]
         keep_i = int(np.argmin(costs))
