@@ -130,6 +130,11 @@ _ALL = [
               "speed ceiling: a position may connect to any of this many previous positions "
               "(a run of up to this many bad positions is skipped; a longer one is kept and its "
               "jump counted once)"),
+    # --- time per sample (models/gait.sample_durations) ---
+    Threshold("moving_gap_max_s", 600, "s", "footfall heuristic",
+              "time per sample: a gap longer than this is a pause even when the position "
+              "advanced across it (sparse loggers write a point every 30-60 s; 10 min without a "
+              "point is the logger off, not a sample)"),
     # --- reading files (ingest/) ---
     Threshold("gpx_activity_split_gap_s", 10_800, "s", "footfall heuristic",
               "GPX tracks/segments further apart in time than this (or going back in time) are "
