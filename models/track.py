@@ -270,9 +270,11 @@ def _out_and_back(t, lat, lon, keep, max_speed_mps, overrides) -> np.ndarray:
         # drop the worst spike of each run of adjacent candidates, then look again
         cand = np.flatnonzero(spike)
         score = (a + b - c)[cand]
+        taken = np.zeros(spike.size + 2, dtype=bool)  # taken[q + 1]: candidate q is dropped
         chosen: list[int] = []
-        for q in cand[np.argsort(-score)]:
-            if all(abs(q - p) > 1 for p in chosen):
+        for q in cand[np.argsort(-score, kind="stable")]:
+            if not (taken[q] or taken[q + 2]):  # neither neighbour is dropped this round
+                taken[q + 1] = True
                 chosen.append(int(q))
         hit = j[np.asarray(chosen, dtype=int)]
         work[hit] = False
@@ -346,15 +348,14 @@ def cumulative_distance_m(distance_m) -> float | None:
     if have.size == 0:
         return None
     total = 0.0
-    start = peak = float(have[0])
-    for v in have[1:]:
-        v = float(v)
-        if v > peak:
-            peak = v
-        elif v < 0.5 * peak:  # a reset: close this leg, start a new one from v
-            total += peak - start
-            start = peak = v
-    return total + (peak - start)
+    while have.size:
+        peak = np.maximum.accumulate(have)
+        # a reset: a fall to under half of the leg's (positive) maximum so far
+        reset = np.flatnonzero((have[1:] < 0.5 * peak[:-1]) & (peak[:-1] > 0)) + 1
+        end = int(reset[0]) if reset.size else have.size
+        total += float(peak[end - 1] - have[0])
+        have = have[end:]
+    return total
 
 
 def speed_ceiling_mps(sport: str | None, overrides=None) -> float:
