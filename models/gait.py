@@ -12,13 +12,13 @@ Choices (thresholds from ``models/thresholds.py``; none is validated, see SCIENC
   whole-second timestamps) share the interval that ends at it: each gets ``dt / m`` for ``m``
   records, so 2 Hz and 1 Hz recordings of one run give the same time and steps. A record stamped
   earlier than one before it gets 0 and the next is measured from the latest time seen. A gap
-  longer than ``pause_gap_s`` is a pause (``dt = 0``, counted nowhere) when the device recorded a
-  timer stop inside it, or when the distance covered across it shows no movement (slower than
-  ``moving_min_speed_mps``), or when it is longer than ``moving_gap_max_s``; otherwise (a sparse
-  logger writing a point every 30-60 s, smart recording whose position advanced) the gap is
-  moving time. When neither the distance across a gap nor the stop events are known, a gap
-  longer than ``pause_gap_s`` is a pause, as before. The first sample gets 0; samples without a
-  timestamp get 0.
+  longer than ``pause_gap_s`` is a pause (``dt = 0``, counted nowhere) when the distance covered
+  across it shows no movement (slower than ``moving_min_speed_mps``) or when it is longer than
+  ``moving_gap_max_s``; otherwise (a sparse logger writing a point every 30-60 s, smart
+  recording whose position advanced) the gap is moving time. A gap of any length in which the
+  device recorded a timer stop is a pause (so moving time never exceeds the timer). When neither
+  the distance across a gap nor the stop events are known, a gap longer than ``pause_gap_s`` is
+  a pause, as before. The first sample gets 0; samples without a timestamp get 0.
 - **Speed** (``derive_speed``): the file's ``speed_mps`` where present (the device filters it);
   otherwise the distance covered (cumulative ``distance_m``, else the haversine between
   positions) over ``speed_window_s`` of active time centred on the sample. Across a pause (or a
@@ -100,7 +100,7 @@ def sample_durations(
 def _pauses(t, starts, gid, members, span, have, step_m, stops_s, overrides) -> np.ndarray:
     """Whether each group's interval (``span``) is a pause; see ``sample_durations``."""
     long_gap = span > threshold("pause_gap_s", overrides)
-    if not np.any(long_gap):
+    if not np.any(long_gap) and stops_s is None:
         return long_gap
     # metres covered across each group's interval: the group's steps (NaN when none is known)
     covered = np.full(len(starts), np.nan)
@@ -123,7 +123,8 @@ def _pauses(t, starts, gid, members, span, have, step_m, stops_s, overrides) -> 
         still = covered / span < threshold("moving_min_speed_mps", overrides)
     unknown = np.isnan(covered) & (stops_s is None)
     too_long = span > threshold("moving_gap_max_s", overrides)
-    return long_gap & (stopped | (still & ~np.isnan(covered)) | unknown | too_long)
+    # a timer stop inside any gap is a pause (the device says so); a long gap needs evidence
+    return stopped | (long_gap & ((still & ~np.isnan(covered)) | unknown | too_long))
 
 
 def derive_speed(

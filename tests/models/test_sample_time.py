@@ -91,3 +91,12 @@ def test_null_timestamps_and_old_calls_still_work():
     assert dt.tolist() == [0.0, 0.0, 2.0, 1.0]
     with pytest.raises(ValueError):
         sample_durations(stamps([0, 1]), step_m=np.zeros(3))
+
+
+def test_a_timer_stop_inside_a_short_gap_is_a_pause_too():
+    # stop at 5 s, start at 12 s: a 7 s gap, shorter than pause_gap_s, but the timer was off
+    secs = [0, 1, 2, 3, 4, 5, 12, 13]
+    step = np.array([np.nan, 3, 3, 3, 3, 3, 20, 3])
+    dt = sample_durations(stamps(secs), step_m=step, stops_s=np.array([EPOCH0 + 5]))
+    assert dt.tolist() == [0, 1, 1, 1, 1, 1, 0, 1]
+    assert sample_durations(stamps(secs), step_m=step).tolist() == [0, 1, 1, 1, 1, 1, 7, 1]
