@@ -116,6 +116,10 @@ _ALL = [
     Threshold("track_spike_speed_fraction", 0.5, "fraction of the speed ceiling", "footfall heuristic",
               "out-and-back spike: the detour through it is faster than this fraction of the "
               "sport's speed ceiling (6.25 m/s on foot), so a slow genuine turn-around is kept"),
+    Threshold("track_spike_untimed_step_ratio", 10, "ratio", "footfall heuristic",
+              "out-and-back spike between untimed positions (no speed to judge): both legs must "
+              "also be this many times the track's median step (a drawn route's turn-around "
+              "point is as far from its neighbours as any other point; a GPS spike is not)"),
     Threshold("track_interleave_ratio", 2.5, "ratio", "footfall heuristic",
               "interleaved streams: over a window of track_interleave_window points the "
               "point-to-point path is this many times longer than the path over every other "

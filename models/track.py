@@ -31,7 +31,9 @@ heuristics except the on-foot speed ceiling, from Bolt's 2009 100 m peak speed):
 3. ``out_and_back``: a position at least ``track_spike_min_m`` from both its kept neighbours
    while those neighbours are closer together than ``track_spike_return_ratio`` of the shorter
    leg, and the detour through it is faster than ``track_spike_speed_fraction`` of the ceiling
-   (geometry only when a neighbour is untimed). Repeated until no spike is left.
+   (when a neighbour is untimed: geometry only, and both legs are at least
+   ``track_spike_untimed_step_ratio`` times the track's median step). Repeated until no spike
+   is left.
 4. ``interleaved``: over a sliding window of ``track_interleave_window`` steps, the
    point-to-point path is ``track_interleave_ratio`` times longer than the path over every other
    point, with a mean step of at least ``track_interleave_min_step_m`` (a zig-zag between two
@@ -248,6 +250,7 @@ def _out_and_back(t, lat, lon, keep, max_speed_mps, overrides) -> np.ndarray:
     spike_m = threshold("track_spike_min_m", overrides)
     back = threshold("track_spike_return_ratio", overrides)
     fast = threshold("track_spike_speed_fraction", overrides) * max_speed_mps
+    untimed_ratio = threshold("track_spike_untimed_step_ratio", overrides)
     work = keep.copy()
     out: list[int] = []
     while True:
@@ -263,7 +266,10 @@ def _out_and_back(t, lat, lon, keep, max_speed_mps, overrides) -> np.ndarray:
         with np.errstate(divide="ignore", invalid="ignore"):
             speed = (a + b) / span
         timed = ~np.isnan(span)
-        quick = np.where(timed, (span <= 0) | (speed > fast), True)
+        # untimed: geometry only, so the legs must also dwarf the track's usual step
+        median_step = float(np.median(np.r_[a[:1], b])) if b.size else 0.0
+        far = legs >= untimed_ratio * median_step
+        quick = np.where(timed, (span <= 0) | (speed > fast), far)
         spike = (legs >= spike_m) & (c < back * legs) & quick
         if not np.any(spike):
             break

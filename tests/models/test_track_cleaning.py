@@ -55,6 +55,15 @@ def test_untimed_spike_is_dropped_by_geometry_alone():
     assert r.distance_clean_m == pytest.approx(3.0 * 199, rel=0.01)
 
 
+def test_untimed_drawn_route_turnaround_is_kept():
+    # a route drawn on a map: 400 m between points, out to a turn-around and back
+    along = np.r_[np.arange(6), 5 - np.arange(1, 6)] * 400.0
+    lat = LAT0 + along * DEG_PER_M
+    lon = np.full(along.size, LON0) + east_of(LAT0, 30.0) * (np.arange(along.size) > 5)
+    r = clean_track(np.full(along.size, np.nan), lat, lon, max_speed_mps=FOOT)
+    assert r.dropped == {} and r.keep.all()
+
+
 def _interleaved(speed_mps: float, every_s: float, apart_m: float, n: int = 600):
     """Two streams of one run apart_m apart, each every_s, the second half a period later."""
     ta, la, lo = north_track(n, speed_mps, every_s)
