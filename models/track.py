@@ -57,7 +57,8 @@ from ingest.geo import haversine_m
 from models.cadence import is_foot_sport
 from models.thresholds import value as threshold
 
-REASONS = ("out_of_order", "duplicate_time", "interleaved", "out_and_back", "speed_ceiling")
+#: the ``dropped`` keys, in the order the rules run
+REASONS = ("out_of_order", "duplicate_time", "out_and_back", "interleaved", "speed_ceiling")
 
 
 @dataclass(frozen=True)
@@ -95,8 +96,8 @@ def clean_track(seconds, lat_deg, lon_deg, *, max_speed_mps: float, overrides=No
     lat = np.asarray(lat_deg, dtype=float).reshape(-1)
     lon = np.asarray(lon_deg, dtype=float).reshape(-1)
     t = np.asarray(seconds, dtype=float).reshape(-1)
-    if t.size != lat.size:
-        t = np.full(lat.size, np.nan)
+    if not (t.size == lat.size == lon.size):
+        raise ValueError(f"seconds, lat_deg, lon_deg differ in length: {t.size}, {lat.size}, {lon.size}")
     positioned = ~np.isnan(lat) & ~np.isnan(lon)
     keep = positioned.copy()
     dropped = {r: 0 for r in REASONS}
