@@ -8,9 +8,17 @@ Choices (thresholds from ``models/thresholds.py``; none is validated, see SCIENC
 - **Time per sample** (``sample_durations``): a sample covers the interval since the previous
   sample, ``dt_i = t_i - t_(i-1)`` (s). FIT records carry values accumulated up to their
   timestamp (cumulative distance; cadence and speed averaged over the last second), so the
-  backward interval is the one they describe. A gap longer than ``pause_gap_s`` is a pause: the
-  sample after it gets ``dt = 0`` (the pause is not counted anywhere). The first sample gets 0;
-  samples without a timestamp get 0.
+  backward interval is the one they describe. Records sharing a timestamp (a 2 Hz file with
+  whole-second timestamps) share the interval that ends at it: each gets ``dt / m`` for ``m``
+  records, so 2 Hz and 1 Hz recordings of one run give the same time and steps. A record stamped
+  earlier than one before it gets 0 and the next is measured from the latest time seen. A gap
+  longer than ``pause_gap_s`` is a pause (``dt = 0``, counted nowhere) when the distance covered
+  across it shows no movement (slower than ``moving_min_speed_mps``) or when it is longer than
+  ``moving_gap_max_s``; otherwise (a sparse logger writing a point every 30-60 s, smart
+  recording whose position advanced) the gap is moving time. A gap of any length in which the
+  device recorded a timer stop is a pause (so moving time never exceeds the timer). When neither
+  the distance across a gap nor the stop events are known, a gap longer than ``pause_gap_s`` is
+  a pause, as before. The first sample gets 0; samples without a timestamp get 0.
 - **Speed** (``derive_speed``): the file's ``speed_mps`` where present (the device filters it);
   otherwise the distance covered (cumulative ``distance_m``, else the haversine between
   positions) over ``speed_window_s`` of active time centred on the sample. Across a pause (or a
@@ -55,22 +63,68 @@ def sample_durations(
 ) -> np.ndarray:
     """Seconds each sample covers: time since the previous sample, 0 after a pause or first.
 
-    ``recorded_at`` is a datetime series in time order. A gap > ``pause_gap_s`` gives 0, so
-    pauses are counted in no time total. NULL timestamps give 0 (and do not break the chain:
-    the next timed sample is measured from the last timed one).
-
-    ``step_m`` (metres covered since the previous sample, NaN unknown) and ``stops_s`` (epoch
-    seconds of the device's timer stop events) are accepted for issue 13 and not read yet.
+    ``recorded_at`` is a datetime series in time order. ``step_m`` (optional, aligned with it):
+    metres covered since the previous sample (NaN unknown). ``stops_s`` (optional): epoch seconds
+    of the device's timer stop events; ``None`` when the file carries none. See the module
+    docstring for the rule. NULL timestamps give 0 (and do not break the chain: the next timed
+    sample is measured from the last timed one).
     """
-    del step_m, stops_s  # read by the track-cleaning change (issue 13)
-    gap = threshold("pause_gap_s", overrides)
     secs = _epoch_seconds(recorded_at)
+    if step_m is not None and len(step_m) != len(secs):
+        raise ValueError(f"step_m has {len(step_m)} values for {len(secs)} samples")
     out = np.zeros(len(secs))
     have = np.flatnonzero(~np.isnan(secs))
-    if len(have) > 1:
-        d = np.diff(secs[have])
-        out[have[1:]] = np.where((d > 0) & (d <= gap), d, 0.0)
+    if len(have) < 2:
+        return out
+    t = secs[have]
+    latest = np.maximum.accumulate(t)
+    d = np.r_[0.0, t[1:] - latest[:-1]]  # time since the latest earlier timestamp
+    advance = d > 0
+    advance[0] = True  # the first timed record opens the first group (whose interval is 0)
+    d[0] = 0.0
+    # group = an advancing record and the records after it stamped with the same time
+    same = (d == 0) & ~advance
+    gid = np.maximum.accumulate(np.where(advance, np.arange(len(t)), 0))
+    members = np.where(advance | same, 1, 0)
+    size = np.bincount(gid, weights=members, minlength=len(t))
+    starts = np.flatnonzero(advance)
+    span = d[starts]  # interval ending at each group's timestamp
+    pause = _pauses(t, starts, gid, members, span, have, step_m, stops_s, overrides)
+    share = np.where(pause, 0.0, span / np.maximum(size[starts], 1))
+    per_group = np.zeros(len(t))
+    per_group[starts] = share
+    out[have] = np.where(members > 0, per_group[gid], 0.0)
     return out
+
+
+def _pauses(t, starts, gid, members, span, have, step_m, stops_s, overrides) -> np.ndarray:
+    """Whether each group's interval (``span``) is a pause; see ``sample_durations``."""
+    long_gap = span > threshold("pause_gap_s", overrides)
+    if not np.any(long_gap) and stops_s is None:
+        return long_gap
+    # metres covered across each group's interval: the group's steps (NaN when none is known)
+    covered = np.full(len(starts), np.nan)
+    if step_m is not None:
+        s = np.asarray(step_m, dtype=float).reshape(-1)[have]
+        s = np.where(members > 0, s, np.nan)
+        known = ~np.isnan(s)
+        total = np.bincount(gid, weights=np.where(known, s, 0.0), minlength=len(t))
+        count = np.bincount(gid, weights=known.astype(float), minlength=len(t))
+        covered = np.where(count[starts] > 0, total[starts], np.nan)
+    stopped = np.zeros(len(starts), dtype=bool)
+    if stops_s is not None:
+        stops = np.sort(np.asarray(stops_s, dtype=float).reshape(-1))
+        stops = stops[~np.isnan(stops)]
+        prev_t = t[starts] - span  # the latest timestamp before the group
+        n_before = np.searchsorted(stops, prev_t, side="left")  # stops < prev_t
+        n_upto = np.searchsorted(stops, t[starts], side="left")  # stops < group time
+        stopped = n_upto > n_before  # a stop at or after prev_t and before the group's time
+    with np.errstate(divide="ignore", invalid="ignore"):
+        still = covered / span < threshold("moving_min_speed_mps", overrides)
+    unknown = np.isnan(covered) & (stops_s is None)
+    too_long = span > threshold("moving_gap_max_s", overrides)
+    # a timer stop inside any gap is a pause (the device says so); a long gap needs evidence
+    return stopped | (long_gap & ((still & ~np.isnan(covered)) | unknown | too_long))
 
 
 def derive_speed(

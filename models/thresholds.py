@@ -194,6 +194,49 @@ _ALL = [
               "2 x the device's total_strides is the step count only when within this share of "
               "the steps from cadence x time (records; else laps' strides; else the device's "
               "average cadence x timer time); otherwise the derived steps stand"),
+    # --- track cleaning (models/track.py) ---
+    Threshold("track_max_speed_foot_mps", 12.5, "m/s", "Bolt 2009 (footfall heuristic margin)",
+              "fastest plausible step on foot (running, walking, hiking, trail): Bolt's peak "
+              "speed in the 2009 100 m world record was ~12.4 m/s; a faster GPS step is an error"),
+    Threshold("track_max_speed_cycling_mps", 30.0, "m/s", "footfall heuristic",
+              "fastest plausible step on a bike (108 km/h: fast mountain-pass descents reach "
+              "~25 m/s); also used for every other or unknown sport (the generous ceiling)"),
+    Threshold("track_same_time_s", 0.05, "s", "footfall heuristic",
+              "positions recorded less than this apart are one timestamp (no watch logs GPS "
+              "faster than 10 Hz; interleaved sources stamp 1-2 ms apart): one of them is kept"),
+    Threshold("track_spike_min_m", 50, "m", "footfall heuristic",
+              "out-and-back spike: a position at least this far from both neighbours while "
+              "they are close together (consumer GPS error is ~5-10 m in open sky, tens of "
+              "metres near buildings)"),
+    Threshold("track_spike_return_ratio", 0.5, "fraction", "footfall heuristic",
+              "out-and-back spike: the neighbours are closer to each other than this fraction "
+              "of the shorter leg to the spike (the track returns)"),
+    Threshold("track_spike_speed_fraction", 0.5, "fraction of the speed ceiling", "footfall heuristic",
+              "out-and-back spike: the detour through it is faster than this fraction of the "
+              "sport's speed ceiling (6.25 m/s on foot), so a slow genuine turn-around is kept"),
+    Threshold("track_spike_untimed_step_ratio", 10, "ratio", "footfall heuristic",
+              "out-and-back spike between untimed positions (no speed to judge): both legs must "
+              "also be this many times the track's median step (a drawn route's turn-around "
+              "point is as far from its neighbours as any other point; a GPS spike is not)"),
+    Threshold("track_interleave_ratio", 2.5, "ratio", "footfall heuristic",
+              "interleaved streams: over a window of track_interleave_window points the "
+              "point-to-point path is this many times longer than the path over every other "
+              "point (a real track: ~1.0-1.1; two sources alternating a few tens of metres "
+              "apart: 2-5)"),
+    Threshold("track_interleave_min_step_m", 15, "m", "footfall heuristic",
+              "interleaved streams: the mean point-to-point step of the window is at least "
+              "this long (GPS jitter of a few metres while standing is not a second stream)"),
+    Threshold("track_interleave_window", 8, "steps", "footfall heuristic",
+              "number of point-to-point steps in the window of the interleaved-stream test"),
+    Threshold("track_lookback_points", 32, "points", "footfall heuristic",
+              "speed ceiling: a position may connect to any of this many previous positions "
+              "(a run of up to this many bad positions is skipped; a longer one is kept and its "
+              "jump counted once)"),
+    # --- time per sample (models/gait.sample_durations) ---
+    Threshold("moving_gap_max_s", 600, "s", "footfall heuristic",
+              "time per sample: a gap longer than this is a pause even when the position "
+              "advanced across it (sparse loggers write a point every 30-60 s; 10 min without a "
+              "point is the logger off, not a sample)"),
     # --- reading files (ingest/) ---
     Threshold("gpx_activity_split_gap_s", 10_800, "s", "footfall heuristic",
               "GPX tracks/segments further apart in time than this (or going back in time) are "
