@@ -230,17 +230,23 @@ def choose_distance(c: DistanceCandidates, overrides: dict[str, float] | None = 
 # --------------------------------------------------------------------------------------------
 
 
-def timer_stop_seconds(events: pl.DataFrame | None, activity_id: Any = None) -> np.ndarray:
+def timer_stop_seconds(events: pl.DataFrame | None, activity_id: Any = None) -> np.ndarray | None:
     """Epoch seconds of the FIT timer stop events (``event`` 'timer', ``event_type`` stop,
-    stop_all, stop_disable, stop_disable_all) of one activity (all when ``activity_id`` is None)."""
+    stop_all, stop_disable, stop_disable_all) of one activity (all when ``activity_id`` is None).
+
+    None when the activity has no timer event at all (GPX/TCX, a FIT written without them): then
+    nothing is known about stops and ``sample_durations`` keeps its rule for unknown gaps; an
+    empty array when the device wrote timer events and none was a stop."""
     if events is None or events.height == 0 or "event" not in events.columns:
-        return np.zeros(0)
+        return None
     ev = events
     if activity_id is not None and "activity_id" in ev.columns:
         ev = ev.filter(pl.col("activity_id") == activity_id)
+    ev = ev.filter(pl.col("event").cast(pl.Utf8).str.to_lowercase().is_in(list(TIMER_EVENTS)))
+    if ev.height == 0:
+        return None
     ev = ev.filter(
-        pl.col("event").cast(pl.Utf8).str.to_lowercase().is_in(list(TIMER_EVENTS))
-        & pl.col("event_type").cast(pl.Utf8).str.to_lowercase().is_in(list(TIMER_STOP_TYPES))
+        pl.col("event_type").cast(pl.Utf8).str.to_lowercase().is_in(list(TIMER_STOP_TYPES))
         & pl.col("recorded_at").is_not_null()
     )
     if ev.height == 0:

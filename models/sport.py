@@ -498,6 +498,17 @@ def _infer(e: SportEvidence, checks: list[dict], overrides) -> SportDecision:
                              why, "run_min_cadence_spm"))
         return SportDecision(sport, sport == "running", "inferred", 0.7, why, checks)
 
+    no_cadence = not e.median_cadence_spm  # None, or a sensor writing 0 (gait then from speed alone)
+    max_gct = threshold("run_max_gct_ms", overrides)
+    if no_cadence and e.median_gct_ms is not None and e.median_gct_ms > max_gct:
+        # gait from speed alone would call a brisk walk or a hike 'run'; a contact time sensor
+        # that reads walking stances (median above run_max_gct_ms) says otherwise
+        why = (f"no sport in the file and no cadence; median ground contact time {e.median_gct_ms:.0f} ms "
+               f"is a walking stance (running stays under {max_gct:.0f} ms): walking")
+        checks.append(_check("inferred_sport", "excluded", e.median_gct_ms, None, max_gct, "ms",
+                             "excluded from running load", why, "run_max_gct_ms"))
+        return SportDecision("walking", False, "inferred", 0.8, why, checks)
+
     share = _run_share(e)
     if e.median_cadence_spm is None and speed is None:
         share = None  # gait from neither cadence nor speed (every moving sample 'walk'): no evidence
@@ -531,6 +542,18 @@ def _infer(e: SportEvidence, checks: list[dict], overrides) -> SportDecision:
 
     if e.sparse_logger and speed is not None and speed > threshold("moving_min_speed_mps", overrides):
         run_speed = threshold("run_min_speed_mps", overrides)
+        if no_cadence and speed >= run_speed:
+            # footfall heuristic: running watches and apps record every 1-8 s; a track with a
+            # point every 15-60 s and no cadence is a GPS logger or a route tool, and at running
+            # speed it is as likely a hike with a fast stretch or a mountain-bike ride as a run
+            why = (f"no sport in the file and no cadence; a sparse logger (a sample every "
+                   f"{e.median_sample_interval_s:.0f} s) at {speed:.1f} m/s could be a run, a hike or "
+                   f"a ride: not counted as running load (footfall heuristic; "
+                   f"`footfall activity sport ID running` counts it)")
+            checks.append(_check("inferred_sport", "excluded", e.median_sample_interval_s, None,
+                                 threshold("pause_gap_s", overrides), "s", "excluded from running load",
+                                 why, "pause_gap_s"))
+            return SportDecision(None, False, "inferred", 0.3, why, checks)
         sport = "running" if speed >= run_speed else "walking"
         why = (f"no sport in the file; a sparse logger (a sample every {e.median_sample_interval_s:.0f} s) "
                f"at {speed:.1f} m/s over {_duration(e.moving_time_s)} of moving time: {sport}")

@@ -380,7 +380,8 @@ def _derive_one(
     ``file_summary`` False: the session and laps are not candidates (``derive_from_records``).
     """
     records = schema.conform(records, "records").sort("record_index", nulls_last=True, maintain_order=True)
-    stops_s = np.zeros(0) if stops_s is None else stops_s
+    # stops_s None: the file records no timer events (GPX/TCX, or a FIT without them); an empty
+    # array: the device writes timer events and stopped nowhere (models.gait.sample_durations)
     label = act.get("sport")
     fmt = act.get("source_format")
     n = records.height
