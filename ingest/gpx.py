@@ -7,7 +7,8 @@ What a GPX file becomes (choices where GPX itself says nothing):
   ``options.gpx_activity_split_gap_s`` (models/thresholds.py, or the user's override) after the
   previous one ended, or before it ended (time going backwards): multi-day files (one track per
   day) become one activity per day, while a watch's pauses ("ACTIVE LOG", "ACTIVE LOG #2"
-  minutes apart) stay one activity.
+  minutes apart) stay one activity. A gap that long between two points of ONE segment cuts it
+  the same way (a logger left running in one segment until the next day's drive).
   ``session_index`` counts the activities in file order from 0.
 - **Laps** are the segments, ``lap_index`` in order across the activity's tracks.
 - **Records**: one per track point of the kept segments, in file order. A point without ``<time>``
@@ -162,7 +163,7 @@ def decode_gpx(data: bytes, file_id: str, options: ReaderOptions) -> Decoded:
         raise CorruptFile(f"gpxpy refused the GPX: {err}") from err
 
     notes = [encoding_note] if encoding_note else []
-    segments, skipped = _timed_segments(gpx)
+    segments, skipped = _timed_segments(gpx, options.gpx_activity_split_gap_s)
     if not segments:
         return _nothing_timed(gpx, file_id, notes)
     if skipped["segments"]:
@@ -176,7 +177,7 @@ def decode_gpx(data: bytes, file_id: str, options: ReaderOptions) -> Decoded:
         notes.append(f"{n_untimed} point(s) without time kept with recorded_at NULL")
     groups = _group_activities(segments, options.gpx_activity_split_gap_s)
     if len(groups) > 1:
-        notes.append(f"{len(groups)} activities: segments more than "
+        notes.append(f"{len(groups)} activities: segments (or points within one) more than "
                      f"{options.gpx_activity_split_gap_s:.0f} s apart or out of time order")
 
     acts, laps, recs, sources = [], [], [], []
@@ -210,20 +211,42 @@ class _Segment:
         self.track, self.points, self.first, self.last = track, points, first, last
 
 
-def _timed_segments(gpx) -> tuple[list[_Segment], dict[str, int]]:
+def _timed_segments(gpx, gap_s: float | None = None) -> tuple[list[_Segment], dict[str, int]]:
+    """The track segments holding a timed point, each cut where its own points are more than
+    ``gap_s`` apart in time (a logger left running overnight in one segment: the pieces are then
+    grouped like separate segments, so a next-day drive is not part of the morning's run)."""
     kept, skipped = [], {"segments": 0, "points": 0}
     for track in gpx.tracks:
         for seg in track.segments:
             if not seg.points:
                 continue
-            times = [t for t in (utc_naive(p.time)[0] for p in seg.points if p.time is not None)
-                     if t is not None]
-            if not times:
+            times = [utc_naive(p.time)[0] if p.time is not None else None for p in seg.points]
+            timed = [t for t in times if t is not None]
+            if not timed:
                 skipped["segments"] += 1
                 skipped["points"] += len(seg.points)
                 continue
-            kept.append(_Segment(track, seg.points, min(times), max(times)))
+            for lo, hi in _cut_at_gaps(times, gap_s):
+                piece = [t for t in times[lo:hi] if t is not None]
+                kept.append(_Segment(track, seg.points[lo:hi], min(piece), max(piece)))
     return kept, skipped
+
+
+def _cut_at_gaps(times: list, gap_s: float | None) -> list[tuple[int, int]]:
+    """[lo, hi) point ranges of one segment, cut before a timed point more than ``gap_s`` after
+    the previous timed point (untimed points stay with the piece before them)."""
+    if gap_s is None:
+        return [(0, len(times))]
+    gap = timedelta(seconds=gap_s)
+    cuts, prev = [0], None
+    for i, t in enumerate(times):
+        if t is None:
+            continue
+        if prev is not None and t - prev > gap:
+            cuts.append(i)
+        prev = t
+    cuts.append(len(times))
+    return [(a, b) for a, b in zip(cuts[:-1], cuts[1:]) if any(t is not None for t in times[a:b])]
 
 
 def _group_activities(segments: list[_Segment], gap_s: float) -> list[list[_Segment]]:
