@@ -572,31 +572,6 @@ def _positive(v: Any) -> bool:
     return _present(v) and float(v) > 0
 
 
-def infer_sport(
-    sport: str | None, derived: dict[str, Any], overrides: dict[str, float] | None = None
-) -> tuple[str | None, str]:
-    """(sport, sport_source) for an activity; untyped ones (GPX/TCX without a type) are inferred.
-
-    A file that names its sport keeps it (``file``). With no sport (NULL or 'generic'), the
-    records decide: median moving speed above ``run_max_speed_mps`` -> left unknown (likely a
-    ride: no steps claimed); otherwise running gait >= ``infer_run_share`` of moving time ->
-    'running', walking gait the larger share -> 'walking' (``inferred``). Without gait data the
-    sport stays unknown (``none``).
-    """
-    if cad.is_foot_sport(sport) is not None:
-        return sport, "file"
-    speed = derived.get("median_moving_speed_mps")
-    run_s = derived.get("run_time_s") or 0.0
-    walk_s = derived.get("walk_time_s") or 0.0
-    if speed is not None and speed > threshold("run_max_speed_mps", overrides):
-        return sport, "none"
-    if run_s + walk_s <= 0:
-        return sport, "none"
-    if run_s / (run_s + walk_s) >= threshold("infer_run_share", overrides):
-        return "running", "inferred"
-    return "walking", "inferred"
-
-
 def _metrics_row(
     act: dict[str, Any], d: dict[str, Any], athlete: AthleteProfile | None,
     overrides: dict[str, float] | None = None,

@@ -122,9 +122,6 @@ _ALL = [
     Threshold("speed_window_s", 10, "s", "footfall heuristic",
               "speed derived from GPS positions/distance is averaged over this much moving time, "
               "centred (point-to-point GPS speed is noisy); a file's own speed is used as is"),
-    Threshold("run_max_speed_mps", 6.5, "m/s", "footfall heuristic",
-              "an activity with no sport (untyped GPX/TCX) whose median moving speed is above this "
-              "is not a run (elite marathon pace is ~5.7 m/s); see models/summary.infer_sport"),
     Threshold("infer_run_share", 0.5, "fraction", "footfall heuristic",
               "an untyped activity is a run when at least this share of its moving time is "
               "running gait, a walk when walking gait is the larger share"),

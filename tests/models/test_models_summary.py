@@ -293,21 +293,6 @@ def test_distance_counter_reset_and_multisport_offset():
     assert d["distance_m"] == pytest.approx(99 * 3 + 99 * 3)
 
 
-def test_infer_sport_for_untyped_activities():
-    from models.summary import infer_sport
-
-    assert infer_sport("cycling", {"run_time_s": 999}) == ("cycling", "file")
-    assert infer_sport("running", {}) == ("running", "file")
-    run = {"median_moving_speed_mps": 3.1, "run_time_s": 1700.0, "walk_time_s": 100.0}
-    assert infer_sport(None, run) == ("running", "inferred")
-    assert infer_sport("generic", run) == ("running", "inferred")
-    walk = {"median_moving_speed_mps": 1.4, "run_time_s": 100.0, "walk_time_s": 1700.0}
-    assert infer_sport(None, walk) == ("walking", "inferred")
-    ride = {"median_moving_speed_mps": 8.0, "run_time_s": 1700.0, "walk_time_s": 0.0}
-    assert infer_sport(None, ride) == (None, "none")
-    assert infer_sport(None, {"median_moving_speed_mps": 3.0}) == (None, "none")
-
-
 def test_grade_hand_worked():
     import numpy as np
 

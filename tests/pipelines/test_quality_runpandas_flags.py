@@ -17,7 +17,7 @@ from pathlib import Path
 
 from typer.testing import CliRunner
 
-from models.thresholds import value as threshold
+from models.sport import running_speed_ceiling
 from pipelines import db
 from pipelines.cli import app
 
@@ -71,7 +71,7 @@ def test_runpandas_year_raises_no_alert_from_a_gps_error(corpus_dir, prefect_har
                      if r[5] and Path(r[5]).name in gps_files]
     assert not on_gps_errors, f"alerts from GPS errors: {on_gps_errors}"
     # any alert left rests on a run at a speed a runner can hold (not a GPS artefact)
-    ceiling = threshold("run_max_speed_mps")
+    # (faster than the running world record for that duration, models/sport.py)
     too_fast = [f"{r[2]} {r[0]} {Path(r[5]).name}: {r[6] / r[7]:.1f} m/s" for r in alerts
-                if r[5] and r[6] and r[7] and r[6] / r[7] > ceiling]
-    assert not too_fast, f"alerts on activities faster than {ceiling} m/s: {too_fast}"
+                if r[5] and r[6] and r[7] and r[6] / r[7] > running_speed_ceiling(r[7])[0]]
+    assert not too_fast, f"alerts on activities faster than the world record for their duration: {too_fast}"
