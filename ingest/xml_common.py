@@ -158,7 +158,7 @@ def _pat(pattern: str) -> dict[type, re.Pattern]:
 
 #: the prolog (declaration, comments, processing instructions, doctype, blanks), then the root's
 #: name: group 1 ends where declarations can be inserted
-_ROOT = _pat(r"\A(?:{BOM})?(?:\s+|<\?.*?\?>|<!--.*?-->|<!DOCTYPE[^\[>]*(?:\[.*?\])?\s*>)*"
+_ROOT = _pat(r"\A(?:{BOM})?(?:\s|<\?.*?\?>|<!--.*?-->|<!DOCTYPE[^\[>]*(?:\[.*?\])?\s*>)*"
              r"<((?:" + _NAME + r":)?" + _NAME + r")")
 _ELEMENT_PREFIX = _pat(r"</?(" + _NAME + r"):" + _NAME)
 _ATTR_PREFIX = _pat(r"\s(" + _NAME + r"):" + _NAME + r"\s*=\s*[\"']")
