@@ -222,21 +222,24 @@ def _tag_at(data, line: int, column: int):
     return data[lt: (len(data) if gt < 0 else gt + 1)]
 
 
-def undeclared_prefixes(data, position: tuple[int, int] | None) -> list[str]:
-    """Namespace prefixes used in ``data`` (elements, attributes) that nothing declares, plus
-    those of the start tag at expat's error ``position`` not declared in that tag (a prefix
-    declared only in another part of the document); ``xml``/``xmlns`` excluded. Sorted."""
+def undeclared_prefixes(data, position: tuple[int, int] | None) -> tuple[set[str], set[str]]:
+    """(namespace prefixes used in ``data``, in element or attribute names, that nothing in it
+    declares; those of the start tag at expat's error ``position`` that the tag itself does not
+    declare), ``xml``/``xmlns`` excluded. The first is found by pattern, so a prefix written in
+    a comment or in text counts too; the second is the one the parser stopped at."""
     t = type(data)
-    used = {_s(p) for p in _ELEMENT_PREFIX[t].findall(data)} | {_s(p) for p in _ATTR_PREFIX[t].findall(data)}
-    declared = {_s(p) for p in _DECLARED[t].findall(data)}
-    out = used - declared
-    if position is not None:
-        tag = _tag_at(data, *position)
-        if tag is not None:
-            in_tag = ({_s(p) for p in _ELEMENT_PREFIX[t].findall(tag)}
-                      | {_s(p) for p in _ATTR_PREFIX[t].findall(tag)})
-            out |= in_tag - {_s(p) for p in _DECLARED[t].findall(tag)}
-    return sorted(out - {"xml", "xmlns"})
+
+    def used(x) -> set[str]:
+        return {_s(p) for p in _ELEMENT_PREFIX[t].findall(x)} | {_s(p) for p in _ATTR_PREFIX[t].findall(x)}
+
+    def declared(x) -> set[str]:
+        return {_s(p) for p in _DECLARED[t].findall(x)}
+
+    reserved = {"xml", "xmlns"}
+    everywhere = used(data) - declared(data) - reserved
+    tag = _tag_at(data, *position) if position is not None else None
+    at_error = (used(tag) - declared(tag) - reserved) if tag is not None else set()
+    return everywhere, at_error
 
 
 def declare_on_root(data, uris: dict[str, str]):
@@ -281,15 +284,17 @@ def parse_declaring_prefixes(data, fmt: str, parse, error_position, refuse):
             if root is None or local_name(root) != expected_root.lower():
                 raise refuse(f"{exc} (root element <{root}> is not <{expected_root}>: "
                              f"namespace prefixes not declared by footfall)", exc) from exc
-            missing = [p for p in undeclared_prefixes(data, position) if p not in added]
-            unknown = [p for p in missing if p not in table]
+            everywhere, at_error = undeclared_prefixes(data, position)
+            # refused for an unknown prefix where the parser stopped; one seen elsewhere only
+            # (perhaps in a comment) waits until the parser stops at it
+            unknown = sorted(p for p in at_error if p not in table)
             if unknown:
                 raise refuse(f"{exc}: undeclared namespace prefix{'es' if len(unknown) > 1 else ''} "
                              f"{', '.join(unknown)}, not one footfall knows "
                              f"(it declares only {', '.join(sorted(table))})", exc) from exc
-            if not missing:
-                raise refuse(f"{exc} (could not tell which prefix)", exc) from exc
-            new = {p: table[p] for p in missing}
+            new = {p: table[p] for p in sorted(everywhere | at_error) if p in table and p not in added}
+            if not new:
+                raise refuse(f"{exc} (no undeclared prefix footfall knows found there)", exc) from exc
             data = declare_on_root(data, new)
             added.update(new)
             continue

@@ -152,6 +152,15 @@ def test_an_unknown_undeclared_prefix_is_refused_naming_it(corpus_dir):
     assert d.records.height == 0
 
 
+def test_an_unknown_prefix_in_a_comment_does_not_stop_the_repair(corpus_dir):
+    data = _undeclare(_read(corpus_dir, GPX_STRAVA))
+    end_of_decl = data.index(b"?>") + 2
+    commented = data[:end_of_decl] + b"\n<!-- exported with <acme:tool> -->" + data[end_of_decl:]
+    d = _decode(commented, "run.gpx")
+    assert d.status == "landed", d.reason
+    assert "repaired: declared undeclared namespace prefixes gpxtpx, xsi" in d.reason
+
+
 def test_a_prefix_known_to_gpx_only_is_refused_in_a_tcx(corpus_dir):
     """The table is per format: ``pwr`` (Garmin PowerExtension, in GPX) means nothing in a TCX."""
     data = _read(corpus_dir, TCX_GARMIN)
