@@ -18,6 +18,7 @@ falls back to the reference one.
 from __future__ import annotations
 
 import re
+import struct
 from datetime import datetime, timedelta
 from typing import Callable
 
@@ -27,7 +28,8 @@ import polars as pl
 from ingest import schema
 from ingest.fit_columnar import FallbackNeeded, read_fit_messages_columnar
 from ingest.fit_fitparse import read_fit_messages
-from ingest.fit_messages import FitMessages, text_col
+from ingest.errors import BadHeader, IngestError
+from ingest.fit_messages import FitMessages, fit_crc16, text_col
 from ingest.schema import Decoded
 
 #: semicircles -> degrees
@@ -144,20 +146,78 @@ def decode_fit(
 
     Raises ``IngestError`` subclasses for files nothing can be kept from (the reference
     reader's: ``EmptyFile``, ``BadHeader``, ``TruncatedFile``, ``CorruptFile``).
+
+    A header that declares 0 data bytes in a file that holds more (``zero_size_header``) is read
+    as if it declared them all: whatever decodes is kept as ``salvaged`` with a ``BadHeader``
+    saying so; when nothing decodes, ``BadHeader`` with the same words.
     """
-    if reader is not None:
-        return fit_messages_to_decoded(reader(data), file_id)
+    fixed = zero_size_header(data)
+    if fixed is None:
+        return fit_messages_to_decoded(_read_messages(data, reader), file_id)
+    patched, note = fixed
     try:
-        msgs = read_fit_messages_columnar(data)
+        msgs = _read_messages(patched, reader)
+    except IngestError as err:
+        raise BadHeader(f"{note}, but nothing there reads as FIT messages ({err})") from err
+    prior = msgs.error
+    msgs.error = BadHeader(f"{note}; {prior}" if prior is not None else note)
+    msgs.error.__cause__ = prior
+    return fit_messages_to_decoded(msgs, file_id)
+
+
+def _read_messages(data: bytes, reader: Callable[[bytes], FitMessages] | None) -> FitMessages:
+    """``reader(data)``, or the fast reader with the reference one as fallback (``decode_fit``)."""
+    if reader is not None:
+        return reader(data)
+    try:
+        return read_fit_messages_columnar(data)
     except FallbackNeeded as err:
         reason = err.reason
     except Exception as err:  # noqa: BLE001 - a bug there must not lose a file: fitparse decides
         reason = f"columnar error {type(err).__name__}: {err}"
-    else:
-        return fit_messages_to_decoded(msgs, file_id)
     msgs = read_fit_messages(data)
     msgs.decoder = f"fitparse-fallback:{reason}"
-    return fit_messages_to_decoded(msgs, file_id)
+    return msgs
+
+
+def zero_size_header(data: bytes) -> tuple[bytes, str] | None:
+    """(the file with its header's data size set to what follows the header, the note saying
+    so) when a FIT header declares 0 data bytes but more than a CRC follows it; else None.
+
+    A device writes the header first and its data size when it closes the file; a file never
+    closed (a crash, a flat battery) keeps 0 there, and every reader then stops at the header
+    ("invalid header") although the messages are all there. The data are taken to run to the
+    end of the file, less the last 2 bytes when they are the file's CRC (it checks out over the
+    bytes before it); the patched copy gets a size, a header CRC (when the header had one) and a
+    file CRC of its own so the readers read it whole. Not this case: a size other than 0, a
+    header of 0 data bytes followed by a CRC only, or by a chained FIT file (an empty file,
+    as declared).
+    """
+    n = len(data)
+    if n < 12 or data[8:12] != b".FIT":
+        return None
+    hs = data[0]
+    if hs < 12 or n < hs or struct.unpack_from("<I", data, 4)[0] != 0:
+        return None
+    rest = n - hs
+    if rest <= 2:
+        return None
+    nxt = hs + 2
+    if n >= nxt + 12 and data[nxt + 8 : nxt + 12] == b".FIT":
+        return None  # an empty FIT file, then a chained one
+    crc_ok = fit_crc16(data) == 0  # the last 2 bytes are the CRC of everything before them
+    body = data[hs:-2] if crc_ok else data[hs:]
+    head = bytearray(data[:hs])
+    head[4:8] = struct.pack("<I", len(body))
+    if hs >= 14 and head[12:14] != b"\0\0":
+        head[12:14] = struct.pack("<H", fit_crc16(bytes(head[:12])))
+    patched = bytes(head) + body
+    patched += struct.pack("<H", fit_crc16(patched))
+    end = ("the file CRC at the end checks out" if crc_ok
+           else "no file CRC at the end checks out, so all of it is read as data")
+    note = (f"FIT header declares 0 data bytes but the file holds {rest:,} after its {hs}-byte "
+            f"header: read them to the end of the file ({end})")
+    return patched, note
 
 
 def fit_messages_to_decoded(msgs: FitMessages, file_id: str) -> Decoded:

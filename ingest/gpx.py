@@ -35,6 +35,10 @@ What a GPX file becomes (choices where GPX itself says nothing):
   ``no_timestamps`` with counts in the reason; a GPX with nothing in it -> ``not_activity``;
   zero bytes -> ``EmptyFile``; XML that does not parse -> ``XmlError``; other gpxpy refusals
   (bad numbers, bad times) -> ``CorruptFile``.
+- **Repairs** (``ingest/xml_common.py``; each said in ``Decoded.reason`` as "repaired: ..."):
+  whitespace or byte-order marks before ``<?xml`` are removed; namespace prefixes used without a
+  declaration are declared on ``<gpx>`` when they are well known (``WELL_KNOWN_PREFIXES``:
+  gpxtpx, gpxx, gpxdata, ns3, xsi...). An unknown undeclared prefix stays an ``XmlError``.
 """
 
 from __future__ import annotations
@@ -55,7 +59,15 @@ from ingest.schema import Decoded
 from ingest.errors import CorruptFile, EmptyFile, UnsupportedFormat, XmlError
 from ingest.geo import haversine_steps_m
 from ingest.options import ReaderOptions
-from ingest.xml_common import field_source_rows, local_name, map_sport, utc_naive
+from ingest.xml_common import (
+    UNBOUND_PREFIX_CODE,
+    field_source_rows,
+    local_name,
+    map_sport,
+    parse_declaring_prefixes,
+    strip_before_declaration,
+    utc_naive,
+)
 
 DECODER = f"gpxpy {getattr(gpxpy, '__version__', '')}".strip()
 
@@ -146,23 +158,35 @@ def root_local_name(text: str) -> str | None:
 # --------------------------------------------------------------------------------------------
 
 
+def _unbound_prefix_at(err: BaseException) -> tuple[int, int] | None:
+    """expat's (line, column) when gpxpy's parse failed on an unbound namespace prefix, else None."""
+    cause = getattr(err, "original_exception", None) or err.__cause__  # gpxpy keeps expat's there
+    if isinstance(cause, ET.ParseError) and getattr(cause, "code", None) == UNBOUND_PREFIX_CODE:
+        return cause.position
+    return None
+
+
+
 def decode_gpx(data: bytes, file_id: str, options: ReaderOptions) -> Decoded:
     """Decode one GPX file's bytes into canonical frames (see the module docstring)."""
     if not data.strip(b" \t\r\n\x00"):
         raise EmptyFile("GPX file is empty (0 bytes or whitespace only)")
     text, encoding_note = xml_text(data)
+    text, lead_note = strip_before_declaration(text)
     root = root_local_name(text)
     if root is not None and root != "gpx":
         raise UnsupportedFormat(f"XML root element is <{root}>, not <gpx>")
     try:
-        gpx = gpxpy.parse(text)
+        gpx, ns_note = parse_declaring_prefixes(
+            text, "gpx", gpxpy.parse, _unbound_prefix_at,
+            lambda msg, err: XmlError(f"GPX XML does not parse: {msg}"))
     except gpxpy.gpx.GPXXMLSyntaxException as err:
         cause = getattr(err, "original_exception", None) or err
         raise XmlError(f"GPX XML does not parse: {cause}") from err
     except (gpxpy.gpx.GPXException, ValueError, TypeError) as err:
         raise CorruptFile(f"gpxpy refused the GPX: {err}") from err
 
-    notes = [encoding_note] if encoding_note else []
+    notes = [n for n in (lead_note, ns_note, encoding_note) if n]
     segments, skipped = _timed_segments(gpx, options.gpx_activity_split_gap_s)
     if not segments:
         return _nothing_timed(gpx, file_id, notes)

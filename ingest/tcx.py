@@ -29,6 +29,11 @@ no namespace at all all read the same). Choices where TCX leaves room:
 - **Statuses**: no ``Activity`` (a Courses or Workouts file) -> ``not_activity``; activities but no
   time anywhere -> ``no_timestamps``; XML that does not parse -> ``XmlError``; a root that is not
   ``TrainingCenterDatabase`` -> ``UnsupportedFormat``; zero bytes -> ``EmptyFile``.
+- **Repairs** (``ingest/xml_common.py``; each said in ``Decoded.reason`` as "repaired: ..."):
+  whitespace or byte-order marks before ``<?xml`` are removed; well-known namespace prefixes
+  used without a declaration (ns2..ns5, xsi: Garmin Connect's) are declared on the root. An
+  unknown undeclared prefix, or a root that is not ``TrainingCenterDatabase``, stays an
+  ``XmlError``.
 """
 
 from __future__ import annotations
@@ -45,7 +50,15 @@ from ingest.schema import Decoded
 from ingest.errors import EmptyFile, UnsupportedFormat, XmlError
 from ingest.geo import haversine_steps_m
 from ingest.options import ReaderOptions
-from ingest.xml_common import field_source_rows, local_name, map_sport, utc_naive
+from ingest.xml_common import (
+    UNBOUND_PREFIX_CODE,
+    field_source_rows,
+    local_name,
+    map_sport,
+    parse_declaring_prefixes,
+    strip_before_declaration,
+    utc_naive,
+)
 
 DECODER = "xml.etree"
 
@@ -159,14 +172,25 @@ def _manufacturer(product: str | None) -> str | None:
     return None
 
 
+def _unbound_prefix_at(err: BaseException) -> tuple[int, int] | None:
+    """expat's (line, column) when ``err`` is an unbound namespace prefix, else None."""
+    if isinstance(err, ET.ParseError) and getattr(err, "code", None) == UNBOUND_PREFIX_CODE:
+        return err.position
+    return None
+
+
 def decode_tcx(data: bytes, file_id: str, options: ReaderOptions) -> Decoded:
     """Decode one TCX file's bytes into canonical frames (see the module docstring)."""
     if not data.strip(b" \t\r\n\x00"):
         raise EmptyFile("TCX file is empty (0 bytes or whitespace only)")
+    data, lead_note = strip_before_declaration(data)
     try:
-        root = ET.fromstring(data)
+        root, ns_note = parse_declaring_prefixes(
+            data, "tcx", ET.fromstring, _unbound_prefix_at,
+            lambda msg, err: XmlError(f"TCX XML does not parse: {msg}"))
     except (ET.ParseError, LookupError) as err:  # LookupError: an unknown declared encoding
         raise XmlError(f"TCX XML does not parse: {err}") from err
+    repairs = [n for n in (lead_note, ns_note) if n]
     if local_name(root.tag) != "trainingcenterdatabase":
         raise UnsupportedFormat(f"XML root element is <{root.tag}>, not <TrainingCenterDatabase>")
 
@@ -175,7 +199,7 @@ def decode_tcx(data: bytes, file_id: str, options: ReaderOptions) -> Decoded:
         kinds = Counter(local_name(c.tag) for c in root if isinstance(c.tag, str))
         what = ", ".join(f"{k} ({v})" for k, v in sorted(kinds.items())) or "nothing"
         return Decoded(file_id=file_id, format="tcx", status="not_activity",
-                       reason=f"TCX holds no Activity: {what}", decoder=DECODER)
+                       reason="; ".join([f"TCX holds no Activity: {what}", *repairs]), decoder=DECODER)
 
     author = _children(root).get("author")
     creator = _text(_children(author).get("name")) if author is not None else None
@@ -193,12 +217,14 @@ def decode_tcx(data: bytes, file_id: str, options: ReaderOptions) -> Decoded:
         sources.extend(fs)
     if not acts:
         return Decoded(file_id=file_id, format="tcx", status="no_timestamps",
-                       reason=f"{skipped} TCX Activity element(s), none with a time", decoder=DECODER)
+                       reason="; ".join([f"{skipped} TCX Activity element(s), none with a time",
+                                         *repairs]), decoder=DECODER)
     return Decoded(
         file_id=file_id,
         format="tcx",
         status="landed",
-        reason=f"{skipped} TCX Activity element(s) without any time skipped" if skipped else None,
+        reason="; ".join(repairs + ([f"{skipped} TCX Activity element(s) without any time skipped"]
+                                    if skipped else [])) or None,
         activities=schema.conform(pl.DataFrame(acts), "activities"),
         laps=schema.conform(pl.concat(laps, how="vertical"), "laps"),
         records=schema.conform(pl.concat(recs, how="vertical"), "records"),
