@@ -55,6 +55,7 @@ INT_KEYS = ("workers", "batch_files", *LIMIT_KEYS, "max_batch_bytes", "max_sync_
 class Settings:
     db: Path = Path(DEFAULT_DB)
     athlete: str = DEFAULT_ATHLETE
+    athlete_from: str | None = None  # where ``athlete`` was set (config file, FOOTFALL_ATHLETE); None = not set
     timezone: str | None = None  # IANA name; None = UTC for files without an offset
     thresholds: dict[str, float] = field(default_factory=dict)
     athletes: dict[str, AthleteSettings] = field(default_factory=dict)
@@ -115,7 +116,7 @@ def load_settings(path: Path | None = None) -> Settings:
     if env.get("FOOTFALL_DB"):
         s = replace(s, db=Path(env["FOOTFALL_DB"]))
     if env.get("FOOTFALL_ATHLETE"):
-        s = replace(s, athlete=env["FOOTFALL_ATHLETE"])
+        s = replace(s, athlete=env["FOOTFALL_ATHLETE"], athlete_from="FOOTFALL_ATHLETE")
     if env.get("FOOTFALL_TIMEZONE"):
         s = replace(s, timezone=env["FOOTFALL_TIMEZONE"])
     if env.get("FOOTFALL_WORKERS"):
@@ -133,6 +134,8 @@ def _apply_file(s: Settings, data: dict, path: Path) -> Settings:
     for key in ("athlete", "timezone"):
         if key in data:
             kw[key] = str(data[key])
+    if "athlete" in data:
+        kw["athlete_from"] = str(path)
     for key in INT_KEYS:
         if key in data:
             try:

@@ -133,22 +133,20 @@ def list_athletes(con: duckdb.DuckDBPyConnection) -> list[str]:
 
 
 def resolve_athlete(athletes: list[str], requested: str | None, configured: str | None) -> str:
-    """The athlete to report on: ``requested`` (``--athlete``), else the only athlete in the
-    database, else the configured athlete when it has data; otherwise ``ReportError`` listing them."""
+    """The athlete to report on, by footfall's one rule (``pipelines/athletes.py``): ``requested``
+    (``--athlete``), else ``configured`` (the config's; None when it names none), else the only
+    athlete with activities; otherwise ``ReportError`` listing them (exit 2)."""
+    from pipelines.athletes import AthleteError, choose_athlete
+
     listed = ", ".join(athletes)
-    if requested:
-        if requested in athletes:
-            return requested
-        if not athletes:
-            raise ReportError("the database has no activities yet: run `footfall sync PATH` first")
-        raise ReportError(f"athlete {requested!r} has no activities in this database; athletes: {listed}", 2)
-    if len(athletes) == 1:
-        return athletes[0]
     if not athletes:
         raise ReportError("the database has no activities yet: run `footfall sync PATH` first")
-    if configured in athletes:
-        return configured
-    raise ReportError(f"{len(athletes)} athletes in this database ({listed}); choose one with --athlete", 2)
+    if requested and requested not in athletes:
+        raise ReportError(f"athlete {requested!r} has no activities in this database; athletes: {listed}", 2)
+    try:
+        return choose_athlete(dict.fromkeys(athletes, None), requested, configured, db="this database")[0]
+    except AthleteError as err:
+        raise ReportError(str(err), err.exit_code) from err
 
 
 def _thresholds(con: duckdb.DuckDBPyConnection, rels: set[str]) -> dict[str, float]:

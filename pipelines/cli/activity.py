@@ -21,7 +21,8 @@ from typing import Annotated, Optional
 import typer
 from rich.markup import escape
 
-from pipelines.cli.common import DbOpt, JsonOpt, console, fail, no_models_message, say, settings_for
+from pipelines.cli.common import (ATHLETE_RULE, DbOpt, JsonOpt, console, fail, no_models_message, say, settings_for,
+                                   settings_with_athlete)
 from pipelines.cli.journal import _precheck, _write
 
 activity_app = typer.Typer(
@@ -101,7 +102,8 @@ def activity_include(
 
 def audit(
     db: DbOpt = None,
-    athlete: Annotated[Optional[str], typer.Option(help="Only this athlete.")] = None,
+    athlete: Annotated[Optional[str], typer.Option("--athlete", help=f"Athlete id ({ATHLETE_RULE}).")] = None,
+    all_athletes: Annotated[bool, typer.Option("--all-athletes", help="Every athlete's activities.")] = False,
     since: Annotated[Optional[str], typer.Option(help="Only activities on or after this date (YYYY-MM-DD).")] = None,
     all_: Annotated[bool, typer.Option("--all", help="Every activity, not only those with a check that did not pass or not counted as running load.")] = False,
     as_json: JsonOpt = False,
@@ -111,7 +113,7 @@ def audit(
     from pipelines.overrides import audit_rows
     from pipelines.sqlmodels import ModelsNotBuilt
 
-    s = settings_for(db)
+    s = settings_for(db) if all_athletes else settings_with_athlete(db, athlete)
     since_d = None
     if since:
         try:
@@ -123,7 +125,7 @@ def audit(
     try:
         with connection(s.db, read_only=True, wait_s=s.lock_wait_s) as con:
             try:
-                df = audit_rows(con, athlete_id=athlete, since=since_d, everything=all_)
+                df = audit_rows(con, athlete_id=None if all_athletes else s.athlete, since=since_d, everything=all_)
             except ModelsNotBuilt:
                 fail(no_models_message(con, s.db))
     except DatabaseBusy as err:

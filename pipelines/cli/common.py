@@ -18,7 +18,8 @@ console = Console()
 err_console = Console(stderr=True)
 
 DbOpt = Annotated[Optional[Path], typer.Option("--db", help="DuckDB file (default ./footfall.duckdb or config).")]
-AthleteOpt = Annotated[Optional[str], typer.Option("--athlete", help="Athlete id (default from config, else 'default').")]
+ATHLETE_RULE = "default: the config's, else the only athlete in the database"
+AthleteOpt = Annotated[Optional[str], typer.Option("--athlete", help=f"Athlete id ({ATHLETE_RULE}).")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable output.")]
 WorkersOpt = Annotated[Optional[int], typer.Option(help="Decode processes (default: one per core).")]
 
@@ -43,6 +44,34 @@ def settings_for(db: Path | None = None, athlete: str | None = None, workers: in
         return load_settings().with_overrides(db=db, athlete=athlete, workers=workers)
     except ConfigError as err:
         fail(str(err), 2)
+
+
+def settings_with_athlete(db: Path | None, athlete: str | None, *, mode: str = "read",
+                          workers: int | None = None):
+    """The settings with ``athlete`` set by footfall's one rule (``pipelines/athletes.py``): the
+    athlete given, else the config's, else the only athlete in the database, else an error listing
+    them (exit 2). ``mode`` is "read" (an athlete not in the file is an error naming those that
+    are), "write" (a journal, shoe or plan entry: refused on a file with no athlete yet) or "sync"
+    (a file with no athlete yet lands as 'default')."""
+    from pipelines.athletes import AthleteError, choose_athlete, database_athletes
+    from pipelines.db import DatabaseBusy
+
+    s = settings_for(db, workers=workers)
+    configured = s.athlete if s.athlete_from else None
+    if mode == "sync" and (athlete or configured):
+        return s.with_overrides(athlete=athlete)  # a sync may add an athlete: no need to open the file
+    try:
+        known = database_athletes(s.db, s.lock_wait_s)
+    except DatabaseBusy as err:
+        fail(str(err), 1)
+    try:
+        chosen, note = choose_athlete(known, athlete, configured, mode=mode, db=str(s.db),
+                                      config_from=s.athlete_from, empty_default=s.athlete)
+    except AthleteError as err:
+        fail(str(err), err.exit_code)
+    if note:
+        err_console.print(note, markup=False, highlight=False, soft_wrap=True)
+    return s.with_overrides(athlete=chosen)
 
 
 #: True when this process is the ``footfall`` command itself (``main``), not a test invoking ``app``

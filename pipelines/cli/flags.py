@@ -10,6 +10,7 @@ import typer
 from rich.markup import escape
 
 from pipelines.cli.common import (
+    AthleteOpt,
     DbOpt,
     JsonOpt,
     console,
@@ -18,6 +19,7 @@ from pipelines.cli.common import (
     no_models_message,
     print_flags,
     settings_for,
+    settings_with_athlete,
     stale_warning,
     watch_children,
 )
@@ -25,7 +27,8 @@ from pipelines.cli.common import (
 
 def flags(
     db: DbOpt = None,
-    athlete: Annotated[Optional[str], typer.Option(help="Only this athlete.")] = None,
+    athlete: AthleteOpt = None,
+    all_athletes: Annotated[bool, typer.Option("--all-athletes", help="Every athlete's flags.")] = False,
     since: Annotated[Optional[str], typer.Option(help="Only flags on or after this date (YYYY-MM-DD).")] = None,
     as_json: JsonOpt = False,
 ) -> None:
@@ -34,7 +37,7 @@ def flags(
     from pipelines.db import DatabaseBusy, connection
     from pipelines.sqlmodels import ModelsNotBuilt, query_flags
 
-    s = settings_for(db)
+    s = settings_for(db) if all_athletes else settings_with_athlete(db, athlete)
     since_d = None
     if since:
         try:
@@ -47,7 +50,7 @@ def flags(
     try:
         with connection(s.db, read_only=True, wait_s=s.lock_wait_s) as con:
             try:
-                df = query_flags(con, athlete=athlete, since=since_d)
+                df = query_flags(con, athlete=None if all_athletes else s.athlete, since=since_d)
             except ModelsNotBuilt:
                 fail(no_models_message(con, s.db))
             stale = stale_warning(con, s)

@@ -27,6 +27,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from pipelines.cli.common import (
+    ATHLETE_RULE,
     DbOpt,
     JsonOpt,
     console,
@@ -35,6 +36,7 @@ from pipelines.cli.common import (
     print_flags,
     say,
     settings_for,
+    settings_with_athlete,
 )
 
 log_app = typer.Typer(
@@ -45,7 +47,7 @@ shoes_app = typer.Typer(
     no_args_is_help=True,
     help="Footwear diary: shoes, retirements, and which shoe each run was in.",
 )
-AthleteOpt = Annotated[Optional[str], typer.Option("--athlete", help="Athlete id (default from config, else 'default'; with --activity: the activity's).")]
+AthleteOpt = Annotated[Optional[str], typer.Option("--athlete", help=f"Athlete id ({ATHLETE_RULE}; with --activity: the activity's).")]
 DateOpt = Annotated[Optional[str], typer.Option("--date", help="Local date YYYY-MM-DD, 'today' or 'yesterday' (default today).")]
 ActivityOpt = Annotated[Optional[str], typer.Option("--activity", help="Activity id (or a unique prefix of 6+ characters); its date is used.")]
 NoteOpt = Annotated[Optional[str], typer.Option("--note", help="Free text.")]
@@ -141,7 +143,7 @@ def log_pain(
     from models.journal import parse_moment, parse_score
 
     _precheck((parse_score, score, "pain"), (parse_moment, when))
-    s = settings_for(db, athlete)
+    s = settings_for(db, athlete) if activity else settings_with_athlete(db, athlete, mode="write")
 
     def report(e: dict) -> None:
         if as_json:
@@ -177,7 +179,7 @@ def log_rpe(
     from models.journal import parse_score
 
     _precheck((parse_score, rpe, "rpe"))
-    s = settings_for(db, athlete)
+    s = settings_for(db, athlete) if activity else settings_with_athlete(db, athlete, mode="write")
 
     def report(e: dict) -> None:
         if as_json:
@@ -203,7 +205,7 @@ def log_import(
     """Import a CSV journal: every row or none. Bad rows are listed with their line numbers."""
     from pipelines.journal import import_journal
 
-    s = settings_for(db, athlete)
+    s = settings_with_athlete(db, athlete, mode="write")
     if not file.is_file():
         fail(f"no such file: {file}", 2)
     data = file.read_bytes()
@@ -233,7 +235,7 @@ def log_show(
     from pipelines.db import DatabaseBusy, connection, tables
     from pipelines.journal import recent_entries
 
-    s = settings_for(db, athlete)
+    s = settings_with_athlete(db, athlete)
     if not s.db.exists():
         fail(f"{s.db} does not exist; run `footfall sync PATH` or log something first", 1)
     since = _today(s) - timedelta(days=max(days, 0))
@@ -284,7 +286,7 @@ def log_delete(
     """Delete one pain or RPE entry (to fix a typo)."""
     from pipelines.journal import delete_entry
 
-    s = settings_for(db, athlete)
+    s = settings_with_athlete(db, athlete, mode="write")
     if not s.db.exists():
         fail(f"{s.db} does not exist", 1)
 
@@ -314,7 +316,7 @@ def shoes_add(
     """Add a shoe."""
     from pipelines.journal import add_shoe
 
-    s = settings_for(db, athlete)
+    s = settings_with_athlete(db, athlete, mode="write")
 
     def report(r: dict) -> None:
         extra = " (default: the shoe in use)" if r["is_default"] else ""
@@ -342,7 +344,7 @@ def shoes_retire(
     """Retire a shoe (runs after that date no longer get it by default)."""
     from pipelines.journal import retire_shoe
 
-    s = settings_for(db, athlete)
+    s = settings_with_athlete(db, athlete, mode="write")
 
     def report(r: dict) -> None:
         was = f" (was {r['previous']})" if r["previous"] and r["previous"] != r["retired_on"] else ""
@@ -366,7 +368,7 @@ def shoes_assign(
     """
     from pipelines.journal import assign_shoe
 
-    s = settings_for(db, athlete)
+    s = settings_for(db, athlete) if activity else settings_with_athlete(db, athlete, mode="write")
 
     def report(r: dict) -> None:
         if r["info"]:
@@ -394,7 +396,7 @@ def shoes_list(
     from pipelines.db import DatabaseBusy, connection, tables
     from pipelines.journal import list_shoes
 
-    s = settings_for(db, athlete)
+    s = settings_for(db) if all_athletes else settings_with_athlete(db, athlete)
     if not s.db.exists():
         fail(f"{s.db} does not exist; add a shoe with `footfall shoes add NAME` or sync first", 1)
     try:

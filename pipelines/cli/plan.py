@@ -22,7 +22,7 @@ from typing import Annotated, Optional
 import typer
 from rich.table import Table
 
-from pipelines.cli.common import AthleteOpt, DbOpt, JsonOpt, console, fail, say, settings_for
+from pipelines.cli.common import AthleteOpt, DbOpt, JsonOpt, console, fail, say, settings_with_athlete
 
 plan_app = typer.Typer(
     no_args_is_help=True,
@@ -83,7 +83,7 @@ def plan_add(
         parse_start(start)
     except PlanError as err:
         fail(f"{err}. Nothing was changed.", 2)
-    s = settings_for(db, athlete)
+    s = settings_with_athlete(db, athlete, mode="write")
 
     def report(r) -> None:
         if as_json:
@@ -118,7 +118,7 @@ def plan_import(
     if not file.is_file():
         fail(f"no such file: {file}", 2)
     data = file.read_bytes()
-    s = settings_for(db, athlete)
+    s = settings_with_athlete(db, athlete, mode="write")
 
     def report(r) -> None:
         if as_json:
@@ -144,7 +144,7 @@ def plan_show(
     from pipelines.db import DatabaseBusy, connection, tables
     from pipelines.plan import show_plan
 
-    s = settings_for(db, athlete)
+    s = settings_with_athlete(db, athlete)
     if not Path(s.db).exists():
         fail(f"{s.db} does not exist; add a plan with `footfall plan add` or sync first", 1)
     try:
@@ -185,7 +185,7 @@ def plan_clear(
     """Delete the athlete's plan (every week)."""
     from pipelines.plan import clear_plan
 
-    s = settings_for(db, athlete)
+    s = settings_with_athlete(db, athlete, mode="write")
 
     def report(n) -> None:
         if as_json:

@@ -9,7 +9,8 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from pipelines.cli.common import DbOpt, console, err_console, fail, settings_for, stale_warning
+from pipelines.cli.common import (AthleteOpt, DbOpt, console, err_console, fail, settings_for, settings_with_athlete,
+                                  stale_warning)
 
 
 def write_report_file(db: Path, out: Path, athlete: str | None = None, configured: str | None = None,
@@ -32,15 +33,15 @@ def write_report_file(db: Path, out: Path, athlete: str | None = None, configure
 
 def report(
     db: DbOpt = None,
-    athlete: Annotated[Optional[str], typer.Option(help="Athlete id (default: the only athlete in the file, else the config's).")] = None,
+    athlete: AthleteOpt = None,
     out: Annotated[Path, typer.Option("--out", help="The HTML file to write.")] = Path("report.html"),
     weeks: Annotated[Optional[int], typer.Option(help="Weeks to show, ending with the last synced day (0 = all; default 26).")] = None,
 ) -> None:
     """Write one self-contained HTML page of charts (load, ratios, spikes, gait, pain, shoes) and flags."""
-    s = settings_for(db)
     if weeks is not None and weeks < 0:
         fail("--weeks must be 0 (all) or more", 2)
-    write_report_file(s.db, out, athlete=athlete, configured=s.athlete, weeks=weeks, lock_wait_s=s.lock_wait_s)
+    s = settings_with_athlete(db, athlete)
+    write_report_file(s.db, out, athlete=s.athlete, weeks=weeks, lock_wait_s=s.lock_wait_s)
     from pipelines.db import connection
 
     with connection(s.db, read_only=True, wait_s=s.lock_wait_s) as con:

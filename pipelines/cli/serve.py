@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from pipelines.cli.common import AthleteOpt, DbOpt, WorkersOpt, console, fail, settings_for
+from pipelines.cli.common import AthleteOpt, DbOpt, WorkersOpt, console, fail, settings_with_athlete
 
 
 def serve(
@@ -21,7 +21,7 @@ def serve(
     from pipelines.prefect_api import PrefectServerError
     from pipelines.serve import ServeError, check_cron, local_timezone, serve as serve_schedule
 
-    s = settings_for(db, athlete)
+    s = settings_with_athlete(db, athlete, mode="sync")
     missing = [str(p) for p in paths if not p.exists()]
     if missing:
         fail(f"not found: {', '.join(missing)}", 2)

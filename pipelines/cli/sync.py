@@ -20,7 +20,7 @@ from pipelines.cli.common import (
     err_console,
     fail,
     print_flags,
-    settings_for,
+    settings_with_athlete,
     watch_children,
 )
 
@@ -113,7 +113,7 @@ def sync(
     nothing to decode, land or rebuild: the sync says so without starting a Prefect flow run
     (which costs several seconds on the temporary server). ``--always-run`` runs it anyway.
     """
-    s = settings_for(db, athlete, workers)
+    s = settings_with_athlete(db, athlete, mode="sync", workers=workers)
     planned = plan([str(p) for p in paths], s)
     if planned.nothing_to_do and not always_run:
         out = planned.summary()

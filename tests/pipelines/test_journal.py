@@ -119,7 +119,7 @@ def build(p: Path, today: date, **overrides) -> None:
 
 def flags(p: Path, rule: str) -> list[dict]:
     """The flags of ``rule`` as `footfall flags --json` prints them."""
-    return [f for f in cli_json(p, "flags") if f["rule"] == rule]
+    return [f for f in cli_json(p, "flags", "--all-athletes") if f["rule"] == rule]
 
 
 def rows(p: Path, sql: str, params=None) -> list[dict]:
@@ -275,7 +275,7 @@ def test_a_bad_value_never_creates_a_database(isolated_config):
     p = isolated_config / "new.duckdb"
     assert cli(p, "log", "pain", "12", "--when", "after")[0] == 2
     assert not p.exists()
-    ok(p, "log", "pain", "1", "--when", "before")  # a runner may log before the first sync
+    ok(p, "log", "pain", "1", "--when", "before", "--athlete", "ana")  # a runner may log before the first sync
     assert rows(p, "SELECT count(*) AS n FROM pain_log") == [{"n": 1}]
 
 
@@ -333,7 +333,7 @@ def test_a_csv_with_a_bad_header_is_refused(dbp, tmp_path):
     csv = tmp_path / "j.csv"
     csv.write_text("date,pain,colour\n2025-03-03,2,red\n")
     before = snapshot(dbp)
-    code, out = cli(dbp, "log", "import", str(csv))
+    code, out = cli(dbp, "log", "import", str(csv), "--athlete", "ana")
     assert code == 1 and "line 1: unknown column 'colour'" in out
     assert "line 1: a 'pain' column needs a 'moment' column" not in out  # header fixed first
     assert snapshot(dbp) == before

@@ -227,7 +227,11 @@ def test_thresholds_are_drawn_from_the_build(demo_db, tmp_path):
 
 
 def test_athlete_is_the_only_one_else_the_configured_one():
-    assert resolve_athlete(["ana"], None, "default") == "ana"
+    # footfall's one rule (pipelines/athletes.py): given, else configured, else the only one
+    assert resolve_athlete(["ana"], None, None) == "ana"
+    with pytest.raises(ReportError, match="'default'.*ana") as err:
+        resolve_athlete(["ana"], None, "default")  # a configured athlete with no activities
+    assert err.value.exit_code == 2
     assert resolve_athlete(["ana", "ben"], None, "ben") == "ben"
     assert resolve_athlete(["ana", "ben"], "ana", "ben") == "ana"
     with pytest.raises(ReportError, match="ana, ben") as err:
