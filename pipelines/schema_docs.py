@@ -61,7 +61,17 @@ class RelationDoc:
 
 
 def _clean(parts: list[str]) -> str:
-    return re.sub(r"\s+", " ", " ".join(p.strip() for p in parts)).strip()
+    """Comment lines as one text; a line starting a ``grain:``/``key:``/``units:`` label after a
+    sentence that did not end is set off with ``; ``."""
+    out = ""
+    for p in parts:
+        p = p.strip()
+        if not p:
+            continue
+        if out and re.match(r"^(grain|key|units|windows|first_raised_at)\b", p) and out[-1] not in ".;:,(":
+            out += ";"
+        out = f"{out} {p}" if out else p
+    return re.sub(r"\s+", " ", out).strip()
 
 
 def parse_ddl(sql: str, docs: dict[str, RelationDoc] | None = None) -> dict[str, RelationDoc]:
