@@ -1,6 +1,6 @@
 -- acwr_daily: acute:chronic workload ratios per athlete per day, three ways, on three load units.
 -- DESCRIPTIVE numbers, not a risk score (Impellizzeri et al. 2020/2021: ACWR behaves as a rescaled
--- acute load; SCIENCE.md s1.4).
+-- acute load; doi:10.4085/1062-6050-500-19, doi:10.1007/s40279-020-01378-6).
 -- grain: one row per athlete_id x local_date (the daily_load calendar); key: (athlete_id, local_date)
 -- units: *_m metres (running distance), *_s seconds (all-sport moving time), steps_* count (runs);
 --        acwr_* ratios have no unit. Acute and chronic loads are per acute window (a week by default).
@@ -14,14 +14,14 @@
 --   * acwr_uncoupled_<unit>          = acute / chronic_uncoupled
 --   * <unit>_ewma_acute, _ewma_chronic: EWMA_t = lambda x_t + (1 - lambda) EWMA_(t-1),
 --     lambda = 2 / (N + 1) with N = A and N = C, seeded with the first calendar day's load
---     (EWMA_1 = x_1; Williams et al. 2017 leave the seed open, SCIENCE.md s1.2). Computed exactly by a
+--     (EWMA_1 = x_1; Williams et al. 2017, doi:10.1136/bjsports-2016-096589, leave the seed open). Computed exactly by a
 --     recursive CTE walking each athlete's calendar one day at a time (the same arithmetic as the
 --     textbook recursion, no truncated weights).
 --   * acwr_ewma_<unit>               = ewma_acute / ewma_chronic
 -- NULLs: chronic loads and every ratio are NULL until C days of calendar (day_index < C: the
 --        first C - 1 days of an athlete), and a ratio is NULL when its chronic load is 0 (no
 --        division by zero). Acute loads and the EWMAs themselves are always filled.
--- is_flaggable (issue 14, footfall choice, SCIENCE.md s5): the ratios may raise a flag only when
+-- is_flaggable (issue 14, footfall choice): the ratios may raise a flag only when
 --        the runner has acwr_chronic_days days of data since the calendar's start or since the
 --        last return after a break (daily_load.load_history_days); after a return the ratios are
 --        still computed and shown, but flagged nowhere until the chronic window has refilled.

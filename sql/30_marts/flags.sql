@@ -7,7 +7,7 @@
 --        `comparison` says how value passed threshold ('>' or '>=').
 -- first_raised_at: when a build first saw this flag_id (table flag_log, kept by the runner), so a
 --        sync or a report can list the new flags.
--- rules (SCIENCE.md s1 and s5):
+-- rules (each rule's study, with its DOI, or "footfall heuristic" is in thresholds.source):
 --   (threshold values: models/thresholds.py, none is written here)
 --   * single_session_spike, per run (Frandsen et al. 2025): session_spikes.spike_ratio above
 --     spike_caution_ratio -> caution, above spike_warning_ratio -> warning, above

@@ -2,7 +2,7 @@
 -- was run: running minutes and the longest continuous running bout, planned vs actual.
 -- grain: one row per athlete x plan week (stg_run_plan); key: (athlete_id, week_number)
 -- units: *_min minutes; *_excess fraction over the plan (0.25 = 25% more than planned)
--- rules (SCIENCE.md s5 "Run-walk progression"; the margin is a footfall heuristic):
+-- rules (footfall choice, run-walk progression; the margin is a footfall heuristic):
 --   * plan week N covers the 7 LOCAL days week_start_date .. week_end_date (stg_run_plan); the
 --     actuals are that week's runs (int_run_gait: int_sessions decides what a run is): running
 --     and walking minutes summed, the longest bout the week's longest (NULL when no run of the

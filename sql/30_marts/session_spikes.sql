@@ -1,5 +1,5 @@
 -- session_spikes: each run's distance against the longest run of the previous days
--- (single-session spike, Frandsen et al. 2025, BJSM 59(17):1203-1210; SCIENCE.md s1.6).
+-- (single-session spike, Frandsen et al. 2025, BJSM 59(17):1203-1210, doi:10.1136/bjsports-2024-109380).
 -- grain: one row per run (int_sessions.is_run); key: activity_id
 -- units: distance_m, baseline_distance_m metres; spike_ratio fraction (0.6 = 60% longer); spike_pct %
 -- rules:
@@ -12,8 +12,8 @@
 --   * band (Frandsen et al. 2025 states): 'reference' <= spike_caution_ratio (includes any
 --     regression), 'small' <= spike_warning_ratio, 'moderate' <= spike_alert_ratio, 'large' above;
 --     'no_baseline' (ratio NULL) when no run with a distance started in the lookback window
---     (Frandsen et al. do not say; SCIENCE.md s1.6 / s5); 'no_distance' when this run has no distance.
---   * has_full_window (issue 14, footfall choice, SCIENCE.md s5): the runner's data covers the
+--     (Frandsen et al. do not say; footfall choice); 'no_distance' when this run has no distance.
+--   * has_full_window (issue 14, footfall choice): the runner's data covers the
 --     whole lookback window: the athlete's first activity (any sport) is at least
 --     spike_lookback_days local days before this run's local date. Only then can the run raise a
 --     flag (flags.sql); the ratio and band are computed either way.

@@ -8,12 +8,12 @@
 -- rules:
 --   * n_days: days of the week inside the athlete's calendar (daily_load). The first week (before
 --     the first activity) and the current week (after today) can be partial: is_complete_week.
---   * distance_change_pct = (week / previous week - 1) x 100 (Nielsen et al. 2014, SCIENCE.md
---     s1.5), rounded to 1e-9 so that float noise (39/30: 30.000000000000004) never decides. NULL when the
+--   * distance_change_pct = (week / previous week - 1) x 100 (Nielsen et al. 2014,
+--     doi:10.2519/jospt.2014.5164), rounded to 1e-9 so that float noise (39/30: 30.000000000000004) never decides. NULL when the
 --     previous week ran 0 m or was partial (the first, partial week says nothing about the
 --     runner's previous load). The current week is compared as it stands (week to date).
 --   * monotony = mean / SD of the 7 daily running distances (rest days 0) of a complete week
---     (Foster 1998, SCIENCE.md s1.7); SD is the sample SD (n - 1; Foster does not say which);
+--     (Foster 1998, Med Sci Sports Exerc 30(7):1164-1168); SD is the sample SD (n - 1; Foster does not say which);
 --     NULL when the week is partial or SD = 0. strain_m = running_distance_m x monotony.
 --   * srpe_load_au, trimp_au: NULL when any day of the week is NULL (see daily_load).
 --   * pain_<moment>_max / _mean (moment: before, during, after, next_morning): the highest and the

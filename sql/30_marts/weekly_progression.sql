@@ -7,7 +7,7 @@
 -- units: *_min minutes; run_walk_ratio running minutes per walking minute; longest_run_bout_min
 --        minutes; cadence_run_spm steps/min; ground_contact_time_run_ms ms; *_change in the
 --        column's unit; *_change_pct percent
--- rules (SCIENCE.md s5 "Run-walk progression": a footfall view, no threshold, nothing flagged):
+-- rules (footfall choice, run-walk progression: a footfall view, no threshold, nothing flagged):
 --   * running_min / walking_min: the week's runs (int_run_gait; walks and rides are not here)
 --     run_s / walk_s summed; 0 in a week without runs. n_runs_without_gait counts runs whose
 --     gait could not be split (their whole moving time is running minutes).
@@ -17,7 +17,7 @@
 --   * cadence_run_spm, ground_contact_time_run_ms: the mean of the runs' running-only values,
 --     weighted by each run's running time (a 40-minute run counts 4 times a 10-minute one); runs
 --     without the value are left out; NULL when none has it. A cadence change is shown, never
---     flagged (SCIENCE.md s5).
+--     flagged (footfall choice).
 --   * <x>_prev4_mean: the mean of the 4 weeks before (their values, zero weeks included for
 --     minutes and the bout; weeks with NULL left out for the ratio, cadence and contact time);
 --     NULL when the calendar has fewer than 4 weeks before (the start of the history) or none of
