@@ -50,7 +50,8 @@ _RENAME_COLUMN = re.compile(
     rf"^\s*ALTER\s+TABLE\s+({_IDENT})\s+RENAME\s+COLUMN\s+({_IDENT})\s+TO\s+({_IDENT})", re.IGNORECASE)
 _NOT_A_COLUMN = {"primary", "unique", "check", "foreign", "constraint"}
 _COLUMN_LINE = re.compile(rf"^\s*({_IDENT})\s+[A-Za-z]")
-_DOC_COLUMN = re.compile(rf"^column\s+({_IDENT}(?:\s*,\s*{_IDENT})*)\s*:\s*(.*)$")
+_DOC_COLUMN = re.compile(rf"^column\s+({_IDENT}\b.*)$")
+_DOC_NAMES = re.compile(rf"^({_IDENT}(?:\s*,\s*{_IDENT})*)\s*:\s*(.*)$")
 _MIGRATION_PREFIX = re.compile(r"^\d{3}_[a-z0-9_]+:\s*")
 
 
@@ -145,12 +146,15 @@ def parse_header(sql: str, name: str | None = None) -> RelationDoc:
     about: list[str] = []
     in_about = True
     current: list[str] | None = None
-    names: list[str] = []
 
     def flush() -> None:
-        if current is not None:
-            for n in names:
-                doc.columns[n] = _clean(current)
+        if current is None:
+            return
+        m = _DOC_NAMES.match(_clean(current))  # the names may wrap onto continuation lines
+        if m is None:
+            raise ValueError(f"a `-- column` line without 'NAME[, NAME...]: text': {_clean(current)!r}")
+        for n in m.group(1).split(","):
+            doc.columns[n.strip()] = m.group(2)
 
     for raw in header_lines(sql):
         text = raw.strip()
@@ -158,15 +162,14 @@ def parse_header(sql: str, name: str | None = None) -> RelationDoc:
         if m:
             flush()
             in_about = False
-            names = [n.strip() for n in m.group(1).split(",")]
-            current = [m.group(2)]
+            current = [m.group(1)]
             continue
         if current is not None and raw.startswith("   ") and text:
             current.append(text)
             continue
         flush()
-        current, names = None, []
-        if re.match(r"^(rules\b|variables:|materiali[sz]ation:)", text) or not text:
+        current = None
+        if re.match(r"^(rules\b|variables:|windows:|NULLs:|materiali[sz]ation:|\*)", text) or not text:
             in_about = False
         if in_about:
             about.append(text)

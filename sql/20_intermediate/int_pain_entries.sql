@@ -12,6 +12,10 @@
 --     and to none when there is no such run (it still counts in weekly_load by its date);
 --   * attached_by: 'activity' | 'same_day' | 'previous_day' | NULL (not attached).
 -- variables: none
+-- column logged_activity_id: the activity the runner logged the entry with (NULL: logged by date)
+-- column run_activity_id: the run the entry belongs to (NULL: not attached)
+-- column attached_by: how it was attached: activity | same_day | previous_day | NULL (not
+--     attached)
 
 create or replace view int_pain_entries as
 

@@ -13,6 +13,12 @@
 --   * cadence_run_spm, ground_contact_time_run_ms: running samples only (walk breaks left out),
 --     NULL when not measured.
 -- variables: none
+-- column has_gait: false when the run's gait could not be split (then run_s is its whole running
+--     moving time)
+-- column run_s: time running in the run, seconds
+-- column walk_s: time walking in the run, seconds
+-- column cadence_run_spm: mean cadence over running samples, steps per minute (both feet)
+-- column ground_contact_time_run_ms: mean ground contact time over running samples, milliseconds
 
 create or replace view int_run_gait as
 

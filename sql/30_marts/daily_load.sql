@@ -28,6 +28,21 @@
 -- variables: today (DATE; pipelines/sqlmodels.py sets it, default the current date),
 --            spike_lookback_days, spike_caution_ratio, spike_warning_ratio, spike_alert_ratio,
 --            return_break_days (models/thresholds.py)
+-- column running_distance_m: metres run that day (runs only)
+-- column baseline_day_m: the longest running day (running_distance_m) of the spike_lookback_days
+--     days before, metres; NULL when none had running
+-- column day_spike_ratio: running_distance_m / baseline_day_m - 1, fraction (0.6 = 60% more), on
+--     days with running
+-- column day_band: reference | small | moderate | large | no_baseline, as session_spikes.band
+--     (Frandsen et al. 2025 bands, doi:10.1136/bjsports-2024-109380); NULL on days without running
+-- column has_spike_window: the calendar covers the whole spike_lookback_days window before this
+--     day, so a day-total spike can be flagged
+-- column days_without_run_before: days with no run between the previous run day and this one (NULL
+--     on the first run day and on days without running)
+-- column is_return_after_break: days_without_run_before >= return_break_days (footfall choice)
+-- column last_return_date: the latest return after a break up to this day (local date)
+-- column load_history_start_date: last_return_date, else the calendar's first day (local date)
+-- column load_history_days: days from load_history_start_date to this day, both included
 
 create or replace table daily_load as
 

@@ -57,6 +57,12 @@
 --            ramp_history_weeks, ramp_min_prev_week_m, ramp_min_increase_m, acwr_min_acute_m,
 --            weekly_ramp_pct, acwr_caution, acwr_acute_days, acwr_chronic_days, monotony_caution,
 --            built_at (TIMESTAMP of this build, set by the runner)
+-- column unit: unit of value and threshold (the threshold's unit in models/thresholds.py)
+-- column source: the study behind the rule (author, year, DOI) or "footfall heuristic"
+--     (thresholds.source)
+-- column note: the caveat that goes with the rule (thresholds.note)
+-- column first_raised_at: when a build first raised this flag_id (flag_log), naive timestamp in
+--     UTC
 
 create or replace table flags as
 

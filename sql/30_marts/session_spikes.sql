@@ -19,6 +19,18 @@
 --     flag (flags.sql); the ratio and band are computed either way.
 -- variables: spike_lookback_days, spike_caution_ratio, spike_warning_ratio, spike_alert_ratio
 --            (all Frandsen et al. 2025, models/thresholds.py)
+-- column distance_m: distance of this run, metres
+-- column baseline_distance_m: the longest run of the athlete that started in the
+--     spike_lookback_days before this one, metres (Frandsen et al. 2025,
+--     doi:10.1136/bjsports-2024-109380)
+-- column baseline_activity_id: the run that set the baseline
+-- column n_runs_lookback: runs with a distance that started in the lookback window
+-- column spike_ratio: distance_m / baseline_distance_m - 1, fraction (0.6 = 60% longer)
+-- column spike_pct: spike_ratio x 100, percent
+-- column band: reference | small | moderate | large (Frandsen et al. 2025 bands) | no_baseline |
+--     no_distance
+-- column has_full_window: the runner's data covers the whole lookback window, so the run can raise
+--     a flag (issue 14, footfall choice)
 
 create or replace table session_spikes as
 

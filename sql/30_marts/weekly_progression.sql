@@ -25,6 +25,35 @@
 --     NULL when prev4_mean is 0 or NULL. The current week is compared as it stands (week to date;
 --     is_complete_week = false).
 -- variables: none directly (the calendar is weekly_load's, which reads `today`)
+-- column is_complete_week: the week has 7 days in the calendar (false for the current week:
+--     compared as it stands)
+-- column n_runs_without_gait: runs whose gait could not be split (their whole moving time counts
+--     as running minutes)
+-- column running_min: running minutes of the week's runs
+-- column walking_min: walking minutes of the week's runs
+-- column run_walk_ratio: running minutes per walking minute (no unit); NULL when the week has no
+--     walking
+-- column longest_run_bout_min: the longest continuous running bout of the week's runs, minutes
+-- column cadence_run_spm: running-only cadence of the week's runs weighted by running time, steps
+--     per minute (both feet)
+-- column ground_contact_time_run_ms: running-only ground contact time of the week's runs weighted
+--     by running time, milliseconds
+-- column running_min_prev4_mean, walking_min_prev4_mean, longest_run_bout_min_prev4_mean: mean of
+--     the 4 weeks before, minutes
+-- column running_min_change, walking_min_change, longest_run_bout_min_change: x - prev4_mean,
+--     minutes
+-- column run_walk_ratio_prev4_mean: mean run_walk_ratio of the 4 weeks before (no unit)
+-- column run_walk_ratio_change: run_walk_ratio - its prev4_mean (no unit)
+-- column cadence_run_spm_prev4_mean: mean of the 4 weeks before, steps per minute
+-- column cadence_run_spm_change: cadence_run_spm - its prev4_mean, steps per minute (shown, never
+--     flagged)
+-- column ground_contact_time_run_ms_prev4_mean: mean of the 4 weeks before, milliseconds
+-- column ground_contact_time_run_ms_change: ground_contact_time_run_ms - its prev4_mean,
+--     milliseconds
+-- column running_min_change_pct, walking_min_change_pct, run_walk_ratio_change_pct,
+--     longest_run_bout_min_change_pct, cadence_run_spm_change_pct,
+--     ground_contact_time_run_ms_change_pct: (x / prev4_mean - 1) x 100, percent; NULL when prev4_mean
+--     is 0 or NULL
 
 create or replace table weekly_progression as
 
