@@ -53,14 +53,14 @@
 --     seconds per acute window (uncoupled)
 -- column duration_ewma_acute_s, duration_ewma_chronic_s: EWMA of daily all-sport moving time with
 --     N = A / N = C, seconds
--- column acwr_coupled_duration, acwr_uncoupled_duration, acwr_ewma_duration: the three ratios on
---     moving time, ratio (no unit)
+-- column acwr_coupled_duration, acwr_uncoupled_duration, acwr_ewma_duration: acute / chronic all-sport
+--     moving time, coupled, uncoupled or EWMA as the name says, ratio (no unit)
 -- column steps_acute: steps of the runs of the last A days, count
 -- column steps_chronic_coupled, steps_chronic_uncoupled: chronic steps per acute window, coupled
 --     and uncoupled, count
 -- column steps_ewma_acute, steps_ewma_chronic: EWMA of daily steps with N = A / N = C, count
--- column acwr_coupled_steps, acwr_uncoupled_steps, acwr_ewma_steps: the three ratios on steps,
---     ratio (no unit)
+-- column acwr_coupled_steps, acwr_uncoupled_steps, acwr_ewma_steps: acute / chronic steps, coupled,
+--     uncoupled or EWMA as the name says, ratio (no unit)
 
 create or replace table acwr_daily as
 
