@@ -6,7 +6,7 @@ CREATE TABLE IF NOT EXISTS files (
     file_id VARCHAR PRIMARY KEY,      -- sha256 of the decompressed bytes
     path VARCHAR NOT NULL,            -- the file on disk (an archive for members)
     member VARCHAR,                   -- path inside the archive(s), '!'-separated for nested zips
-    size_bytes BIGINT,                -- decompressed size
+    size_bytes BIGINT,                -- decompressed size, bytes
     format VARCHAR,                   -- fit | gpx | tcx | unknown
     athlete_id VARCHAR NOT NULL,      -- the athlete the file was synced for
     status VARCHAR NOT NULL,          -- landed | salvaged | quarantined | not_activity | no_timestamps | duplicate
