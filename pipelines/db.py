@@ -17,6 +17,8 @@ from pathlib import Path
 
 import duckdb
 
+from pipelines.schema_docs import apply_comments
+
 SQL_DIR = Path(__file__).resolve().parent.parent / "sql"
 SCHEMA_DIR = SQL_DIR / "00_schema"
 
@@ -173,10 +175,8 @@ def migrate(con: duckdb.DuckDBPyConnection) -> list[int]:
                 [version, f.stem, utcnow()],
             )
         applied.append(version)
-    from pipelines.schema_docs import apply_comments  # (imports this module)
-
     with transaction(con):  # COMMENT ON the raw tables, from the migrations' own comments
-        apply_comments(con, models=False)
+        apply_comments(con, extra_ddl=(SCHEMA_MIGRATIONS_DDL,))
     return applied
 
 

@@ -5,9 +5,9 @@ and stored in the database as DuckDB comments (``COMMENT ON TABLE|VIEW|COLUMN``)
 
 Where the words come from (one source each; nothing is written twice):
 
-* **raw tables** (``sql/00_schema/NNN_*.sql`` and the DDL constants the Python code runs:
-  ``db.SCHEMA_MIGRATIONS_DDL``, ``sqlmodels.FLAG_LOG_DDL``, ``THRESHOLDS_DDL``,
-  ``BUILD_INFO_DDL``): the table's comment is the block of ``--`` lines right above its
+* **raw tables** (``sql/00_schema/NNN_*.sql`` and the DDL constants the Python code runs,
+  passed in by the callers: ``db.SCHEMA_MIGRATIONS_DDL``, ``sqlmodels.FLAG_LOG_DDL``,
+  ``THRESHOLDS_DDL``, ``BUILD_INFO_DDL``): the table's comment is the block of ``--`` lines right above its
   ``CREATE TABLE`` (a leading ``NNN_name:`` is dropped); a column's comment is the ``--`` comment
   at the end of its line in the ``CREATE TABLE`` (or of its ``ALTER TABLE ... ADD COLUMN``
   statement), continued on the next lines when they are only a comment starting at the same
@@ -186,20 +186,14 @@ def glossary(path: Path = GLOSSARY) -> dict[str, str]:
     return parse_header(path.read_text()).columns if path.exists() else {}
 
 
-def _python_ddls() -> list[str]:
-    from pipelines import db, sqlmodels
-
-    return [db.SCHEMA_MIGRATIONS_DDL, sqlmodels.FLAG_LOG_DDL, sqlmodels.THRESHOLDS_DDL,
-            sqlmodels.BUILD_INFO_DDL]
-
-
-@functools.lru_cache(maxsize=1)
-def raw_docs() -> dict[str, RelationDoc]:
-    """Comments of the raw tables (migrations, then the tables the Python code creates)."""
+@functools.lru_cache(maxsize=8)
+def raw_docs(extra_ddl: tuple[str, ...] = ()) -> dict[str, RelationDoc]:
+    """Comments of the raw tables: the migrations, then ``extra_ddl`` (the DDL constants of the
+    tables the Python code creates, passed by the caller: this module imports no other)."""
     docs: dict[str, RelationDoc] = {}
     for path in sorted((SQL_DIR / "00_schema").glob("[0-9][0-9][0-9]_*.sql")):
         parse_ddl(path.read_text(), docs)
-    for ddl in _python_ddls():
+    for ddl in extra_ddl:
         parse_ddl(ddl, docs)
     return docs
 
@@ -225,15 +219,15 @@ def _relations(con: duckdb.DuckDBPyConnection) -> dict[str, tuple[str, dict[str,
     return rels
 
 
-def wanted_comments(con: duckdb.DuckDBPyConnection, *, models: bool = True
+def wanted_comments(con: duckdb.DuckDBPyConnection, *, extra_ddl: tuple[str, ...] = (),
+                    models: list | None = None
                     ) -> dict[str, tuple[str, str | None, dict[str, str | None]]]:
-    """{relation: (kind, relation comment, {column: comment})} for every footfall relation in the
-    database (raw tables always; the models too when ``models``). A comment is None where no
-    source documents it (``tests/pipelines/test_schema_comments.py`` fails on any)."""
-    from pipelines.sqlmodels import discover_models
-
+    """{relation: (kind, relation comment, {column: comment})} for every documented relation in
+    the database: the raw tables (migrations and ``extra_ddl``) and ``models`` (the
+    ``sqlmodels.Model`` list in build order). A comment is None where no source documents it
+    (``tests/pipelines/test_schema_comments.py`` fails on any)."""
     rels = _relations(con)
-    raw = raw_docs()
+    raw = raw_docs(tuple(extra_ddl))
     gloss = glossary()
     resolved: dict[str, dict[str, str | None]] = {}
     out: dict[str, tuple[str, str | None, dict[str, str | None]]] = {}
@@ -245,7 +239,7 @@ def wanted_comments(con: duckdb.DuckDBPyConnection, *, models: bool = True
         out[name] = (kind, doc.comment, resolved[name])
     if not models:
         return out
-    ordered = discover_models(SQL_DIR)
+    ordered = list(models)
     raw_names = [n for n in raw if n in rels]
     for m in ordered:
         if m.name not in rels:
@@ -276,12 +270,14 @@ def _ident(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
-def apply_comments(con: duckdb.DuckDBPyConnection, *, models: bool = True) -> int:
-    """Write every documented comment that differs from the database's; return how many were
-    written. Runs inside the caller's transaction (DuckDB allows COMMENT ON in one)."""
+def apply_comments(con: duckdb.DuckDBPyConnection, *, extra_ddl: tuple[str, ...] = (),
+                   models: list | None = None) -> int:
+    """Write every documented comment that differs from the database's (see
+    :func:`wanted_comments`); return how many were written. Runs inside the caller's
+    transaction (DuckDB allows COMMENT ON in one)."""
     rels = _relations(con)
     n = 0
-    for name, (kind, comment, cols) in wanted_comments(con, models=models).items():
+    for name, (kind, comment, cols) in wanted_comments(con, extra_ddl=extra_ddl, models=models).items():
         have = rels[name][1]
         if comment and have[""][1] != comment:
             con.execute(f"COMMENT ON {kind} {_ident(name)} IS {_literal(comment)}")

@@ -45,7 +45,8 @@ import polars as pl
 
 from models.thresholds import THRESHOLDS, value
 from pipelines.clock import local_today
-from pipelines.db import SQL_DIR, quote_ident, rollback, table_columns, tables, transaction, utcnow
+from pipelines.db import (SCHEMA_MIGRATIONS_DDL, SQL_DIR, quote_ident, rollback, table_columns, tables,
+                          transaction, utcnow)
 from pipelines.pausepoint import pause_point
 from pipelines.schema_docs import apply_comments
 
@@ -290,7 +291,9 @@ def run_models(
         if "model_state" in tables(con):  # these models are current with the data they read
             con.execute("UPDATE model_state SET models_generation = data_generation, "
                         "models_built_at = ? WHERE id = 1", [variables["built_at"]])
-        apply_comments(con)  # COMMENT ON every relation and column (pipelines/schema_docs.py)
+        # COMMENT ON every relation and column, from the SQL's own comments (pipelines/schema_docs.py)
+        apply_comments(con, extra_ddl=(SCHEMA_MIGRATIONS_DDL, FLAG_LOG_DDL, THRESHOLDS_DDL,
+                                       BUILD_INFO_DDL), models=models)
         pause_point("build")
     return [m.name for m in models]
 

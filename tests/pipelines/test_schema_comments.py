@@ -21,7 +21,7 @@ import duckdb
 import pytest
 
 from pipelines import schema_docs
-from pipelines.db import connection, open_for_writing
+from pipelines.db import SCHEMA_MIGRATIONS_DDL, connection, open_for_writing
 
 ROOT = Path(__file__).resolve().parents[2]
 FOOTFALL = [sys.executable, "-m", "pipelines.cli"]
@@ -176,7 +176,10 @@ def test_a_fresh_migration_comments_the_raw_tables(tmp_path):
     assert [f"{t}.{c}" for t, c, comment in cols if not comment] == []
     # applying again writes nothing (comments already current)
     with connection(db) as con:
-        assert schema_docs.apply_comments(con, models=False) == 0
+        assert schema_docs.apply_comments(con, extra_ddl=(SCHEMA_MIGRATIONS_DDL,)) == 0
+        # and a comment that went missing is written back
+        con.execute("COMMENT ON COLUMN records.speed_mps IS NULL")
+        assert schema_docs.apply_comments(con, extra_ddl=(SCHEMA_MIGRATIONS_DDL,)) == 1
 
 
 def test_footfall_schema_lists_tables_and_one_tables_columns(demo_db):
