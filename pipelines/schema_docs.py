@@ -140,6 +140,7 @@ def header_lines(sql: str) -> list[str]:
     return out
 
 
+@functools.lru_cache(maxsize=256)
 def parse_header(sql: str, name: str | None = None) -> RelationDoc:
     """A model file's comment and ``-- column`` docs (see the module docstring)."""
     doc = RelationDoc()
@@ -181,6 +182,7 @@ def parse_header(sql: str, name: str | None = None) -> RelationDoc:
     return doc
 
 
+@functools.lru_cache(maxsize=4)
 def glossary(path: Path = GLOSSARY) -> dict[str, str]:
     """``-- column NAME: text`` lines of ``sql/glossary.sql``: names that mean the same everywhere."""
     return parse_header(path.read_text()).columns if path.exists() else {}
@@ -246,9 +248,9 @@ def wanted_comments(con: duckdb.DuckDBPyConnection, *, extra_ddl: tuple[str, ...
             continue
         kind, cols = rels[m.name]
         doc = parse_header(m.sql, m.name)
-        code = re.sub(r"--[^\n]*", "", m.sql)
+        words = set(re.findall(_IDENT, re.sub(r"--[^\n]*", "", m.sql).lower()))
         upstream = [r.name for r in reversed(ordered[: ordered.index(m)]) if r.name in m.refs]
-        upstream += [r for r in raw_names if re.search(rf"\b{r}\b", code, re.IGNORECASE)]
+        upstream += [r for r in raw_names if r.lower() in words]
         mine: dict[str, str | None] = {}
         for c in cols:
             if not c:

@@ -230,3 +230,39 @@ def test_nothing_sends_the_user_to_science_md(demo_db):
                               "OR note LIKE '%SCIENCE.md%'").fetchall()
     assert stored == [] and sources == []
     assert "doi:10.1136/bjsports-2024-109380" in (ROOT / "sql/30_marts/session_spikes.sql").read_text()
+
+
+def test_the_parsers_read_ddl_and_headers_as_documented():
+    ddl = """-- 042_x: what t holds
+-- grain: one row per thing; key: a
+CREATE TABLE IF NOT EXISTS t (
+    a VARCHAR PRIMARY KEY,   -- the key
+    b DOUBLE NOT NULL        -- metres,
+                             -- continued
+        CHECK (b >= 0),
+    c INTEGER,
+    PRIMARY KEY (a)
+);
+ALTER TABLE t ADD COLUMN IF NOT EXISTS d_s DOUBLE;  -- seconds of d
+ALTER TABLE t RENAME COLUMN b TO b_m;
+"""
+    docs = schema_docs.parse_ddl(ddl)
+    assert docs["t"].comment == "what t holds; grain: one row per thing; key: a"
+    assert docs["t"].columns == {"a": "the key", "b_m": "metres, continued", "d_s": "seconds of d"}
+    header = """-- m: a model.
+-- grain: one row per x; key: x
+-- rules:
+--   * something
+-- column x: the x,
+--     continued
+-- column y, z_m: shared, metres
+-- column a_very_long_name,
+--     b_other: names that wrap
+create or replace view m as select 1
+"""
+    doc = schema_docs.parse_header(header, "m")
+    assert doc.comment == "a model. grain: one row per x; key: x"  # the rules are not in it
+    assert doc.columns == {"x": "the x, continued", "y": "shared, metres", "z_m": "shared, metres",
+                           "a_very_long_name": "names that wrap", "b_other": "names that wrap"}
+    with pytest.raises(ValueError):
+        schema_docs.parse_header("-- column x the colon is missing\nselect 1")
