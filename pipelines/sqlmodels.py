@@ -72,14 +72,19 @@ CREATE TABLE IF NOT EXISTS flag_log (
 THRESHOLDS_DDL = """
 -- every threshold of models/thresholds.py as this build used it (the runner's overrides
 -- included), with its unit, source and caveat; flags join their source and note from here.
--- grain: one row per threshold; key: name
+-- grain: one row per threshold; key: name. The studies named in source: Frandsen et al. 2025,
+-- doi:10.1136/bjsports-2024-109380; Nielsen et al. 2014, doi:10.2519/jospt.2014.5164; Gabbett
+-- 2016, doi:10.1136/bjsports-2015-095788; Williams et al. 2017, doi:10.1136/bjsports-2016-096589;
+-- Silbernagel et al. 2007, doi:10.1177/0363546506298279; Foster 1998, Med Sci Sports Exerc
+-- 30(7):1164-1168. ACWR is descriptive, not a risk score: Impellizzeri et al. 2020,
+-- doi:10.4085/1062-6050-500-19.
 CREATE OR REPLACE TABLE thresholds (
     name VARCHAR PRIMARY KEY,         -- the threshold's name in models/thresholds.py (a DuckDB variable of the build)
     value DOUBLE,                     -- the value this build used, in unit
     default_value DOUBLE,             -- footfall's default (models/thresholds.py)
     is_override BOOLEAN,              -- true when the runner's config set another value
     unit VARCHAR,                     -- unit of value and default_value
-    source VARCHAR,                   -- the study (author, year, DOI) or "footfall heuristic"/"footfall choice"
+    source VARCHAR,                   -- the study (author and year; DOIs in this table's comment) or "footfall heuristic"/"footfall choice"
     note VARCHAR                      -- the caveat that goes with it
 )
 """

@@ -266,3 +266,20 @@ create or replace view m as select 1
                            "a_very_long_name": "names that wrap", "b_other": "names that wrap"}
     with pytest.raises(ValueError):
         schema_docs.parse_header("-- column x the colon is missing\nselect 1")
+
+
+def test_every_study_a_threshold_names_has_its_doi_in_the_database(demo_db):
+    """thresholds.source says "Frandsen et al. 2025"; the thresholds table's comment gives each
+    such study's DOI (Foster 1998 has none: its journal reference)."""
+    db, _ = demo_db
+    with connection(db, read_only=True) as con:
+        sources = {r[0] for r in con.execute("SELECT DISTINCT source FROM thresholds").fetchall()}
+        comment = con.execute("SELECT comment FROM duckdb_tables() WHERE table_name = 'thresholds'").fetchall()[0][0]
+    studies = {m.group(1) for s in sources
+               for m in [re.search(r"([A-Z][a-z]+(?: et al\.)? (?:19|20)\d\d)$", s)] if m
+               and not s.startswith(("World Athletics", "UCI", "Bolt"))}
+    assert {"Frandsen et al. 2025", "Gabbett 2016", "Nielsen et al. 2014"} <= studies
+    for study in studies:
+        after = comment.split(study, 1)
+        assert len(after) == 2, f"{study} not in the thresholds comment"
+        assert re.match(r",\s*(doi:10\.\S+|Med Sci Sports Exerc)", after[1]), study
