@@ -16,7 +16,9 @@ The models are plain ``.sql`` files, one relation each, named after the relation
    unit, source, note) that flag rows join their source and caveat from, and ``build_info``
    (built_at, today, models); runs every model file in full; records newly raised flag ids in
    ``flag_log``; marks the models current in ``model_state`` (``models_generation`` = the
-   ``data_generation`` they were built from; see ``models_stale``); commits. A failure, or a
+   ``data_generation`` they were built from; see ``models_stale``); writes the comment of every
+   relation and column from the SQL's own comments (``pipelines/schema_docs.py``: ``CREATE OR
+   REPLACE`` drops them); commits. A failure, or a
    kill at any point, rolls everything back, so readers never see a half-built set: the
    previous build stays as it was, and the next sync sees it is behind the data and rebuilds.
 
