@@ -5,7 +5,7 @@
 -- _min minutes, _ms milliseconds, _mm millimetres, _g grams, _pct percent, _spm steps per minute,
 -- _bpm beats per minute, _mps metres per second, _w watts, _au arbitrary units, _deg degrees.
 --
--- column athlete_id: the athlete (runner) the row belongs to: `footfall sync --athlete`, else the config's athlete, else 'default'
+-- column athlete_id: the athlete (runner) the row belongs to, as named with `--athlete` or in the config
 -- column activity_id: activity key: first 16 hex digits of the file's sha256 plus '-' and the session index in the file
 -- column file_id: sha256 (hex) of the file's decompressed bytes: the same content is one file whatever its name
 -- column local_date: calendar date in the athlete's local time zone (the activity's own UTC offset; UTC when the file does not say)

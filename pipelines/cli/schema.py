@@ -45,13 +45,24 @@ def schema(
                     [table]).fetchall()
     except DatabaseBusy as err:
         fail(str(err))
+    from rich.table import Table
+
+    from pipelines.cli.common import console
+
+    def table_of(*headers: str) -> Table:
+        t = Table(box=None, pad_edge=False, show_header=True, header_style="bold")
+        for i, h in enumerate(headers):
+            t.add_column(h, no_wrap=i < len(headers) - 1, overflow="fold")
+        return t
+
     if table is None:
         if as_json:
             print(json.dumps([{"name": n, "kind": k, "comment": c} for n, k, c in rels], indent=2))
             return
-        width = max((len(n) for n, _, _ in rels), default=0)
+        out = table_of("table", "kind", "comment")
         for n, k, c in rels:
-            say(f"{n:<{width}}  {k:<5}  {c or '(no comment)'}")
+            out.add_row(n, k, c or "(no comment)")
+        console.print(out, markup=False, highlight=False)
         return
     kind, comment = next((k, c) for n, k, c in rels if n == table)
     if as_json:
@@ -60,7 +71,7 @@ def schema(
         return
     say(f"{table} ({kind}): {comment or '(no comment)'}")
     say("")
-    nw = max((len(n) for n, _, _ in cols), default=0)
-    tw = max((len(t) for _, t, _ in cols), default=0)
+    out = table_of("column", "type", "comment")
     for n, t, c in cols:
-        say(f"{n:<{nw}}  {t:<{tw}}  {c or '(no comment)'}")
+        out.add_row(n, t, c or "(no comment)")
+    console.print(out, markup=False, highlight=False)

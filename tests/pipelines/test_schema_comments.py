@@ -188,7 +188,11 @@ def test_footfall_schema_lists_tables_and_one_tables_columns(demo_db):
     assert r.returncode == 0, r.stderr
     lines = {ln.split()[0]: ln for ln in r.stdout.splitlines() if ln.strip() and not ln.startswith(" ")}
     assert "flags" in lines and "weekly_load" in lines and "(no comment)" not in r.stdout
-    assert "grain" in lines["weekly_load"]
+    assert "each athlete's load per ISO week" in lines["weekly_load"]
+    r = subprocess.run([*FOOTFALL, "schema", "--json", "--db", str(db)], env=env, capture_output=True, text=True)
+    listed = {d["name"]: d for d in json.loads(r.stdout)}
+    assert listed["weekly_load"]["kind"] == "table" and listed["stg_activities"]["kind"] == "view"
+    assert "grain" in listed["weekly_load"]["comment"] and all(d["comment"] for d in listed.values())
 
     r = subprocess.run([*FOOTFALL, "schema", "flags", "--db", str(db)], env=env, capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
