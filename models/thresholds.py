@@ -116,7 +116,7 @@ _ALL = [
               "inside a run is not a walk interval)"),
     Threshold("gct_max_ms", 1500, "ms", "footfall heuristic",
               "ground contact time above this is not a measurement (one-foot stance at 80 spm "
-              "walking is ~900 ms); below it the step-period bound of SCIENCE.md s4 applies"),
+              "walking is ~900 ms); below it the step-period bound applies (contact time cannot exceed the step period while running)"),
     Threshold("elevation_hysteresis_m", 3, "m", "GoldenCheetah default",
               "altitude must reverse by more than this before a climb/descent is counted"),
     Threshold("speed_window_s", 10, "s", "footfall heuristic",

@@ -17,6 +17,8 @@ from pathlib import Path
 
 import duckdb
 
+from pipelines.schema_docs import apply_comments
+
 SQL_DIR = Path(__file__).resolve().parent.parent / "sql"
 SCHEMA_DIR = SQL_DIR / "00_schema"
 
@@ -125,6 +127,17 @@ def connection(path: str | Path, **kw) -> Iterator[duckdb.DuckDBPyConnection]:
         con.close()
 
 
+#: The migrations applied (its comments become the table's: pipelines/schema_docs.py).
+SCHEMA_MIGRATIONS_DDL = """
+-- the migrations of sql/00_schema applied to this file; grain: one row per migration; key: version
+CREATE TABLE IF NOT EXISTS schema_migrations (
+    version INTEGER PRIMARY KEY,      -- NNN of sql/00_schema/NNN_name.sql
+    name VARCHAR,                     -- the file's stem (NNN_name)
+    applied_at TIMESTAMP              -- UTC time it was applied
+)
+"""
+
+
 def schema_files() -> list[Path]:
     """Migration files ``NNN_name.sql`` in version order."""
     return sorted(SCHEMA_DIR.glob("[0-9][0-9][0-9]_*.sql"))
@@ -149,10 +162,7 @@ def migrate(con: duckdb.DuckDBPyConnection) -> list[int]:
                 f"(up to {known}): it was written by a newer footfall. Upgrade footfall to sync into "
                 "it; nothing was written.")
     else:
-        con.execute(
-            "CREATE TABLE IF NOT EXISTS schema_migrations ("
-            " version INTEGER PRIMARY KEY, name VARCHAR, applied_at TIMESTAMP)"
-        )
+        con.execute(SCHEMA_MIGRATIONS_DDL)
     applied = []
     for f in files:
         version = int(f.name[:3])
@@ -165,6 +175,8 @@ def migrate(con: duckdb.DuckDBPyConnection) -> list[int]:
                 [version, f.stem, utcnow()],
             )
         applied.append(version)
+    with transaction(con):  # COMMENT ON the raw tables, from the migrations' own comments
+        apply_comments(con, extra_ddl=(SCHEMA_MIGRATIONS_DDL,))
     return applied
 
 

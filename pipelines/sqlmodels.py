@@ -16,7 +16,9 @@ The models are plain ``.sql`` files, one relation each, named after the relation
    unit, source, note) that flag rows join their source and caveat from, and ``build_info``
    (built_at, today, models); runs every model file in full; records newly raised flag ids in
    ``flag_log``; marks the models current in ``model_state`` (``models_generation`` = the
-   ``data_generation`` they were built from; see ``models_stale``); commits. A failure, or a
+   ``data_generation`` they were built from; see ``models_stale``); writes the comment of every
+   relation and column from the SQL's own comments (``pipelines/schema_docs.py``: ``CREATE OR
+   REPLACE`` drops them); commits. A failure, or a
    kill at any point, rolls everything back, so readers never see a half-built set: the
    previous build stays as it was, and the next sync sees it is behind the data and rebuilds.
 
@@ -45,21 +47,57 @@ import polars as pl
 
 from models.thresholds import THRESHOLDS, value
 from pipelines.clock import local_today
-from pipelines.db import SQL_DIR, quote_ident, rollback, table_columns, tables, transaction, utcnow
+from pipelines.db import (SCHEMA_MIGRATIONS_DDL, SQL_DIR, quote_ident, rollback, table_columns, tables,
+                          transaction, utcnow)
 from pipelines.pausepoint import pause_point
+from pipelines.schema_docs import apply_comments
 
 LAYERS = ("10_staging", "20_intermediate", "30_marts")
 TESTS_DIR = SQL_DIR / "tests"
 
 #: The one table of state the models keep across builds (see the module docstring).
 FLAG_LOG_DDL = """
+-- the flags every build raised, kept between builds (flags.first_raised_at comes from here, so a
+-- sync or a report can list the flags raised since a given time); grain: one row per flag ever
+-- raised; key: flag_id
 CREATE TABLE IF NOT EXISTS flag_log (
     flag_id VARCHAR PRIMARY KEY,      -- flags.flag_id (stable hash of athlete, rule, date, activity)
     athlete_id VARCHAR,
-    rule VARCHAR,
+    rule VARCHAR,                     -- the flag's rule (flags.rule)
     local_date DATE,
     activity_id VARCHAR,
     first_raised_at TIMESTAMP         -- UTC time of the build that first raised it
+)
+"""
+
+#: The thresholds of this build, rebuilt by every build (flag rows join their source and caveat).
+THRESHOLDS_DDL = """
+-- every threshold of models/thresholds.py as this build used it (the runner's overrides
+-- included), with its unit, source and caveat; flags join their source and note from here.
+-- grain: one row per threshold; key: name. The studies named in source: Frandsen et al. 2025,
+-- doi:10.1136/bjsports-2024-109380; Nielsen et al. 2014, doi:10.2519/jospt.2014.5164; Gabbett
+-- 2016, doi:10.1136/bjsports-2015-095788; Williams et al. 2017, doi:10.1136/bjsports-2016-096589;
+-- Silbernagel et al. 2007, doi:10.1177/0363546506298279; Foster 1998, Med Sci Sports Exerc
+-- 30(7):1164-1168. ACWR is descriptive, not a risk score: Impellizzeri et al. 2020,
+-- doi:10.4085/1062-6050-500-19.
+CREATE OR REPLACE TABLE thresholds (
+    name VARCHAR PRIMARY KEY,         -- the threshold's name in models/thresholds.py (a DuckDB variable of the build)
+    value DOUBLE,                     -- the value this build used, in unit
+    default_value DOUBLE,             -- footfall's default (models/thresholds.py)
+    is_override BOOLEAN,              -- true when the runner's config set another value
+    unit VARCHAR,                     -- unit of value and default_value
+    source VARCHAR,                   -- the study (author and year; DOIs in this table's comment) or "footfall heuristic"/"footfall choice"
+    note VARCHAR                      -- the caveat that goes with it
+)
+"""
+
+#: When and from what the models were built (one row, rebuilt by every build).
+BUILD_INFO_DDL = """
+-- the last model build; grain: one row
+CREATE OR REPLACE TABLE build_info (
+    built_at TIMESTAMP,               -- UTC time the build ran
+    today DATE,                       -- the last day of every athlete's calendar in this build (local date)
+    models VARCHAR[]                  -- the models built, in build order
 )
 """
 
@@ -209,10 +247,7 @@ def _set_variables(con: duckdb.DuckDBPyConnection, variables: dict[str, object])
 
 
 def _load_thresholds(con: duckdb.DuckDBPyConnection, values: dict[str, float]) -> None:
-    con.execute(
-        "CREATE OR REPLACE TABLE thresholds (name VARCHAR PRIMARY KEY, value DOUBLE, "
-        "default_value DOUBLE, is_override BOOLEAN, unit VARCHAR, source VARCHAR, note VARCHAR)"
-    )
+    con.execute(THRESHOLDS_DDL)
     con.executemany(
         "INSERT INTO thresholds VALUES (?, ?, ?, ?, ?, ?, ?)",
         [
@@ -246,12 +281,9 @@ def run_models(
     with transaction(con):
         _set_variables(con, variables)
         _load_thresholds(con, values)
-        con.execute(
-            "CREATE OR REPLACE TABLE build_info AS "
-            "SELECT CAST(? AS TIMESTAMP) AS built_at, CAST(? AS DATE) AS today, "
-            "CAST(? AS VARCHAR[]) AS models",
-            [variables["built_at"], variables["today"], [m.name for m in models]],
-        )
+        con.execute(BUILD_INFO_DDL)
+        con.execute("INSERT INTO build_info VALUES (?, ?, ?)",
+                    [variables["built_at"], variables["today"], [m.name for m in models]])
         con.execute(FLAG_LOG_DDL)
         for m in models:
             try:
@@ -266,6 +298,9 @@ def run_models(
         if "model_state" in tables(con):  # these models are current with the data they read
             con.execute("UPDATE model_state SET models_generation = data_generation, "
                         "models_built_at = ? WHERE id = 1", [variables["built_at"]])
+        # COMMENT ON every relation and column, from the SQL's own comments (pipelines/schema_docs.py)
+        apply_comments(con, extra_ddl=(SCHEMA_MIGRATIONS_DDL, FLAG_LOG_DDL, THRESHOLDS_DDL,
+                                       BUILD_INFO_DDL), models=models)
         pause_point("build")
     return [m.name for m in models]
 

@@ -19,7 +19,7 @@ from typing import Annotated
 
 import typer
 
-from pipelines.cli import activity, check, common, demo, flags, journal, plan, report, serve, sync
+from pipelines.cli import activity, check, common, demo, flags, journal, plan, report, schema, serve, sync
 from pipelines.cli.common import console, debug_on, err_console, error_line
 
 __all__ = ["app", "console", "err_console", "main"]
@@ -49,6 +49,7 @@ app.command()(activity.audit)
 app.add_typer(plan.plan_app, name="plan")
 app.command()(flags.query)
 app.command()(check.check)
+app.command()(schema.schema)
 app.command()(report.report)
 app.command()(report.export)
 app.command()(serve.serve)

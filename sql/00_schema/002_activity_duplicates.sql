@@ -9,6 +9,6 @@ CREATE TABLE IF NOT EXISTS activity_duplicates (
     source_format VARCHAR,
     n_records BIGINT,
     duplicate_of VARCHAR,              -- activity_id kept in `activities`
-    reason VARCHAR,
+    reason VARCHAR,                   -- why this copy was not kept (the richer source of the same run)
     detected_at TIMESTAMP
 );

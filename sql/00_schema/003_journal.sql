@@ -44,9 +44,9 @@ CREATE TABLE IF NOT EXISTS shoes (
     name VARCHAR NOT NULL,            -- unique per athlete, case-insensitive (checked by the writer)
     brand VARCHAR,
     model VARCHAR,
-    drop_mm DOUBLE,                   -- heel-to-toe drop
-    stack_mm DOUBLE,                  -- heel stack height
-    weight_g DOUBLE,                  -- one shoe
+    drop_mm DOUBLE,                   -- heel-to-toe drop, millimetres
+    stack_mm DOUBLE,                  -- heel stack height, millimetres
+    weight_g DOUBLE,                  -- weight of one shoe, grams
     first_used DATE,                  -- NULL: unknown (then its first run counts as the start)
     retired_on DATE,                  -- NULL: still in use
     is_default BOOLEAN NOT NULL DEFAULT false,   -- "the shoe in use": at most one per athlete

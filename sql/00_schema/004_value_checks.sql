@@ -7,13 +7,13 @@ CREATE TABLE IF NOT EXISTS value_checks (
     file_id VARCHAR NOT NULL,
     activity_id VARCHAR,              -- NULL for a check of the whole file
     table_name VARCHAR,               -- activities | laps | records | events | developer_values
-    column_name VARCHAR,
+    column_name VARCHAR,              -- the column whose values were checked
     action VARCHAR,                   -- set_null | row_dropped | activity_refused
     n_rejected BIGINT,                -- values set NULL, rows dropped, or 1 refused activity
     min_seen DOUBLE,                  -- among the rejected values (times: seconds since 1970 UTC)
-    max_seen DOUBLE,
-    lower_bound DOUBLE,
-    upper_bound DOUBLE,
+    max_seen DOUBLE,                  -- largest rejected value
+    lower_bound DOUBLE,               -- lowest plausible value, in unit
+    upper_bound DOUBLE,               -- highest plausible value, in unit
     unit VARCHAR,
     bound_name VARCHAR,               -- name in models/thresholds.py
     reason VARCHAR

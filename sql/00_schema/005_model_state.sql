@@ -7,7 +7,7 @@
 -- models_generation to the data_generation it read, in its own transaction. The models are
 -- current when the two are equal (and the thresholds table holds the configured values).
 CREATE TABLE IF NOT EXISTS model_state (
-    id INTEGER PRIMARY KEY CHECK (id = 1),
+    id INTEGER PRIMARY KEY CHECK (id = 1),  -- always 1 (one row)
     data_generation BIGINT NOT NULL,   -- +1 per committed change of the models' inputs
     models_generation BIGINT,          -- data_generation the models were built from; NULL: not since this migration
     models_built_at TIMESTAMP          -- UTC, the last build's built_at

@@ -4,17 +4,17 @@
 -- running-only averages. activity_checks (ingest/schema.py ACTIVITY_CHECKS) keeps every check
 -- models/ ran per activity. activity_overrides holds the runner's own word (footfall activity
 -- sport|exclude|include): it is the runner's data, never deleted by a re-sync or a rebuild.
-ALTER TABLE activity_metrics ADD COLUMN IF NOT EXISTS sport_confidence DOUBLE;
-ALTER TABLE activity_metrics ADD COLUMN IF NOT EXISTS sport_reason VARCHAR;
-ALTER TABLE activity_metrics ADD COLUMN IF NOT EXISTS distance_reason VARCHAR;
-ALTER TABLE activity_metrics ADD COLUMN IF NOT EXISTS distance_session_m DOUBLE;
-ALTER TABLE activity_metrics ADD COLUMN IF NOT EXISTS distance_laps_m DOUBLE;
-ALTER TABLE activity_metrics ADD COLUMN IF NOT EXISTS distance_records_m DOUBLE;
-ALTER TABLE activity_metrics ADD COLUMN IF NOT EXISTS distance_track_raw_m DOUBLE;
-ALTER TABLE activity_metrics ADD COLUMN IF NOT EXISTS distance_track_clean_m DOUBLE;
-ALTER TABLE activity_metrics ADD COLUMN IF NOT EXISTS avg_cadence_run_spm DOUBLE;
-ALTER TABLE activity_metrics ADD COLUMN IF NOT EXISTS avg_ground_contact_time_run_ms DOUBLE;
-ALTER TABLE activity_metrics ADD COLUMN IF NOT EXISTS longest_run_bout_s DOUBLE;
+ALTER TABLE activity_metrics ADD COLUMN IF NOT EXISTS sport_confidence DOUBLE;  -- how sure the sport decision is, 0-1
+ALTER TABLE activity_metrics ADD COLUMN IF NOT EXISTS sport_reason VARCHAR;  -- one sentence: why this sport
+ALTER TABLE activity_metrics ADD COLUMN IF NOT EXISTS distance_reason VARCHAR;  -- one sentence: which distance candidate was chosen and why
+ALTER TABLE activity_metrics ADD COLUMN IF NOT EXISTS distance_session_m DOUBLE;  -- distance the device's session summary says, metres (NULL when the file has none)
+ALTER TABLE activity_metrics ADD COLUMN IF NOT EXISTS distance_laps_m DOUBLE;  -- sum of the laps' distances, metres
+ALTER TABLE activity_metrics ADD COLUMN IF NOT EXISTS distance_records_m DOUBLE;  -- cumulative record distance, robust to jitter and resets, metres
+ALTER TABLE activity_metrics ADD COLUMN IF NOT EXISTS distance_track_raw_m DOUBLE;  -- haversine distance over every GPS position, metres
+ALTER TABLE activity_metrics ADD COLUMN IF NOT EXISTS distance_track_clean_m DOUBLE;  -- haversine distance over the positions track cleaning kept, metres
+ALTER TABLE activity_metrics ADD COLUMN IF NOT EXISTS avg_cadence_run_spm DOUBLE;  -- mean cadence over running samples only (gait 'run'), steps per minute
+ALTER TABLE activity_metrics ADD COLUMN IF NOT EXISTS avg_ground_contact_time_run_ms DOUBLE;  -- mean ground contact time over running samples only, milliseconds
+ALTER TABLE activity_metrics ADD COLUMN IF NOT EXISTS longest_run_bout_s DOUBLE;  -- longest continuous running bout (smoothed gait), seconds
 
 -- grain: one row per activity x check; landed (and deleted) with the activity's other rows
 CREATE TABLE IF NOT EXISTS activity_checks (

@@ -4,4 +4,4 @@
 -- landed file again and replaces its activity rows (same activity ids; the runner's journal and
 -- activity_overrides are untouched): an upgrade does not keep the old false alarms.
 -- grain, keys: unchanged (one row per file).
-ALTER TABLE files ADD COLUMN IF NOT EXISTS derive_version INTEGER;
+ALTER TABLE files ADD COLUMN IF NOT EXISTS derive_version INTEGER;  -- models/version.py DERIVE_VERSION that derived the file's activity rows (NULL: an older footfall)

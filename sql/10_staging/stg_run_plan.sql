@@ -4,6 +4,8 @@
 -- grain: one row per athlete x plan week; key: (athlete_id, week_number)
 -- units: *_min minutes; pattern_repeats count
 -- variables: none
+-- column pattern_session_walk_min: walking minutes per session of the pattern (pattern_walk_min x
+--     pattern_repeats)
 
 create or replace view stg_run_plan as
 

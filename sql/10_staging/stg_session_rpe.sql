@@ -11,6 +11,8 @@
 --   * duration_min = moving minutes, the same fallback as int_sessions (metrics' moving time, else
 --     timer time, else elapsed time) / 60.
 -- variables: none
+-- column duration_min: the session's moving minutes (metrics' moving time, else the timer, else
+--     elapsed time)
 
 create or replace view stg_session_rpe as
 

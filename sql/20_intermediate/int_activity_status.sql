@@ -12,6 +12,18 @@
 --     by detected_is_run;
 --   * running_load_reason says which of these decided, in words a runner reads.
 -- variables: none
+-- column detected_sport: the sport models/ decided (activity_metrics), else the file's own sport
+-- column detected_is_run: whether models/ decided it is running load, before the runner's word
+-- column override_sport: the sport of the runner's latest `footfall activity sport` statement
+--     (NULL: none)
+-- column override_kind: kind of the runner's latest statement: sport | exclude | include (NULL:
+--     none)
+-- column override_reason: the runner's words with that statement
+-- column override_entered_at: when the runner made it, naive timestamp in UTC
+-- column final_sport: the runner's sport, else detected_sport
+-- column counts_as_running_load: true when the activity counts as running load (the runner's
+--     latest statement, else detected_is_run)
+-- column running_load_reason: which of these decided, in words a runner reads
 
 create or replace view int_activity_status as
 

@@ -11,6 +11,15 @@
 --   * rpe_cr10, srpe_load_au: stg_session_rpe (the RPE the load uses);
 --   * shoe: activity_shoes (manual, Strava gear or a default-shoe rule; pipelines/journal/).
 -- variables: none
+-- column run_number: 1, 2, ... per athlete by start time
+-- column pain_before, pain_during, pain_after, pain_evening, pain_next_morning: the highest pain
+--     score (0-10) logged for that moment of the run; NULL when none
+-- column run_pain: the highest of pain during, after and next morning (0-10): the pain the run is
+--     answerable for; NULL when none of the three was logged
+-- column n_pain_entries: pain entries attached to the run (every moment)
+-- column pain_locations: the locations of those entries, '; '-separated
+-- column shoe_name: name of the shoe the run was in (activity_shoes)
+-- column shoe_source: how the shoe was assigned: manual | range | strava | default | only_shoe
 
 create or replace view int_pain_by_run as
 

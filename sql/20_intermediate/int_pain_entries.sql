@@ -2,7 +2,7 @@
 -- grain: one row per pain_log entry; key: entry_id
 -- units: score 0-10 (halves allowed); local_date = the day the pain was felt (next_morning: the
 --        morning, i.e. the day after the run)
--- rules (pipelines/journal/ writes pain_log; SCIENCE.md s1.11 for why these moments):
+-- rules (pipelines/journal/ writes pain_log; the moments of the pain-monitoring model, Silbernagel et al. 2007, doi:10.1177/0363546506298279):
 --   * an entry logged with an activity_id belongs to that activity (run_activity_id), whatever its
 --     sport, when the activity is landed;
 --   * an entry logged by date belongs to a run (int_sessions.is_run) of the same athlete:
@@ -12,6 +12,10 @@
 --     and to none when there is no such run (it still counts in weekly_load by its date);
 --   * attached_by: 'activity' | 'same_day' | 'previous_day' | NULL (not attached).
 -- variables: none
+-- column logged_activity_id: the activity the runner logged the entry with (NULL: logged by date)
+-- column run_activity_id: the run the entry belongs to (NULL: not attached)
+-- column attached_by: how it was attached: activity | same_day | previous_day | NULL (not
+--     attached)
 
 create or replace view int_pain_entries as
 

@@ -4,7 +4,7 @@
 -- grain: one row per activity that counts as running load (int_sessions.is_run); key: activity_id
 -- units: run_s, walk_s, longest_run_bout_s seconds; cadence_run_spm steps/min (both feet);
 --        ground_contact_time_run_ms milliseconds
--- rules (SCIENCE.md s5 "Run-walk progression"):
+-- rules (footfall choice, run-walk progression; no study sets these numbers):
 --   * what counts as a run is int_sessions' decision (is_run), never re-decided here;
 --   * run_s / walk_s: the smoothed gait split of models/gait.py (activity_metrics.run_time_s /
 --     walk_time_s). A run whose gait could not be split (no cadence and no speed) counts its
@@ -13,6 +13,12 @@
 --   * cadence_run_spm, ground_contact_time_run_ms: running samples only (walk breaks left out),
 --     NULL when not measured.
 -- variables: none
+-- column has_gait: false when the run's gait could not be split (then run_s is its whole running
+--     moving time)
+-- column run_s: time running in the run, seconds
+-- column walk_s: time walking in the run, seconds
+-- column cadence_run_spm: mean cadence over running samples, steps per minute (both feet)
+-- column ground_contact_time_run_ms: mean ground contact time over running samples, milliseconds
 
 create or replace view int_run_gait as
 

@@ -2,7 +2,7 @@
 -- grain: one row per activity with an athlete and a local date; key: activity_id
 -- units: distance_m, running_distance_m metres; moving_time_s, running_moving_time_s, duration_s
 --        seconds; steps count; srpe_load_au, trimp_au arbitrary units
--- rules (SCIENCE.md s5 "Load units"):
+-- rules (footfall choice, load units):
 --   * a run is int_activity_status.counts_as_running_load: activity_metrics.is_run (models/ decide
 --     it), else sport = 'running' when the metrics are not computed yet, unless the runner said
 --     otherwise (activity_overrides); sport is the final sport (the runner's, else the detected);

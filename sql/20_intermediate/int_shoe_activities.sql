@@ -9,6 +9,8 @@
 --   * distance_m is every activity's distance (walks wear shoes too); is_run says which are runs
 --     (int_sessions.is_run).
 -- variables: none
+-- column assigned_by: how the shoe was assigned (activity_shoes.source): manual | range | strava |
+--     default | only_shoe
 
 create or replace view int_shoe_activities as
 

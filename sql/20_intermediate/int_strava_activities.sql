@@ -10,6 +10,7 @@
 --     (bikes and other gear never become shoes);
 --   * only rows of the same athlete as the activity kept.
 -- variables: none
+-- column is_foot: a foot activity (run, walk, hike) whose gear is a shoe
 
 create or replace view int_strava_activities as
 

@@ -12,6 +12,11 @@
 --   * the 'running_load' row: outcome pass when the activity counts, excluded when it does not;
 --     measured_value the sport decision's confidence (0-1) when no runner statement decided.
 -- variables: none (a view: always current with the checks and the runner's statements)
+-- column counts_as_running_load: the activity's decision, repeated on each of its rows: true when
+--     it counts as running load (int_activity_status)
+-- column running_load_reason: why it counts or not, in words a runner reads (int_activity_status)
+-- column row_order: order of the activity's rows: 0 the running_load decision, 1 the checks, 2 the
+--     runner's override
 
 create or replace view activity_audit as
 

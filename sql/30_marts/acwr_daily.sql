@@ -1,6 +1,6 @@
 -- acwr_daily: acute:chronic workload ratios per athlete per day, three ways, on three load units.
 -- DESCRIPTIVE numbers, not a risk score (Impellizzeri et al. 2020/2021: ACWR behaves as a rescaled
--- acute load; SCIENCE.md s1.4).
+-- acute load; doi:10.4085/1062-6050-500-19, doi:10.1007/s40279-020-01378-6).
 -- grain: one row per athlete_id x local_date (the daily_load calendar); key: (athlete_id, local_date)
 -- units: *_m metres (running distance), *_s seconds (all-sport moving time), steps_* count (runs);
 --        acwr_* ratios have no unit. Acute and chronic loads are per acute window (a week by default).
@@ -14,18 +14,53 @@
 --   * acwr_uncoupled_<unit>          = acute / chronic_uncoupled
 --   * <unit>_ewma_acute, _ewma_chronic: EWMA_t = lambda x_t + (1 - lambda) EWMA_(t-1),
 --     lambda = 2 / (N + 1) with N = A and N = C, seeded with the first calendar day's load
---     (EWMA_1 = x_1; Williams et al. 2017 leave the seed open, SCIENCE.md s1.2). Computed exactly by a
+--     (EWMA_1 = x_1; Williams et al. 2017, doi:10.1136/bjsports-2016-096589, leave the seed open). Computed exactly by a
 --     recursive CTE walking each athlete's calendar one day at a time (the same arithmetic as the
 --     textbook recursion, no truncated weights).
 --   * acwr_ewma_<unit>               = ewma_acute / ewma_chronic
 -- NULLs: chronic loads and every ratio are NULL until C days of calendar (day_index < C: the
 --        first C - 1 days of an athlete), and a ratio is NULL when its chronic load is 0 (no
 --        division by zero). Acute loads and the EWMAs themselves are always filled.
--- is_flaggable (issue 14, footfall choice, SCIENCE.md s5): the ratios may raise a flag only when
+-- is_flaggable (issue 14, footfall choice): the ratios may raise a flag only when
 --        the runner has acwr_chronic_days days of data since the calendar's start or since the
 --        last return after a break (daily_load.load_history_days); after a return the ratios are
 --        still computed and shown, but flagged nowhere until the chronic window has refilled.
 -- variables: acwr_acute_days, acwr_chronic_days (models/thresholds.py)
+-- column has_full_history: true when the athlete's calendar has acwr_chronic_days days up to this
+--     one (day_index >= C): the chronic loads and ratios are defined
+-- column is_flaggable: the ratios may raise a flag: load_history_days >= acwr_chronic_days since
+--     the calendar's start or the last return after a break (issue 14, footfall choice)
+-- column load_history_days: days of data since the calendar's start or the last return after a
+--     break (daily_load), both included
+-- column distance_acute_m: running distance of the last A days (today included), metres
+-- column distance_chronic_coupled_m: running distance of the last C days / K, metres per acute
+--     window (coupled: Lolli et al. 2019, doi:10.1136/bjsports-2017-098110)
+-- column distance_chronic_uncoupled_m: running distance of days A+1..C before / (K - 1), metres
+--     per acute window (uncoupled: Windt & Gabbett 2019, doi:10.1136/bjsports-2017-098925)
+-- column distance_ewma_acute_m: EWMA of daily running distance with N = A, metres (Williams et al.
+--     2017, doi:10.1136/bjsports-2016-096589)
+-- column distance_ewma_chronic_m: EWMA of daily running distance with N = C, metres (Williams et
+--     al. 2017, doi:10.1136/bjsports-2016-096589)
+-- column acwr_coupled_distance: distance_acute_m / distance_chronic_coupled_m, ratio (no unit);
+--     descriptive, not a risk score (Impellizzeri et al. 2020, doi:10.4085/1062-6050-500-19)
+-- column acwr_uncoupled_distance: distance_acute_m / distance_chronic_uncoupled_m, ratio (no
+--     unit); the ACWR flag reads it against Gabbett 2016's >= 1.5 (doi:10.1136/bjsports-2015-095788)
+-- column acwr_ewma_distance: distance_ewma_acute_m / distance_ewma_chronic_m, ratio (no unit)
+-- column duration_acute_s: all-sport moving time of the last A days, seconds
+-- column duration_chronic_coupled_s: all-sport moving time of the last C days / K, seconds per
+--     acute window (coupled)
+-- column duration_chronic_uncoupled_s: all-sport moving time of days A+1..C before / (K - 1),
+--     seconds per acute window (uncoupled)
+-- column duration_ewma_acute_s, duration_ewma_chronic_s: EWMA of daily all-sport moving time with
+--     N = A / N = C, seconds
+-- column acwr_coupled_duration, acwr_uncoupled_duration, acwr_ewma_duration: acute / chronic all-sport
+--     moving time, coupled, uncoupled or EWMA as the name says, ratio (no unit)
+-- column steps_acute: steps of the runs of the last A days, count
+-- column steps_chronic_coupled, steps_chronic_uncoupled: chronic steps per acute window, coupled
+--     and uncoupled, count
+-- column steps_ewma_acute, steps_ewma_chronic: EWMA of daily steps with N = A / N = C, count
+-- column acwr_coupled_steps, acwr_uncoupled_steps, acwr_ewma_steps: acute / chronic steps, coupled,
+--     uncoupled or EWMA as the name says, ratio (no unit)
 
 create or replace table acwr_daily as
 

@@ -5,12 +5,13 @@
 -- units: running_distance_m, longest_run_m metres; running_moving_time_s, duration_s seconds;
 --        steps count (runs only; runs whose steps are unknown add 0 and are counted in
 --        n_runs_without_steps); srpe_load_au, trimp_au arbitrary units
--- rules: dates are the activity's LOCAL date (SCIENCE.md s5), never the UTC date of started_at.
---        Days without activity are 0 (SCIENCE.md s1.1). trimp_au and srpe_load_au: NULL on a day when
+-- rules: dates are the activity's LOCAL date (footfall choice), never the UTC date of started_at.
+--        Days without activity are 0 (the 7-day loads of the rolling-average ACWR sum calendar days: Lolli et al. 2019,
+--        doi:10.1136/bjsports-2017-098110; Windt & Gabbett 2019, doi:10.1136/bjsports-2017-098925). trimp_au and srpe_load_au: NULL on a day when
 --        any of its activities lacks the value (a partial sum would understate the load), 0 on rest
 --        days, and NULL on every day for an athlete who has no value at all.
 --        longest_run_m is NULL on days without a run.
---   * day-total spike (footfall choice after Frandsen et al. 2025, SCIENCE.md s5): baseline_day_m =
+--   * day-total spike (footfall choice after Frandsen et al. 2025, doi:10.1136/bjsports-2024-109380): baseline_day_m =
 --     the longest running DAY (running_distance_m) of the spike_lookback_days calendar days
 --     before this one (NULL when none of them had running); day_spike_ratio = running_distance_m /
 --     baseline_day_m - 1 (rounded to 1e-9) on days with running; day_band as session_spikes.band
@@ -18,7 +19,7 @@
 --     has_spike_window: the athlete's calendar covers the whole window (day_index - 1 >=
 --     spike_lookback_days; data starts at the first activity of any sport), so a spike can be
 --     flagged (flags.sql); before that the ratio is shown, never flagged.
---   * returns after a break (footfall choice, SCIENCE.md s5): days_without_run_before = days with no
+--   * returns after a break (footfall choice): days_without_run_before = days with no
 --     run between the previous run day and this run day (NULL on the first run day and on days
 --     without running); is_return_after_break when it is >= return_break_days.
 --     last_return_date = the latest such day up to this one; load_history_start_date = that, else
@@ -27,6 +28,21 @@
 -- variables: today (DATE; pipelines/sqlmodels.py sets it, default the current date),
 --            spike_lookback_days, spike_caution_ratio, spike_warning_ratio, spike_alert_ratio,
 --            return_break_days (models/thresholds.py)
+-- column running_distance_m: metres run that day (runs only)
+-- column baseline_day_m: the longest running day (running_distance_m) of the spike_lookback_days
+--     days before, metres; NULL when none had running
+-- column day_spike_ratio: running_distance_m / baseline_day_m - 1, fraction (0.6 = 60% more), on
+--     days with running
+-- column day_band: reference | small | moderate | large | no_baseline, as session_spikes.band
+--     (Frandsen et al. 2025 bands, doi:10.1136/bjsports-2024-109380); NULL on days without running
+-- column has_spike_window: the calendar covers the whole spike_lookback_days window before this
+--     day, so a day-total spike can be flagged
+-- column days_without_run_before: days with no run between the previous run day and this one (NULL
+--     on the first run day and on days without running)
+-- column is_return_after_break: days_without_run_before >= return_break_days (footfall choice)
+-- column last_return_date: the latest return after a break up to this day (local date)
+-- column load_history_start_date: last_return_date, else the calendar's first day (local date)
+-- column load_history_days: days from load_history_start_date to this day, both included
 
 create or replace table daily_load as
 

@@ -7,7 +7,8 @@
 --        `comparison` says how value passed threshold ('>' or '>=').
 -- first_raised_at: when a build first saw this flag_id (table flag_log, kept by the runner), so a
 --        sync or a report can list the new flags.
--- rules (SCIENCE.md s1 and s5):
+-- rules (each rule's study or "footfall heuristic" is in thresholds.source; DOIs in the thresholds
+-- table's comment):
 --   (threshold values: models/thresholds.py, none is written here)
 --   * single_session_spike, per run (Frandsen et al. 2025): session_spikes.spike_ratio above
 --     spike_caution_ratio -> caution, above spike_warning_ratio -> warning, above
@@ -57,6 +58,12 @@
 --            ramp_history_weeks, ramp_min_prev_week_m, ramp_min_increase_m, acwr_min_acute_m,
 --            weekly_ramp_pct, acwr_caution, acwr_acute_days, acwr_chronic_days, monotony_caution,
 --            built_at (TIMESTAMP of this build, set by the runner)
+-- column unit: unit of value and threshold (the threshold's unit in models/thresholds.py)
+-- column source: the study behind the rule (author and year; their DOIs are in the thresholds
+--     table's comment) or "footfall heuristic" (thresholds.source)
+-- column note: the caveat that goes with the rule (thresholds.note)
+-- column first_raised_at: when a build first raised this flag_id (flag_log), naive timestamp in
+--     UTC
 
 create or replace table flags as
 

@@ -6,7 +6,7 @@
 -- grain: one row per (athlete_id, rule, local_date, activity_id); key: those four columns
 --        (flags.flag_id is their hash).
 -- units: value in the unit of threshold_name (models/thresholds.py); comparison '>' or '>='.
--- rules (SCIENCE.md s1.11 and s5; threshold values: models/thresholds.py, none is written here):
+-- rules (Silbernagel et al. 2007, doi:10.1177/0363546506298279, and footfall choices; threshold values: models/thresholds.py, none is written here):
 --   * pain_during -> warning (Silbernagel et al. 2007 pain-monitoring model): a pain score logged
 --     `during` above pain_during_warning; one row per day and run (the highest score).
 --   * pain_next_morning -> warning (Silbernagel et al. 2007: pain must settle by the next morning):
@@ -14,7 +14,7 @@
 --     pain_morning_above_baseline (points). Baseline = mean of the days with a next-morning
 --     score among the pain_baseline_days days before; no baseline (so no flag) with fewer than
 --     pain_baseline_min_entries such days (footfall choice). value = score - baseline.
---   * pain_rising -> caution (Silbernagel et al. 2007 via SCIENCE.md s5): three consecutive runs
+--   * pain_rising -> caution (footfall heuristic after Silbernagel et al. 2007, doi:10.1177/0363546506298279): three consecutive runs
 --     (int_pain_by_run.run_number) whose run_pain strictly rises and whose first is at least
 --     pain_rising_min (with a minimum of 3: scores 3, 4, 5 raise it; 3, 4, 4 and 2, 4, 5 do
 --     not). A run with no pain logged breaks the sequence. value = the first (lowest) score,

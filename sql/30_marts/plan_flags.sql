@@ -3,7 +3,7 @@
 -- source, note and first_raised_at in ONE place.
 -- grain: one row per (athlete_id, rule, local_date, activity_id); key: those four columns
 -- units: value = fraction over the plan (0.25 = 25% more than planned), comparison '>'
--- rules (a FOOTFALL HEURISTIC, not evidence: SCIENCE.md s5 "Run-walk progression"):
+-- rules (a FOOTFALL HEURISTIC, not evidence; run-walk progression):
 --   * plan_exceeded -> caution: a plan week (plan_vs_actual) whose actual running minutes or
 --     longest continuous running bout exceed the plan by more than plan_exceeded_margin; once
 --     per plan week, dated on the day it first did (plan_vs_actual.exceeded_on); activity_id

@@ -2,7 +2,7 @@
 -- was run: running minutes and the longest continuous running bout, planned vs actual.
 -- grain: one row per athlete x plan week (stg_run_plan); key: (athlete_id, week_number)
 -- units: *_min minutes; *_excess fraction over the plan (0.25 = 25% more than planned)
--- rules (SCIENCE.md s5 "Run-walk progression"; the margin is a footfall heuristic):
+-- rules (footfall choice, run-walk progression; the margin is a footfall heuristic):
 --   * plan week N covers the 7 LOCAL days week_start_date .. week_end_date (stg_run_plan); the
 --     actuals are that week's runs (int_run_gait: int_sessions decides what a run is): running
 --     and walking minutes summed, the longest bout the week's longest (NULL when no run of the
@@ -16,6 +16,22 @@
 --     first run whose bout passed longest_min x (1 + margin), whichever came first.
 --     plan_flags raises the `plan_exceeded` caution from these rows.
 -- variables: plan_exceeded_margin, today
+-- column week_status: future (starts after `today`) | current (holds `today`: actuals so far) |
+--     past
+-- column actual_run_min: running minutes of the week's runs
+-- column run_min_diff: actual_run_min - run_min, minutes
+-- column run_min_excess: actual_run_min / run_min - 1, fraction over the plan (0.25 = 25% more)
+-- column actual_walk_min: walking minutes of the week's runs
+-- column actual_longest_bout_min: the week's longest continuous running bout, minutes (0 without
+--     runs; NULL when no run has a bout measured)
+-- column longest_min_diff: actual_longest_bout_min - longest_min, minutes
+-- column longest_min_excess: actual_longest_bout_min / longest_min - 1, fraction over the plan
+-- column run_min_exceeded_on: the day the week's running minutes so far passed run_min x (1 +
+--     plan_exceeded_margin) (local date)
+-- column longest_exceeded_on: the day of the first run whose bout passed longest_min x (1 +
+--     plan_exceeded_margin) (local date)
+-- column is_exceeded: either excess above plan_exceeded_margin (a footfall heuristic)
+-- column exceeded_on: the first of run_min_exceeded_on and longest_exceeded_on (local date)
 
 create or replace table plan_vs_actual as
 

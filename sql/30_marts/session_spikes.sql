@@ -1,5 +1,5 @@
 -- session_spikes: each run's distance against the longest run of the previous days
--- (single-session spike, Frandsen et al. 2025, BJSM 59(17):1203-1210; SCIENCE.md s1.6).
+-- (single-session spike, Frandsen et al. 2025, BJSM 59(17):1203-1210, doi:10.1136/bjsports-2024-109380).
 -- grain: one row per run (int_sessions.is_run); key: activity_id
 -- units: distance_m, baseline_distance_m metres; spike_ratio fraction (0.6 = 60% longer); spike_pct %
 -- rules:
@@ -12,13 +12,25 @@
 --   * band (Frandsen et al. 2025 states): 'reference' <= spike_caution_ratio (includes any
 --     regression), 'small' <= spike_warning_ratio, 'moderate' <= spike_alert_ratio, 'large' above;
 --     'no_baseline' (ratio NULL) when no run with a distance started in the lookback window
---     (Frandsen et al. do not say; SCIENCE.md s1.6 / s5); 'no_distance' when this run has no distance.
---   * has_full_window (issue 14, footfall choice, SCIENCE.md s5): the runner's data covers the
+--     (Frandsen et al. do not say; footfall choice); 'no_distance' when this run has no distance.
+--   * has_full_window (issue 14, footfall choice): the runner's data covers the
 --     whole lookback window: the athlete's first activity (any sport) is at least
 --     spike_lookback_days local days before this run's local date. Only then can the run raise a
 --     flag (flags.sql); the ratio and band are computed either way.
 -- variables: spike_lookback_days, spike_caution_ratio, spike_warning_ratio, spike_alert_ratio
 --            (all Frandsen et al. 2025, models/thresholds.py)
+-- column distance_m: distance of this run, metres
+-- column baseline_distance_m: the longest run of the athlete that started in the
+--     spike_lookback_days before this one, metres (Frandsen et al. 2025,
+--     doi:10.1136/bjsports-2024-109380)
+-- column baseline_activity_id: the run that set the baseline
+-- column n_runs_lookback: runs with a distance that started in the lookback window
+-- column spike_ratio: distance_m / baseline_distance_m - 1, fraction (0.6 = 60% longer)
+-- column spike_pct: spike_ratio x 100, percent
+-- column band: reference | small | moderate | large (Frandsen et al. 2025 bands) | no_baseline |
+--     no_distance
+-- column has_full_window: the runner's data covers the whole lookback window, so the run can raise
+--     a flag (issue 14, footfall choice)
 
 create or replace table session_spikes as
 

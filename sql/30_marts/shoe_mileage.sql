@@ -11,6 +11,18 @@
 --   * is_past_retire: distance_m above shoe_retire_m (a footfall heuristic, not evidence);
 --     remaining_m = shoe_retire_m - distance_m (negative past it).
 -- variables: today, shoe_retire_m (models/thresholds.py)
+-- column distance_m: distance of every activity in the shoe (walks included), metres
+-- column running_distance_m: distance of the runs in the shoe, metres
+-- column n_activities: activities in the shoe
+-- column n_runs: runs in the shoe
+-- column is_retired: the shoe has a retired_on date
+-- column start_date: first_used when the runner gave it, else the shoe's first activity (local
+--     date)
+-- column distance_7d_m, distance_28d_m: distance of the activities on the 7 / 28 local days ending
+--     on `today`, metres
+-- column remaining_m: shoe_retire_m - distance_m, metres (negative past it; shoe_retire_m is a
+--     footfall heuristic)
+-- column is_past_retire: distance_m above shoe_retire_m (a footfall heuristic, not evidence)
 
 create or replace table shoe_mileage as
 

@@ -8,12 +8,12 @@
 -- rules:
 --   * n_days: days of the week inside the athlete's calendar (daily_load). The first week (before
 --     the first activity) and the current week (after today) can be partial: is_complete_week.
---   * distance_change_pct = (week / previous week - 1) x 100 (Nielsen et al. 2014, SCIENCE.md
---     s1.5), rounded to 1e-9 so that float noise (39/30: 30.000000000000004) never decides. NULL when the
+--   * distance_change_pct = (week / previous week - 1) x 100 (Nielsen et al. 2014,
+--     doi:10.2519/jospt.2014.5164), rounded to 1e-9 so that float noise (39/30: 30.000000000000004) never decides. NULL when the
 --     previous week ran 0 m or was partial (the first, partial week says nothing about the
 --     runner's previous load). The current week is compared as it stands (week to date).
 --   * monotony = mean / SD of the 7 daily running distances (rest days 0) of a complete week
---     (Foster 1998, SCIENCE.md s1.7); SD is the sample SD (n - 1; Foster does not say which);
+--     (Foster 1998, Med Sci Sports Exerc 30(7):1164-1168); SD is the sample SD (n - 1; Foster does not say which);
 --     NULL when the week is partial or SD = 0. strain_m = running_distance_m x monotony.
 --   * srpe_load_au, trimp_au: NULL when any day of the week is NULL (see daily_load).
 --   * pain_<moment>_max / _mean (moment: before, during, after, next_morning): the highest and the
@@ -24,6 +24,34 @@
 --     ramp_history_weeks complete weeks before this week (first day <= week_start_date - 7 x
 --     ramp_history_weeks); before that the change is shown, never flagged.
 -- variables: ramp_history_weeks (models/thresholds.py); daily_load reads `today`
+-- column n_days: days of the week inside the athlete's calendar (7 unless the first or current
+--     week)
+-- column is_complete_week: n_days = 7
+-- column n_activities: activities in the week (every sport)
+-- column n_runs: runs in the week
+-- column running_distance_m: metres run in the week
+-- column running_moving_time_s: moving time of the week's runs, seconds
+-- column steps: steps of the week's runs (both feet), count
+-- column duration_s: all-sport moving time of the week, seconds
+-- column longest_run_m: the week's longest run, metres
+-- column srpe_load_au, trimp_au: the week's sum, arbitrary units; NULL when any day of the week is
+--     NULL
+-- column prev_running_distance_m: running_distance_m of the week before, metres
+-- column distance_change_pct: (week / previous week - 1) x 100, percent (Nielsen et al. 2014,
+--     doi:10.2519/jospt.2014.5164); NULL when the previous week ran 0 m or was partial
+-- column distance_change_m: week - previous week, metres (NULL like distance_change_pct)
+-- column has_ramp_history: the calendar covers ramp_history_weeks complete weeks before this one,
+--     so the change can be flagged (footfall choice)
+-- column mean_daily_distance_m, sd_daily_distance_m: mean and sample SD of the 7 daily running
+--     distances (rest days 0), metres
+-- column monotony: mean / SD of the daily running distances of a complete week, ratio (no unit;
+--     Foster 1998, Med Sci Sports Exerc 30(7):1164-1168)
+-- column strain_m: running_distance_m x monotony, metres
+-- column n_pain_entries: pain entries felt on the week's days (every moment)
+-- column pain_before_max, pain_during_max, pain_after_max, pain_next_morning_max: the highest pain
+--     score (0-10) logged for that moment on the week's days; NULL when none
+-- column pain_before_mean, pain_during_mean, pain_after_mean, pain_next_morning_mean: the mean
+--     pain score (0-10) logged for that moment on the week's days; NULL when none
 
 create or replace table weekly_load as
 

@@ -7,7 +7,7 @@
 -- units: *_min minutes; run_walk_ratio running minutes per walking minute; longest_run_bout_min
 --        minutes; cadence_run_spm steps/min; ground_contact_time_run_ms ms; *_change in the
 --        column's unit; *_change_pct percent
--- rules (SCIENCE.md s5 "Run-walk progression": a footfall view, no threshold, nothing flagged):
+-- rules (footfall choice, run-walk progression: a footfall view, no threshold, nothing flagged):
 --   * running_min / walking_min: the week's runs (int_run_gait; walks and rides are not here)
 --     run_s / walk_s summed; 0 in a week without runs. n_runs_without_gait counts runs whose
 --     gait could not be split (their whole moving time is running minutes).
@@ -17,7 +17,7 @@
 --   * cadence_run_spm, ground_contact_time_run_ms: the mean of the runs' running-only values,
 --     weighted by each run's running time (a 40-minute run counts 4 times a 10-minute one); runs
 --     without the value are left out; NULL when none has it. A cadence change is shown, never
---     flagged (SCIENCE.md s5).
+--     flagged (footfall choice).
 --   * <x>_prev4_mean: the mean of the 4 weeks before (their values, zero weeks included for
 --     minutes and the bout; weeks with NULL left out for the ratio, cadence and contact time);
 --     NULL when the calendar has fewer than 4 weeks before (the start of the history) or none of
@@ -25,6 +25,35 @@
 --     NULL when prev4_mean is 0 or NULL. The current week is compared as it stands (week to date;
 --     is_complete_week = false).
 -- variables: none directly (the calendar is weekly_load's, which reads `today`)
+-- column is_complete_week: the week has 7 days in the calendar (false for the current week:
+--     compared as it stands)
+-- column n_runs_without_gait: runs whose gait could not be split (their whole moving time counts
+--     as running minutes)
+-- column running_min: running minutes of the week's runs
+-- column walking_min: walking minutes of the week's runs
+-- column run_walk_ratio: running minutes per walking minute (no unit); NULL when the week has no
+--     walking
+-- column longest_run_bout_min: the longest continuous running bout of the week's runs, minutes
+-- column cadence_run_spm: running-only cadence of the week's runs weighted by running time, steps
+--     per minute (both feet)
+-- column ground_contact_time_run_ms: running-only ground contact time of the week's runs weighted
+--     by running time, milliseconds
+-- column running_min_prev4_mean, walking_min_prev4_mean, longest_run_bout_min_prev4_mean: mean of
+--     the 4 weeks before, minutes
+-- column running_min_change, walking_min_change, longest_run_bout_min_change: x - prev4_mean,
+--     minutes
+-- column run_walk_ratio_prev4_mean: mean run_walk_ratio of the 4 weeks before (no unit)
+-- column run_walk_ratio_change: run_walk_ratio - its prev4_mean (no unit)
+-- column cadence_run_spm_prev4_mean: mean of the 4 weeks before, steps per minute
+-- column cadence_run_spm_change: cadence_run_spm - its prev4_mean, steps per minute (shown, never
+--     flagged)
+-- column ground_contact_time_run_ms_prev4_mean: mean of the 4 weeks before, milliseconds
+-- column ground_contact_time_run_ms_change: ground_contact_time_run_ms - its prev4_mean,
+--     milliseconds
+-- column running_min_change_pct, walking_min_change_pct, run_walk_ratio_change_pct,
+--     longest_run_bout_min_change_pct, cadence_run_spm_change_pct,
+--     ground_contact_time_run_ms_change_pct: (x / prev4_mean - 1) x 100, percent; NULL when prev4_mean
+--     is 0 or NULL
 
 create or replace table weekly_progression as
 

@@ -1,0 +1,115 @@
+-- glossary: column names that mean the same in every footfall table and view. Not a model and not a
+-- migration (nothing here runs): pipelines/schema_docs.py reads these `-- column NAME: text` lines
+-- and stores them as DuckDB column comments wherever a table's own DDL comment or a model's own
+-- `-- column` line does not say more. Units follow the name's suffix: _m metres, _s seconds,
+-- _min minutes, _ms milliseconds, _mm millimetres, _g grams, _pct percent, _spm steps per minute,
+-- _bpm beats per minute, _mps metres per second, _w watts, _au arbitrary units, _deg degrees.
+--
+-- column athlete_id: the athlete (runner) the row belongs to, as named with `--athlete` or in the config
+-- column activity_id: activity key: first 16 hex digits of the file's sha256 plus '-' and the session index in the file
+-- column file_id: sha256 (hex) of the file's decompressed bytes: the same content is one file whatever its name
+-- column local_date: calendar date in the athlete's local time zone (the activity's own UTC offset; UTC when the file does not say)
+-- column started_at: start time, naive timestamp in UTC
+-- column ended_at: end time, naive timestamp in UTC (start + elapsed time)
+-- column recorded_at: time of the sample or event, naive timestamp in UTC
+-- column logged_at: when the entry was written, naive timestamp in UTC
+-- column entered_at: when the runner entered it, naive timestamp in UTC
+-- column created_at: when the row was created, naive timestamp in UTC
+-- column assigned_at: when the assignment was written, naive timestamp in UTC
+-- column added_at: when it was added, naive timestamp in UTC
+-- column detected_at: when footfall detected it, naive timestamp in UTC
+-- column landed_at: when the sync landed the file, naive timestamp in UTC
+-- column synced_at: when the sync read it, naive timestamp in UTC
+-- column finished_at: when it finished, naive timestamp in UTC
+-- column session_index: index of the session (activity) inside its file, from 0
+-- column source_format: the file format the activity came from: fit | gpx | tcx
+-- column sport: sport of the activity in FIT's names (running, walking, cycling, ...)
+-- column sub_sport: sub-sport as the file says (generic, treadmill, trail, ...)
+-- column name: name as written by the device, the runner or the file
+-- column local_offset_s: local time minus UTC in seconds; NULL when the file does not say
+-- column elapsed_time_s: wall-clock time from start to end, seconds (pauses included)
+-- column timer_time_s: time the watch's timer ran, seconds (pauses left out)
+-- column distance_m: distance in metres
+-- column moving_time_s: time moving, seconds
+-- column n_records: number of recorded samples (records)
+-- column n_laps: number of laps
+-- column reason: why, in one sentence for a person
+-- column note: free text note
+-- column unit: the unit of the row's values
+-- column source: where the row or value came from
+-- column entry_id: key of a journal entry (sequence number)
+-- column shoe_id: the shoe (small integer the runner types: `footfall shoes retire 3`)
+-- column week_start_date: Monday of the ISO week (local date) the row belongs to
+-- column week_number: plan week, from 1 (week N covers the 7 local days from start_date + 7 x (N - 1))
+-- column iso_year: ISO year of week_start_date
+-- column iso_week: ISO week number of week_start_date (1-53)
+-- column moment: when the pain was felt: before | during | after | evening | next_morning (the morning after the run)
+-- column score: pain score 0-10 (numeric rating scale, halves allowed)
+-- column location: where it hurts, free text as the runner typed it
+-- column rpe_cr10: session rating of perceived exertion on Borg's CR-10 scale, 0-10 (Foster et al. 2001)
+-- column srpe_load_au: session-RPE load: CR-10 RPE x duration in minutes, arbitrary units (Foster et al. 2001, J Strength Cond Res 15(1):109-115)
+-- column trimp_au: Banister's training impulse from heart rate, arbitrary units; NULL when heart rate or the athlete's resting/max heart rate is unknown
+-- column steps: steps (both feet) counted on runs
+-- column is_run: true when the activity counts as running load (int_activity_status decides)
+-- column brand: shoe brand
+-- column model: shoe model
+-- column drop_mm: heel-to-toe drop, millimetres
+-- column stack_mm: heel stack height, millimetres
+-- column weight_g: weight of one shoe, grams
+-- column first_used: local date the shoe was first used (NULL: unknown; then its first run counts as the start)
+-- column retired_on: local date the shoe was retired (NULL: still in use)
+-- column is_default: true for the shoe in use, which unassigned runs get (at most one per athlete)
+-- column strava_gear: the Strava "Activity Gear" name this shoe stands for
+-- column added_on: local date the shoe was added
+-- column from_date: first local date the rule covers
+-- column to_date: last local date the rule covers (NULL: open-ended)
+-- column range_id: key of a shoe date rule (shoe_ranges)
+-- column override_id: key of the runner's statement about an activity
+-- column kind: what the runner said: sport (it was another sport) | exclude (not running load) | include (running load)
+-- column day_index: 1 on the athlete's first calendar day, +1 per day
+-- column n_activities: number of activities (every sport)
+-- column n_runs: number of runs (activities that count as running load)
+-- column rule: the flag's rule name (see the flags table and README "Flags")
+-- column severity: how strongly the flag is worded: info | caution | warning | alert
+-- column value: the measured value that passed the threshold, in the unit of the threshold (threshold_name)
+-- column threshold: the threshold value it passed, in unit (from the thresholds table)
+-- column threshold_name: name of the threshold in models/thresholds.py (a row of the thresholds table)
+-- column comparison: how value passed the threshold: '>' or '>='
+-- column message: one sentence for the runner: what was measured, against what, and the study or heuristic behind it
+-- column check_name: name of the data-quality check (sport_label, track_speed_ceiling, distance_agreement, running_load, runner_override, ...)
+-- column outcome: pass | adjusted | disagree | excluded | skipped
+-- column measured_value: what the check measured, in unit
+-- column expected_low: lower end of the expected range, in unit (NULL: open)
+-- column expected_high: upper end of the expected range, in unit (NULL: open)
+-- column effect: what footfall did about it ("none", "excluded from running load", ...)
+-- column detail: one sentence for a person
+-- column sport_source: where the sport comes from: file | inferred (from gait and speed) | none
+-- column sport_confidence: how sure the sport decision is, 0-1
+-- column sport_reason: one sentence: why this sport (label kept, label refused, inferred from ...)
+-- column distance_reason: one sentence: which distance candidate was chosen and why
+-- column distance_source: device (session) | laps | records | track | none (models/quality.py)
+-- column size_bytes: size in bytes (decompressed)
+-- column run_time_s: time spent running (gait 'run'), seconds
+-- column walk_time_s: time spent walking (gait 'walk'), seconds
+-- column longest_run_bout_s: longest continuous running bout, seconds
+-- column avg_cadence_run_spm: mean cadence over running samples only, steps per minute (both feet)
+-- column avg_ground_contact_time_run_ms: mean ground contact time over running samples only, milliseconds
+-- column duration_s: duration counted as load, seconds (moving time, else elapsed time)
+-- column running_distance_m: distance of runs only, metres
+-- column running_moving_time_s: moving time of runs only, seconds
+-- column longest_run_m: the longest single run, metres
+-- column n_runs_without_steps: runs whose steps are unknown (they add 0 to steps)
+-- column start_date: local date the plan's week 1 starts (any weekday)
+-- column run_min: planned running minutes in the week
+-- column pattern: walk-run pattern as written, normalised ("1:1 x 10")
+-- column pattern_run_min: minutes of running per repeat (1 in "1:1 x 10")
+-- column pattern_walk_min: minutes of walking per repeat
+-- column pattern_repeats: repeats per session (10 in "1:1 x 10")
+-- column longest_min: planned longest continuous running bout, minutes
+-- column week_end_date: last local date of the plan week (week_start_date + 6)
+-- column first_activity_date: local date of the first activity counted
+-- column last_activity_date: local date of the last activity counted
+-- column gear: the gear (shoe, bike) the export names for the activity
+-- column activity_type: the activity type the export names (Run, Walk, Ride, ...)
+-- column perceived_exertion: Strava's "Perceived Exertion", 1-10 as exported
+-- column file_path: the file on disk, with the member inside an archive after '!' (path!member)
