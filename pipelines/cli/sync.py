@@ -74,7 +74,7 @@ def plan(paths: list[str], s):
 
 def print_summary(s: dict, db: Path) -> None:
     wall = s.get("wall_seconds")
-    took = f"{wall:.1f} s; sync {s['seconds']:.1f} s" if wall is not None else f"{s['seconds']:.1f} s"
+    took = f"{wall:.1f} s, of which {s['seconds']:.1f} s syncing" if wall is not None else f"{s['seconds']:.1f} s"
     t = Table(title=f"footfall sync → {escape(str(db))}  ({took})", show_header=True)
     t.add_column("what")
     t.add_column("count", justify="right")

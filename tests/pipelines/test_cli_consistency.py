@@ -238,7 +238,7 @@ def test_sync_header_shows_wall_time(case):
     p = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300)
     assert p.returncode == 0, p.stderr
     head = " ".join(p.stdout.split())  # the title wraps with the table's width
-    m = re.search(r"footfall sync → .*?\((\d+\.\d) s; sync (\d+\.\d) s\)", head)
+    m = re.search(r"footfall sync → .*?\((\d+\.\d) s, of which (\d+\.\d) s syncing\)", head)
     assert m, p.stdout[:500]
     assert float(m.group(1)) >= float(m.group(2))
 
