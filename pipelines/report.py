@@ -799,8 +799,9 @@ def _flags_table(flags: list[dict]) -> str:
     for f in flags:
         sev = str(f.get("severity") or "")
         comp = f.get("comparison") or ">"
-        value, thr, unit = f.get("value"), f.get("threshold"), f.get("unit") or ""
-        measured = f"{_num(value, 2)} {comp} {_num(thr, 2)} {unit}".strip() if value is not None else "-"
+        from models.flag_units import measure_text  # in the message's unit (125%, not 1.25)
+
+        measured = measure_text(f.get("value"), f.get("threshold"), f.get("unit"), comp)
         source = _e(f.get("source"))
         if f.get("note"):
             source += f'<div class="small">{_e(f.get("note"))}</div>'

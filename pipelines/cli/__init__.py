@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import sys
+import time
 import traceback
 from typing import Annotated
 
@@ -31,11 +32,22 @@ app = typer.Typer(
 )
 
 
+def _version(value: bool) -> None:
+    if value:
+        from importlib.metadata import version
+
+        print(f"footfall {version('footfall')}")
+        raise typer.Exit()
+
+
 @app.callback()
 def _global_options(
     debug: Annotated[bool, typer.Option("--debug", help="On a failure, print the traceback and Prefect's logs (also FOOTFALL_DEBUG=1).")] = False,
+    show_version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True, help="Print footfall's version and exit.")] = False,
 ) -> None:
     """footfall: watch exports (FIT, GPX, TCX) to DuckDB, with load figures and flags for loading spikes linked to injury risk in studies."""
+    if not common.ENTRY_POINT:  # invoked as `app` (tests): the clock starts here, not in main
+        common.CLI_STARTED = time.perf_counter()
 
 
 app.command()(sync.sync)
@@ -60,6 +72,7 @@ def main() -> None:
     exit code 1; the traceback (and Prefect's failure logs) only with ``--debug`` or
     FOOTFALL_DEBUG=1."""
     common.ENTRY_POINT = True
+    common.CLI_STARTED = time.perf_counter() - common.process_age_s()
     args = sys.argv[1:]
     cut = args.index("--") if "--" in args else len(args)
     if "--debug" in args[:cut]:

@@ -7,6 +7,7 @@ Exit codes: 0 ok, 1 error, 2 usage (what was typed is wrong).
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -74,6 +75,25 @@ def settings_with_athlete(db: Path | None, athlete: str | None, *, mode: str = "
     return s.with_overrides(athlete=chosen)
 
 
+#: time.perf_counter() when the command started (``main``: the process's start), for wall times
+CLI_STARTED: float | None = None
+
+
+def process_age_s() -> float:
+    """Seconds since this process started (interpreter start and imports included), 0 if unknown."""
+    try:
+        import psutil
+
+        return max(0.0, time.time() - psutil.Process().create_time())
+    except Exception:  # noqa: BLE001 - a wall time is worth no failure
+        return 0.0
+
+
+def wall_seconds() -> float | None:
+    """Seconds since the command started (None when not started through the CLI)."""
+    return None if CLI_STARTED is None else time.perf_counter() - CLI_STARTED
+
+
 #: True when this process is the ``footfall`` command itself (``main``), not a test invoking ``app``
 ENTRY_POINT = False
 
@@ -89,6 +109,8 @@ def watch_children() -> None:
 
 def print_flags(flags: list[dict], title: str) -> None:
     """One block per flag: date, severity, rule and source on a line, the message below."""
+    from models.flag_units import measure_text  # value and threshold in the message's unit
+
     if not flags:
         console.print(f"[green]{title}: none[/green]")
         return
@@ -99,7 +121,7 @@ def print_flags(flags: list[dict], title: str) -> None:
         console.print(
             f"[{colour.get(sev, 'white')}]{escape(sev.upper()):8}[/] {f.get('local_date')}  "
             f"{escape(str(f.get('athlete_id')))}  [bold]{escape(str(f.get('rule')))}[/bold]  "
-            f"(value {_num(f.get('value'))}, threshold {_num(f.get('threshold'))}; "
+            f"({escape(measure_text(f.get('value'), f.get('threshold'), f.get('unit'), f.get('comparison')))}; "
             f"{escape(str(f.get('source')))})"
         )
         console.print(f"         {escape(str(f.get('message')))}", highlight=False)

@@ -32,8 +32,10 @@ def flags(
     since: Annotated[Optional[str], typer.Option(help="Only flags on or after this date (YYYY-MM-DD).")] = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Print the flags (loading spikes linked to injury risk in studies, pain, shoes) as a table,
-    or JSON; with a fixed safety note about bone stress (on stderr with --json)."""
+    """Print the flags (loading spikes linked to injury risk in studies, pain, shoes).
+
+    As a table, or JSON; with a fixed safety note about bone stress (on stderr with --json).
+    """
     from pipelines.db import DatabaseBusy, connection
     from pipelines.sqlmodels import ModelsNotBuilt, query_flags
 
@@ -102,7 +104,7 @@ def query(
             print(df)
 
 
-def build(db: DbOpt = None) -> None:
+def build(db: DbOpt = None, as_json: JsonOpt = False) -> None:
     """Rebuild the SQL models and flags from what is landed."""
     from pipelines.flows import build as build_flow, run_flow
 
@@ -111,4 +113,7 @@ def build(db: DbOpt = None) -> None:
         fail(f"{s.db} does not exist; run `footfall sync PATH` first")
     watch_children()
     built = run_flow(build_flow, db=str(s.db))
+    if as_json:
+        print(json.dumps({"db": str(s.db), "models": list(built)}, indent=2))
+        return
     console.print(f"built {len(built)} models: {', '.join(built)}")

@@ -23,9 +23,11 @@ from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
+from rich import box
 from rich.markup import escape
 from rich.table import Table
 
+from pipelines.cli.common import AthleteOpt as PlainAthleteOpt  # commands without --activity
 from pipelines.cli.common import (
     ATHLETE_RULE,
     DbOpt,
@@ -198,7 +200,7 @@ def log_rpe(
 @log_app.command("import")
 def log_import(
     file: Annotated[Path, typer.Argument(help="CSV journal: date, activity_id, moment, pain, location, rpe, shoe, note (README).")],
-    athlete: AthleteOpt = None,
+    athlete: PlainAthleteOpt = None,
     db: DbOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
@@ -225,7 +227,7 @@ def log_import(
 @log_app.command("show")
 def log_show(
     days: Annotated[int, typer.Option(help="How many days back.")] = 14,
-    athlete: AthleteOpt = None,
+    athlete: PlainAthleteOpt = None,
     db: DbOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
@@ -250,26 +252,59 @@ def log_show(
         print(json.dumps({"runs": None if runs is None else runs.to_dicts(),
                           "entries": entries.to_dicts()}, default=str, indent=2))
         return
+    # fits an 80-column terminal (issue 15): short ids, no vertical rules, one pain column
+    ids = ([] if runs is None else [r["activity_id"] for r in runs.to_dicts()]) + \
+        [r["activity_id"] for r in entries.to_dicts() if r["activity_id"]]
+    short = _short_ids(ids)
     if runs is None:
         console.print("[dim]no models built yet: `footfall sync PATH` or `footfall build` shows runs here[/dim]")
     else:
-        t = Table(title=f"runs of {escape(str(s.athlete))} since {since}")
-        for c in ("date", "activity", "km", "shoe", "RPE", "before", "during", "after", "next morning", "where"):
-            t.add_column(c, overflow="fold")
+        t = Table(title=f"runs of {escape(str(s.athlete))} since {since}", **_NARROW)
+        t.add_column("date", no_wrap=True)
+        t.add_column("activity", no_wrap=True)
+        t.add_column("km", justify="right", no_wrap=True)
+        t.add_column("shoe", overflow="fold", min_width=6)
+        t.add_column("RPE", justify="right", no_wrap=True)
+        t.add_column("pain b/d/a/m", no_wrap=True)
+        t.add_column("where", overflow="fold", min_width=6)
         for r in runs.to_dicts():
-            t.add_row(str(r["local_date"]), r["activity_id"], f"{(r['distance_m'] or 0) / 1000:.1f}",
-                      escape(r["shoe_name"] or ""), *(_num(r[k]) for k in (
-                          "rpe_cr10", "pain_before", "pain_during", "pain_after", "pain_next_morning")),
+            pain = "/".join(_num(r[k]) or "-" for k in (
+                "pain_before", "pain_during", "pain_after", "pain_next_morning"))
+            t.add_row(str(r["local_date"]), short.get(r["activity_id"], r["activity_id"]),
+                      f"{(r['distance_m'] or 0) / 1000:.1f}", escape(r["shoe_name"] or ""),
+                      _num(r["rpe_cr10"]), "" if pain == "-/-/-/-" else pain,
                       escape(r["pain_locations"] or ""))
         console.print(t)
-    t = Table(title="journal entries (`footfall log delete pain|rpe ID` removes one)")
-    for c in ("kind", "id", "date", "moment", "score", "where", "activity", "note", "source"):
+        console.print("[dim]pain b/d/a/m: before/during/after the run, next morning (0-10); "
+                      "activity: the id's first characters (enough for --activity)[/dim]")
+    t = Table(title="journal entries (`footfall log delete pain|rpe ID` removes one)", **_NARROW)
+    t.add_column("kind", no_wrap=True)
+    t.add_column("id", justify="right", no_wrap=True)
+    t.add_column("date", no_wrap=True)
+    t.add_column("moment", overflow="fold")
+    t.add_column("score", justify="right", no_wrap=True)
+    t.add_column("activity", no_wrap=True)
+    for c in ("where", "note", "source"):
         t.add_column(c, overflow="fold")
     for r in entries.to_dicts():
         t.add_row(r["kind"], str(r["entry_id"]), str(r["local_date"]), (r["moment"] or "").replace("_", " "),
-                  _num(r["score"]), escape(r["location"] or ""), r["activity_id"] or "",
-                  escape(r["note"] or ""), escape(str(r["source"] or "")))
+                  _num(r["score"]), short.get(r["activity_id"], r["activity_id"] or ""),
+                  escape(r["location"] or ""), escape(r["note"] or ""), escape(str(r["source"] or "")))
     console.print(t)
+
+
+#: tables for an 80-column terminal: a rule under the header, no vertical rules, one space apart
+_NARROW = {"box": box.SIMPLE_HEAD, "pad_edge": False, "padding": (0, 1), "collapse_padding": True,
+           "title_justify": "left"}
+
+
+def _short_ids(ids: list[str], n: int = 8) -> dict[str, str]:
+    """Each activity id cut to its first ``n`` characters, whole where that prefix is shared
+    (the sessions of one file share their first 16)."""
+    heads: dict[str, set[str]] = {}
+    for a in ids:
+        heads.setdefault(a[:n], set()).add(a)
+    return {a: a[:n] if len(heads[a[:n]]) == 1 else a for a in ids}
 
 
 def _num(x) -> str:
@@ -280,8 +315,9 @@ def _num(x) -> str:
 def log_delete(
     kind: Annotated[str, typer.Argument(help="pain or rpe.")],
     entry_id: Annotated[int, typer.Argument(help="The entry's id (`footfall log show`).")],
-    athlete: AthleteOpt = None,
+    athlete: PlainAthleteOpt = None,
     db: DbOpt = None,
+    as_json: JsonOpt = False,
 ) -> None:
     """Delete one pain or RPE entry (to fix a typo)."""
     from pipelines.journal import delete_entry
@@ -291,10 +327,13 @@ def log_delete(
         fail(f"{s.db} does not exist", 1)
 
     def report(e: dict) -> None:
+        if as_json:
+            print(json.dumps({"deleted": kind, **e}, default=str))
+            return
         score = e.get("score", e.get("rpe_cr10"))
         say(f"deleted {kind} entry {entry_id}: {score:g}/10 on {e['local_date']}")
 
-    _write(s, lambda con: delete_entry(con, kind, entry_id, s.athlete), report)
+    _write(s, lambda con: delete_entry(con, kind, entry_id, s.athlete), report, quiet=as_json)
 
 
 # --------------------------------------------------------------------------- shoes
@@ -310,8 +349,9 @@ def shoes_add(
     weight_g: Annotated[Optional[float], typer.Option("--weight-g", help="Weight of one shoe, g.")] = None,
     first_used: Annotated[Optional[str], typer.Option("--first-used", help="First run in it (YYYY-MM-DD).")] = None,
     default: Annotated[bool, typer.Option("--default", help="The shoe in use: runs without a shoe get it (from --first-used, else from today).")] = False,
-    athlete: AthleteOpt = None,
+    athlete: PlainAthleteOpt = None,
     db: DbOpt = None,
+    as_json: JsonOpt = False,
 ) -> None:
     """Add a shoe."""
     from pipelines.journal import add_shoe
@@ -319,6 +359,9 @@ def shoes_add(
     s = settings_with_athlete(db, athlete, mode="write")
 
     def report(r: dict) -> None:
+        if as_json:
+            print(json.dumps(r, default=str))
+            return
         extra = " (default: the shoe in use)" if r["is_default"] else ""
         say(f"added shoe {r['shoe_id']} {r['name']!r} for {s.athlete}{extra}"
              + (f"; {r['assigned']} run(s) now in it" if r["assigned"] else ""))
@@ -331,15 +374,17 @@ def shoes_add(
 
     _write(s, lambda con: add_shoe(
         con, s.athlete, name, brand=brand, model=model, drop_mm=drop_mm, stack_mm=stack_mm,
-        weight_g=weight_g, first_used=first_used, is_default=default, today=_today(s)), report)
+        weight_g=weight_g, first_used=first_used, is_default=default, today=_today(s)), report,
+        quiet=as_json)
 
 
 @shoes_app.command("retire")
 def shoes_retire(
     shoe: Annotated[str, typer.Argument(help="Shoe id or name.")],
     on: Annotated[Optional[str], typer.Option("--on", help="Retirement date (default today).")] = None,
-    athlete: AthleteOpt = None,
+    athlete: PlainAthleteOpt = None,
     db: DbOpt = None,
+    as_json: JsonOpt = False,
 ) -> None:
     """Retire a shoe (runs after that date no longer get it by default)."""
     from pipelines.journal import retire_shoe
@@ -347,10 +392,14 @@ def shoes_retire(
     s = settings_with_athlete(db, athlete, mode="write")
 
     def report(r: dict) -> None:
+        if as_json:
+            print(json.dumps(r, default=str))
+            return
         was = f" (was {r['previous']})" if r["previous"] and r["previous"] != r["retired_on"] else ""
         say(f"retired shoe {r['shoe_id']} {r['name']!r} on {r['retired_on']}{was}")
 
-    _write(s, lambda con: retire_shoe(con, s.athlete, shoe, on=on, today=_today(s)), report)
+    _write(s, lambda con: retire_shoe(con, s.athlete, shoe, on=on, today=_today(s)), report,
+           quiet=as_json)
 
 
 @shoes_app.command("assign")
@@ -361,6 +410,7 @@ def shoes_assign(
     to: Annotated[Optional[str], typer.Option("--to", help="Last date of the range (default: open, until retired).")] = None,
     athlete: AthleteOpt = None,
     db: DbOpt = None,
+    as_json: JsonOpt = False,
 ) -> None:
     """Say which shoe a run was in (--activity), or the runs of a date range (--from/--to).
 
@@ -371,6 +421,9 @@ def shoes_assign(
     s = settings_for(db, athlete) if activity else settings_with_athlete(db, athlete, mode="write")
 
     def report(r: dict) -> None:
+        if as_json:
+            print(json.dumps(r, default=str))
+            return
         if r["info"]:
             say(r["info"])
         if "activity_id" in r:
@@ -382,12 +435,12 @@ def shoes_assign(
 
     _write(s, lambda con: assign_shoe(
         con, athlete if activity else s.athlete, shoe, activity=activity, from_date=from_,
-        to_date=to, today=_today(s)), report)
+        to_date=to, today=_today(s)), report, quiet=as_json)
 
 
 @shoes_app.command("list")
 def shoes_list(
-    athlete: AthleteOpt = None,
+    athlete: PlainAthleteOpt = None,
     all_athletes: Annotated[bool, typer.Option("--all-athletes", help="Every athlete's shoes.")] = False,
     db: DbOpt = None,
     as_json: JsonOpt = False,

@@ -21,6 +21,7 @@ from pipelines.cli.common import (
     fail,
     print_flags,
     settings_with_athlete,
+    wall_seconds,
     watch_children,
 )
 
@@ -72,7 +73,9 @@ def plan(paths: list[str], s):
 
 
 def print_summary(s: dict, db: Path) -> None:
-    t = Table(title=f"footfall sync → {escape(str(db))}  ({s['seconds']:.1f} s)", show_header=True)
+    wall = s.get("wall_seconds")
+    took = f"{wall:.1f} s, of which {s['seconds']:.1f} s syncing" if wall is not None else f"{s['seconds']:.1f} s"
+    t = Table(title=f"footfall sync → {escape(str(db))}  ({took})", show_header=True)
     t.add_column("what")
     t.add_column("count", justify="right")
     from pipelines.sync import summary_rows
@@ -111,7 +114,7 @@ def sync(
 
     When every file and archive is unchanged since the last sync (path, size and mtime), there is
     nothing to decode, land or rebuild: the sync says so without starting a Prefect flow run
-    (which costs several seconds on the temporary server). ``--always-run`` runs it anyway.
+    (which costs several seconds on the temporary server). --always-run runs it anyway.
     """
     s = settings_with_athlete(db, athlete, mode="sync", workers=workers)
     planned = plan([str(p) for p in paths], s)
@@ -126,6 +129,7 @@ def sync(
                               f"({planned.plan.models_stale}): building them",
                               highlight=False, soft_wrap=True, markup=False)
         summary = run_sync(planned, quiet=as_json)
+    summary["wall_seconds"] = wall_seconds()  # from the command's start, not only the flow's
     if as_json:
         print(json.dumps(summary, default=str, indent=2))
     else:

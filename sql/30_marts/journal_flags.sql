@@ -22,10 +22,11 @@
 --   * new_shoe_load -> caution (a FOOTFALL HEURISTIC, not evidence: move to new shoes gradually):
 --     a run in a shoe's first new_shoe_days days after which the shoe carries more than
 --     new_shoe_week_share of the running distance of the 7 local days ending that day (runs
---     up to this one). The shoe's start: first_used when the runner gave it; else its first run,
---     but only when the athlete had run in another shoe before (a visible change of shoes); a
---     shoe with no first_used that is the athlete's first known shoe is not judged (nothing says
---     it was new). Raised once per shoe, on the first such run. value = the shoe's share.
+--     up to this one). The shoe's start: first_used when the runner gave it, else its first run;
+--     judged only when the athlete had run in another shoe before that start (a visible change
+--     of shoes): the athlete's first known shoe is never judged, with or without first_used (a
+--     runner's only shoe carries all their running; a first pair is not a transition). Raised
+--     once per shoe, on the first such run. value = the shoe's share.
 --   * shoe_retire -> caution (a FOOTFALL HEURISTIC): the activity with which a shoe's distance
 --     (every activity in it) passes shoe_retire_m; once per shoe. value = metres so far.
 --   Values are compared after rounding to 1e-9, and value is that rounded number.
@@ -252,13 +253,14 @@ shoe_starts as (
         coalesce(f.first_used, f.first_run_date) as start_date
 
     from shoe_first_runs as f
-    where f.first_used is not null
-       or exists (
+    -- a change of shoes: the athlete ran in another shoe before this one's start (a first
+    -- pair, even with first_used, is not a transition; issue 15)
+    where exists (
             select 1
             from shoe_runs as o
             where o.athlete_id = f.athlete_id
               and o.shoe_id <> f.shoe_id
-              and o.local_date < f.first_run_date
+              and o.local_date < coalesce(f.first_used, f.first_run_date)
         )
 
 ),
