@@ -98,9 +98,9 @@ def cli(prefect_harness, isolated_config):
     env["COLUMNS"] = "100"
     env["FOOTFALL_LOCK_WAIT_S"] = str(LOCK_WAIT_S)
 
-    def run(*args: str, on_line=None, lock_wait_s: float = LOCK_WAIT_S) -> Run:
-        return Run(list(args), {**env, "FOOTFALL_LOCK_WAIT_S": str(lock_wait_s)}, isolated_config,
-                   on_line=on_line)
+    def run(*args: str, on_line=None, lock_wait_s: float = LOCK_WAIT_S, extra_env=None) -> Run:
+        return Run(list(args), {**env, "FOOTFALL_LOCK_WAIT_S": str(lock_wait_s), **(extra_env or {})},
+                   isolated_config, on_line=on_line)
 
     return run
 
@@ -152,18 +152,20 @@ def test_a_writer_holding_the_file_before_the_sync(cli, export, tmp_path):
     assert r.seconds < LOCK_WAIT_S + START_MARGIN_S, r.seconds  # no flow run: start + one wait
 
 
-def test_a_reader_holding_the_file_before_the_sync(cli, export, tmp_path):
+@pytest.mark.parametrize("prefect_level", [None, "WARNING"])
+def test_a_reader_holding_the_file_before_the_sync(cli, export, tmp_path, prefect_level):
     """An analyst opened the file read-only (``duckdb -readonly``): the sync plans (a read-only
     open is allowed next to it), then its flow cannot open the file for writing. Before issue 15
     the open_database task waited lock_wait_s, Prefect retried it, it waited again, and Prefect
-    printed its tracebacks."""
+    printed its tracebacks (100 lines with the user's own PREFECT_LOGGING_LEVEL=WARNING)."""
     dbfile = _migrated(tmp_path / "read.duckdb")
     holder = Holder(dbfile, read_only=True)
     try:
-        r = cli("sync", str(export), "--db", str(dbfile))
+        r = cli("sync", str(export), "--db", str(dbfile),
+                extra_env={"PREFECT_LOGGING_LEVEL": prefect_level} if prefect_level else None)
     finally:
         holder.stop()
-    report(r, "reader holds the file")
+    report(r, f"reader holds the file, PREFECT_LOGGING_LEVEL={prefect_level}")
     assert_waited_once_and_failed_clearly(r, holder)
 
 
@@ -254,3 +256,52 @@ def test_the_budget_is_shared_by_every_open_of_one_sync(tmp_path):
     assert both - first < 0.5, (first, both)  # the budget was spent: no second wait
     c = db.connect(dbfile, wait_s=5)  # no budget, released: opens
     c.close()
+
+
+def test_on_a_terminal_the_progress_display_says_whom_it_waits_for(prefect_harness, isolated_config,
+                                                                    export, tmp_path):
+    """stderr a terminal (a pty): the wait is a line of the progress display, next to the files
+    decoded, and the sync still ends with the one error line."""
+    import pty
+
+    from prefect.settings import PREFECT_API_URL
+
+    dbfile = _migrated(tmp_path / "tty.duckdb")
+    holder = Holder(dbfile, read_only=True)
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("PREFECT_LOGGING_LEVEL", "PREFECT_INTERNAL_LOGGING_LEVEL",
+                        "PREFECT_LOGGING_ROOT_LEVEL", "FOOTFALL_DEBUG")}
+    env.update(PREFECT_API_URL=PREFECT_API_URL.value(), COLUMNS="200", TERM="xterm",
+               FOOTFALL_LOCK_WAIT_S=str(LOCK_WAIT_S))
+    master, slave = pty.openpty()
+    chunks: list[bytes] = []
+
+    def read() -> None:
+        while True:
+            try:
+                data = os.read(master, 65536)
+            except OSError:
+                return
+            if not data:
+                return
+            chunks.append(data)
+
+    try:
+        proc = subprocess.Popen([str(FOOTFALL), "sync", str(export), "--db", str(dbfile)],
+                                stdout=subprocess.PIPE, stderr=slave, text=True, env=env,
+                                cwd=isolated_config)
+        os.close(slave)
+        reader = threading.Thread(target=read, daemon=True)
+        reader.start()
+        proc.communicate(timeout=300)
+        reader.join(timeout=10)
+    finally:
+        holder.stop()
+        os.close(master)
+    screen = b"".join(chunks).decode(errors="replace")
+    assert proc.returncode == 1, screen
+    assert "Traceback" not in screen, screen
+    assert f"waiting for the database: held by another process (PID {holder.pid}" in screen, screen
+    assert screen.count("error:") == 1, screen
+    # drawn by the live display (erase the line, draw the task), not printed as a plain line
+    assert "\x1b[2Kwaiting for the database" in screen, screen
