@@ -59,6 +59,7 @@ def main() -> None:
     exit code 1; the traceback (and Prefect's failure logs) only with ``--debug`` or
     FOOTFALL_DEBUG=1."""
     common.ENTRY_POINT = True
+    common.print_notices()  # "waiting for the database: held by another process (PID N)"
     args = sys.argv[1:]
     cut = args.index("--") if "--" in args else len(args)
     if "--debug" in args[:cut]:

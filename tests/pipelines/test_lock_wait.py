@@ -26,7 +26,7 @@ FOOTFALL = Path(sys.executable).parent / "footfall"
 LOCK_WAIT_S = 3.0
 #: the command's start before it first opens the file, without a flow run (imports, config,
 #: discovery) on a loaded 2-core machine (measured 2.5 s)
-START_MARGIN_S = 5.0
+START_MARGIN_S = 6.0
 #: from the error line to the process's end (Prefect's teardown after a failed flow run: 2.5 s)
 EXIT_MARGIN_S = 5.0
 
@@ -305,3 +305,16 @@ def test_on_a_terminal_the_progress_display_says_whom_it_waits_for(prefect_harne
     assert screen.count("error:") == 1, screen
     # drawn by the live display (erase the line, draw the task), not printed as a plain line
     assert "\x1b[2Kwaiting for the database" in screen, screen
+
+
+def test_a_read_command_says_whom_it_waits_for_too(cli, tmp_path):
+    """``footfall flags`` (read-only) while a writer holds the file: the same waiting line, then
+    the one error line."""
+    dbfile = _migrated(tmp_path / "flags.duckdb")
+    holder = Holder(dbfile)
+    try:
+        r = cli("flags", "--db", str(dbfile))
+    finally:
+        holder.stop()
+    report(r, "flags while a writer holds the file")
+    assert_waited_once_and_failed_clearly(r, holder)
