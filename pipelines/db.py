@@ -155,8 +155,8 @@ def busy_message(path: str | Path, holder: str, wait_s: float) -> str:
             f"{wait_s:.0f} s; nothing was changed. Close that program's connection to the file (or "
             f"let it end) and run the command again; to wait longer, raise lock_wait_s in the config "
             f"(or FOOTFALL_LOCK_WAIT_S). DuckDB lets no writer in while any other process has the "
-            f"file open, even read-only: to query while syncs run, query a copy "
-            f"(cp {path} snapshot.duckdb; duckdb -readonly snapshot.duckdb).")
+            f"file open, even read-only: to query while syncs run, query a read-only copy made "
+            f"between syncs (cp {path} snapshot.duckdb; duckdb -readonly snapshot.duckdb).")
 
 
 def waiting_text(holder: str, wait_s: float) -> str:
