@@ -183,8 +183,8 @@ def connect(
     if not read_only:
         path.parent.mkdir(parents=True, exist_ok=True)
     budget = _budget
-    total = budget.total_s if budget is not None else max(wait_s, 0.0)
-    allowed = min(max(wait_s, 0.0), budget.remaining()) if budget is not None else total
+    total = max(wait_s, 0.0) if budget is None else min(max(wait_s, 0.0), budget.total_s)
+    allowed = total if budget is None else min(total, budget.remaining())
     started = time.monotonic()
     said: str | None = None
     try:
