@@ -2,13 +2,15 @@
 
 DuckDB locks the file per process: while the sync holds it for writing, readers in other
 processes are refused, and a writer is refused while readers are open. So the sync decodes
-first, opens the file only to land, and retries a refused open for a bounded time.
+first, opens the file only to land, and retries a refused open for a bounded time: ``lock_wait_s``
+in total for one command (``wait_budget``), saying whom it waits for (``progress.notice``).
 """
 
 from __future__ import annotations
 
 import os
 import re
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -17,6 +19,7 @@ from pathlib import Path
 
 import duckdb
 
+from pipelines import progress
 from pipelines.schema_docs import apply_comments
 
 SQL_DIR = Path(__file__).resolve().parent.parent / "sql"
@@ -24,7 +27,13 @@ SCHEMA_DIR = SQL_DIR / "00_schema"
 
 
 class DatabaseBusy(RuntimeError):
-    """Another process holds the DuckDB file and did not let go in time."""
+    """Another process holds the DuckDB file and did not let go in time. ``pid``: the holder's
+    process id when DuckDB named it; ``holder``: "PID N, name" (or "another process")."""
+
+    def __init__(self, msg: str, *, pid: int | None = None, holder: str | None = None):
+        super().__init__(msg)
+        self.pid = pid
+        self.holder = holder
 
 
 class DatabaseError(RuntimeError):
@@ -85,6 +94,76 @@ def _is_lock_error(err: Exception) -> bool:
     return "lock" in msg and ("conflicting" in msg or "could not set" in msg)
 
 
+def holder_pid(err: BaseException) -> int | None:
+    """The process DuckDB names in its lock error ("Conflicting lock is held in ... (PID N)")."""
+    m = re.search(r"\(PID (\d+)\)", str(err))
+    return int(m.group(1)) if m else None
+
+
+def describe_holder(pid: int | None) -> str:
+    """"PID N, name" for the holder of the lock (its name from psutil when it can be read)."""
+    if pid is None:
+        return "another process"
+    try:
+        import psutil
+
+        return f"PID {pid}, {psutil.Process(pid).name()}"
+    except Exception:  # noqa: BLE001 - gone, not ours to read, or no psutil: the PID says enough
+        return f"PID {pid}"
+
+
+class WaitBudget:
+    """The seconds one command may spend waiting for the file, over all its opens (a sync opens
+    it to plan, to migrate, once per batch, to build): ``lock_wait_s`` is the total, not a wait
+    per open nor per retry. Thread-safe (a batch lands in a Prefect worker thread)."""
+
+    def __init__(self, total_s: float):
+        self.total_s = max(float(total_s), 0.0)
+        self.spent_s = 0.0
+        self._lock = threading.Lock()
+
+    def remaining(self) -> float:
+        with self._lock:
+            return max(self.total_s - self.spent_s, 0.0)
+
+    def charge(self, seconds: float) -> None:
+        with self._lock:
+            self.spent_s += max(seconds, 0.0)
+
+
+_budget: WaitBudget | None = None  # a module global, not a contextvar: Prefect tasks run in threads
+
+
+@contextmanager
+def wait_budget(total_s: float) -> Iterator[WaitBudget]:
+    """``with wait_budget(s.lock_wait_s):`` every ``connect`` inside (in any thread) waits at most
+    what is left of ``total_s``. Inside an active budget (the CLI's, around the flow's) the outer
+    one stays: the whole command shares it."""
+    global _budget
+    if _budget is not None:
+        yield _budget
+        return
+    _budget = WaitBudget(total_s)
+    try:
+        yield _budget
+    finally:
+        _budget = None
+
+
+def busy_message(path: str | Path, holder: str, wait_s: float) -> str:
+    """What a refused open says: who holds the file and what to do (the one error line)."""
+    return (f"{path} is held by another process ({holder}) and was not released within "
+            f"{wait_s:.0f} s; nothing was changed. Close that program's connection to the file (or "
+            f"let it end) and run the command again; to wait longer, raise lock_wait_s in the config "
+            f"(or FOOTFALL_LOCK_WAIT_S). DuckDB lets no writer in while any other process has the "
+            f"file open, even read-only: to query while syncs run, query a read-only copy made "
+            f"between syncs (cp {path} snapshot.duckdb; duckdb -readonly snapshot.duckdb).")
+
+
+def waiting_text(holder: str, wait_s: float) -> str:
+    return f"waiting for the database: held by another process ({holder}); up to {wait_s:.0f} s"
+
+
 def connect(
     path: str | Path,
     *,
@@ -92,30 +171,48 @@ def connect(
     wait_s: float = 30.0,
     poll_s: float = 0.5,
 ) -> duckdb.DuckDBPyConnection:
-    """Open the DuckDB file, waiting up to ``wait_s`` seconds while another process holds it.
+    """Open the DuckDB file, waiting up to ``wait_s`` seconds while another process holds it
+    (inside ``wait_budget``: at most what is left of the budget).
 
+    While it waits it says so once (``progress.notice("waiting", "waiting for the database: held
+    by another process (PID N, name)...")``, then ``notice("waiting", None)`` when the file opens).
     Raises ``NotADuckDBFile`` for a path holding anything else (checked before DuckDB reads it),
-    ``DatabaseBusy`` with a message that says what to do when the wait runs out.
+    ``DatabaseBusy`` naming the holder and what to do when the wait runs out.
     """
     path = Path(path)
     check_file(path)
     if not read_only:
         path.parent.mkdir(parents=True, exist_ok=True)
-    deadline = time.monotonic() + max(wait_s, 0.0)
-    while True:
-        try:
-            return duckdb.connect(str(path), read_only=read_only, config=dict(CONNECT_CONFIG))
-        except duckdb.IOException as err:
-            if not _is_lock_error(err):
-                raise
-            if time.monotonic() >= deadline:
-                raise DatabaseBusy(
-                    f"{path} is held by another process (an analyst's open session or another "
-                    f"sync) and was not released within {wait_s:.0f} s. Close the other "
-                    f"connection, or open it read-only only while no sync runs, then try again. "
-                    f"Nothing was changed. ({err})"
-                ) from err
-            time.sleep(poll_s)
+    budget = _budget
+    total = max(wait_s, 0.0) if budget is None else min(max(wait_s, 0.0), budget.total_s)
+    allowed = total if budget is None else min(total, budget.remaining())
+    started = time.monotonic()
+    said: str | None = None
+    try:
+        while True:
+            try:
+                con = duckdb.connect(str(path), read_only=read_only, config=dict(CONNECT_CONFIG))
+                if said is not None:
+                    progress.notice("waiting", None)
+                return con
+            except duckdb.IOException as err:
+                if not _is_lock_error(err):
+                    raise
+                pid = holder_pid(err)
+                holder = describe_holder(pid)
+                waited = time.monotonic() - started
+                if waited >= allowed:
+                    if said is not None:
+                        progress.notice("waiting", None)
+                    raise DatabaseBusy(busy_message(path, holder, total), pid=pid, holder=holder) from err
+                text = waiting_text(holder, total)
+                if text != said:
+                    progress.notice("waiting", text)
+                    said = text
+                time.sleep(min(poll_s, allowed - waited))
+    finally:
+        if budget is not None:
+            budget.charge(time.monotonic() - started if said is not None else 0.0)
 
 
 @contextmanager

@@ -27,6 +27,7 @@ from pathlib import Path  # noqa: E402
 from prefect import flow  # noqa: E402
 from prefect.settings import temporary_settings  # noqa: E402
 
+from pipelines import db as dbm  # noqa: E402
 from pipelines import progress  # noqa: E402
 from pipelines import sync as s  # noqa: E402
 from pipelines import tasks as t  # noqa: E402
@@ -62,23 +63,26 @@ def sync(
     t0 = time.perf_counter()
     planned = _PLANS.pop(plan_key, None) if plan_key else None
     settings = planned.settings if planned else _settings(db, athlete, workers)
-    # fails here, before any decoding, if the database cannot be written
-    applied = t.open_database(settings.db, settings)
-    if planned is None:
-        planned = t.plan_sources(paths, settings)
-    else:
-        t0 -= planned.seconds  # the summary's time includes the planning
-        if applied and planned.db_existed:  # a migration changed the database under the plan
-            planned = t.replan(planned)
-    summary = planned.summary()
-    s.decode_and_land(planned, summary, decode=t.decode_files, land=t.land_batch.submit)
-    if build:
-        progress.report("models", 0, 1)
-        built, new_flags = t.build_models(settings.db, settings, date.fromisoformat(today) if today else None)
-        summary.models_built, summary.new_flags = built, new_flags
-        progress.report("models", 1)
-    summary.seconds = round(time.perf_counter() - t0, 3)
-    t.record_sync_run(settings.db, summary, planned.paths, planned.started_at, settings)
+    # lock_wait_s is the whole sync's wait for another process to let go of the file (the
+    # CLI's budget, started before it planned, when it ran this flow), not a wait per open
+    with dbm.wait_budget(settings.lock_wait_s):
+        # fails here, before any decoding, if the database cannot be written
+        applied = t.open_database(settings.db, settings)
+        if planned is None:
+            planned = t.plan_sources(paths, settings)
+        else:
+            t0 -= planned.seconds  # the summary's time includes the planning
+            if applied and planned.db_existed:  # a migration changed the database under the plan
+                planned = t.replan(planned)
+        summary = planned.summary()
+        s.decode_and_land(planned, summary, decode=t.decode_files, land=t.land_batch.submit)
+        if build:
+            progress.report("models", 0, 1)
+            built, new_flags = t.build_models(settings.db, settings, date.fromisoformat(today) if today else None)
+            summary.models_built, summary.new_flags = built, new_flags
+            progress.report("models", 1)
+        summary.seconds = round(time.perf_counter() - t0, 3)
+        t.record_sync_run(settings.db, summary, planned.paths, planned.started_at, settings)
     result = summary.to_dict()
     publish_artifacts(result, share_health=settings.share_health_with_prefect)
     return result
@@ -183,7 +187,8 @@ def publish_artifacts(summary: dict, share_health: bool = False) -> None:
 def build(db: str | None = None) -> list[str]:
     """Rebuild the SQL models (weekly load, ratios, spikes, flags) without syncing files."""
     settings = _settings(db, None, None)
-    built, _ = t.build_models(settings.db, settings)
+    with dbm.wait_budget(settings.lock_wait_s):
+        built, _ = t.build_models(settings.db, settings)
     return built
 
 

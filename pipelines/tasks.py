@@ -1,6 +1,8 @@
 """The sync's Prefect tasks: each names one step of ``pipelines/sync.py`` and says how it runs.
 
-Only the tasks that touch the DuckDB file retry (a lock held by another process is transient);
+No task retries: a lock held by another process is waited for inside ``pipelines.db.connect``,
+``lock_wait_s`` in total for the whole sync (``db.wait_budget``), so a Prefect retry would only
+wait again (issue 15: a busy file made the sync wait twice, then print Prefect's tracebacks);
 decoding is deterministic, so a retry would fail the same way. Inputs are bytes and frames, so no
 task caches its inputs (hashing megabytes of FIT data would cost more than decoding it). The
 steps stay plain functions in ``sync.py`` (the CLI plans with them without starting Prefect;
@@ -18,35 +20,23 @@ from prefect.cache_policies import NO_CACHE
 
 from pipelines import sync as s
 from pipelines.config import Settings
-from pipelines.db import DatabaseBusy
 from pipelines.land import LandStats
 from pipelines.work import DeriveContext, FileResult
 
 
-def _busy(task, task_run, state) -> bool:
-    """Retry only when the database was busy (another process holds the lock)."""
-    try:
-        state.result()
-    except DatabaseBusy:
-        return True
-    except Exception:
-        return False
-    return False
-
-
-@task(name="open_database", cache_policy=NO_CACHE, retries=1, retry_condition_fn=_busy)
+@task(name="open_database", cache_policy=NO_CACHE)
 def open_database(db_path: Path, settings: Settings) -> list[int]:
     """Open the database for writing and migrate it before anything is decoded; the versions applied."""
     return s.open_database(db_path, settings)
 
 
-@task(name="plan_sources", cache_policy=NO_CACHE, retries=1, retry_condition_fn=_busy)
+@task(name="plan_sources", cache_policy=NO_CACHE)
 def plan_sources(paths: list[str], settings: Settings) -> s.SyncPlan:
     """Discover the sources and plan them (a flow run from a deployment; the CLI plans itself)."""
     return s.plan_sources(paths, settings)
 
 
-@task(name="replan", cache_policy=NO_CACHE, retries=1, retry_condition_fn=_busy)
+@task(name="replan", cache_policy=NO_CACHE)
 def replan(planned: s.SyncPlan) -> s.SyncPlan:
     """Plan the discovered sources again after a migration changed the database."""
     return s.replan(planned)
@@ -58,14 +48,14 @@ def decode_files(items: list[tuple], ctx: DeriveContext, pool: Executor | None) 
     return s.decode_items(items, ctx, pool)
 
 
-@task(name="land_batch", cache_policy=NO_CACHE, retries=1, retry_condition_fn=_busy)
+@task(name="land_batch", cache_policy=NO_CACHE)
 def land_batch(db_path: Path, results: list[FileResult], batch: s.Batch, settings: Settings,
                athlete_id: str) -> LandStats:
     """Land one batch in one transaction."""
     return s.land_batch(db_path, results, batch, settings, athlete_id)
 
 
-@task(name="build_models", cache_policy=NO_CACHE, retries=1, retry_condition_fn=_busy)
+@task(name="build_models", cache_policy=NO_CACHE)
 def build_models(db_path: Path, settings: Settings,
                  today: date | None = None) -> tuple[list[str], list[dict]]:
     """Run the SQL models up to ``today`` (default: today in the config's time zone);
@@ -73,7 +63,7 @@ def build_models(db_path: Path, settings: Settings,
     return s.build_models(db_path, settings, today)
 
 
-@task(name="record_sync_run", cache_policy=NO_CACHE, retries=1, retry_condition_fn=_busy)
+@task(name="record_sync_run", cache_policy=NO_CACHE)
 def record_sync_run(db_path: Path, summary: s.SyncSummary, paths: list[str], started_at: datetime,
                     settings: Settings) -> None:
     """Record the sync in ``sync_runs``."""

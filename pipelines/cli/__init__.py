@@ -73,6 +73,7 @@ def main() -> None:
     FOOTFALL_DEBUG=1."""
     common.ENTRY_POINT = True
     common.CLI_STARTED = time.perf_counter() - common.process_age_s()
+    common.print_notices()  # "waiting for the database: held by another process (PID N)"
     args = sys.argv[1:]
     cut = args.index("--") if "--" in args else len(args)
     if "--debug" in args[:cut]:

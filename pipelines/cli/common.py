@@ -107,6 +107,22 @@ def watch_children() -> None:
         watchdog.start()
 
 
+def print_notices() -> None:
+    """Any command: say once on stderr what it waits for ("waiting for the database: held by
+    another process (PID N, name)", ``pipelines.db.connect``), so a wait does not look like a
+    hang. ``footfall sync`` shows it on its progress display instead."""
+    from pipelines import progress
+
+    said: set[str] = set()
+
+    def hook(kind: str, text: str | None) -> None:
+        if text and text not in said:
+            said.add(text)
+            err_console.print(text, markup=False, highlight=False, soft_wrap=True)
+
+    progress.set_notice_hook(hook)
+
+
 def print_flags(flags: list[dict], title: str) -> None:
     """One block per flag: date, severity, rule and source on a line, the message below."""
     from models.flag_units import measure_text  # value and threshold in the message's unit

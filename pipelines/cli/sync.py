@@ -20,24 +20,103 @@ from pipelines.cli.common import (
     err_console,
     fail,
     print_flags,
+    settings_for,
     settings_with_athlete,
     wall_seconds,
     watch_children,
 )
 
 
-def run_sync(planned, quiet: bool) -> dict:
-    """Run the sync flow on the plan (``pipelines.flows.run_planned_sync``) with a progress bar."""
+def make_progress(quiet: bool):
+    """The sync's progress display on stderr (off with --json or when stderr is not a terminal)."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+    from rich.text import Text
 
+    class Count(MofNCompleteColumn):
+        def render(self, task):  # a notice (waiting for the database) counts nothing
+            return Text("") if task.fields.get("notice") else super().render(task)
+
+    return Progress(
+        TextColumn("{task.description}"), BarColumn(), Count(), TimeElapsedColumn(),
+        console=err_console, transient=True, disable=quiet or not err_console.is_terminal,
+    )
+
+
+def show_notices(prog) -> None:
+    """Say what the sync waits for (``pipelines.progress.notice``: another process holding the
+    database): a line on the progress display while it lasts; without a display (not a
+    terminal, --json, or before it starts), one line on stderr."""
+    from pipelines import progress
+
+    shown: dict[str, object] = {}
+
+    def hook(kind: str, text: str | None) -> None:
+        task = shown.pop(kind, None)
+        if task is not None:
+            prog.remove_task(task)
+        if text is None:
+            return
+        if not prog.disable and prog.live.is_started:
+            shown[kind] = prog.add_task(text, total=None, notice=True)
+        elif shown.get(("printed", kind)) != text:
+            err_console.print(text, markup=False, highlight=False, soft_wrap=True)
+            shown[("printed", kind)] = text
+
+    progress.set_notice_hook(hook)
+
+
+class _QuietKnownFailure:
+    """A logging filter that drops Prefect's report of a failed task or flow run (its traceback)
+    when the failure is one footfall explains in its own error line (``DatabaseBusy``, a
+    database it cannot use); ``--debug`` keeps them."""
+
+    def __init__(self) -> None:
+        from pipelines.db import DatabaseBusy, DatabaseError
+
+        self.known = (DatabaseBusy, DatabaseError)
+        self.names = tuple(k.__name__ for k in self.known)
+
+    def filter(self, record) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        if isinstance(exc, self.known):
+            return False
+        try:
+            msg = record.getMessage()
+        except Exception:  # noqa: BLE001 - a record that cannot format is not ours to judge
+            return True
+        return not any(n in msg for n in self.names)
+
+
+def contain_prefect_logs():
+    """Install ``_QuietKnownFailure`` on Prefect's run loggers and the root handlers (Prefect's
+    console); returns the function that removes it."""
+    import logging
+
+    from pipelines.cli.common import debug_on
+
+    if debug_on():
+        return lambda: None
+    f = _QuietKnownFailure()
+    targets = [logging.getLogger(n) for n in ("prefect", "prefect.flow_runs", "prefect.task_runs",
+                                               "prefect.flow_engine", "prefect.task_engine")]
+    targets += list(logging.getLogger().handlers)
+    for t in targets:
+        t.addFilter(f)
+
+    def remove() -> None:
+        for t in targets:
+            t.removeFilter(f)
+
+    return remove
+
+
+def run_sync(planned, quiet: bool, prog=None) -> dict:
+    """Run the sync flow on the plan (``pipelines.flows.run_planned_sync``) with a progress bar."""
     from pipelines import progress
     from pipelines.db import DatabaseBusy
     from pipelines.flows import run_planned_sync
 
-    prog = Progress(
-        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-        console=err_console, transient=True, disable=quiet or not err_console.is_terminal,
-    )
+    prog = prog if prog is not None else make_progress(quiet)
     ids: dict[str, int] = {}
 
     def hook(stage: str, advance: int, total: int | None) -> None:
@@ -50,6 +129,7 @@ def run_sync(planned, quiet: bool) -> dict:
 
     progress.set_hook(hook)
     watch_children()
+    uncontain = contain_prefect_logs()
     try:
         with prog:
             return run_planned_sync(planned)
@@ -58,6 +138,7 @@ def run_sync(planned, quiet: bool) -> dict:
     except FileNotFoundError as err:
         fail(str(err))
     finally:
+        uncontain()
         progress.set_hook(None)
 
 
@@ -116,19 +197,29 @@ def sync(
     nothing to decode, land or rebuild: the sync says so without starting a Prefect flow run
     (which costs several seconds on the temporary server). --always-run runs it anyway.
     """
-    s = settings_with_athlete(db, athlete, mode="sync", workers=workers)
-    planned = plan([str(p) for p in paths], s)
-    if planned.nothing_to_do and not always_run:
-        out = planned.summary()
-        out.seconds = round(planned.seconds, 3)
-        summary = out.to_dict()
-    else:
-        if planned.db_existed and not planned.plan.sources and planned.plan.models_stale and not always_run:
-            # e.g. a sync killed after landing, before its model build ended
-            err_console.print(f"nothing new to land, but the models are not current "
-                              f"({planned.plan.models_stale}): building them",
-                              highlight=False, soft_wrap=True, markup=False)
-        summary = run_sync(planned, quiet=as_json)
+    from pipelines import progress
+    from pipelines.db import wait_budget
+
+    prog = make_progress(as_json)
+    show_notices(prog)  # "waiting for the database: held by another process (PID N, name)"
+    try:
+        # lock_wait_s in total: choosing the athlete, planning, then the flow
+        with wait_budget(settings_for(db, workers=workers).lock_wait_s):
+            s = settings_with_athlete(db, athlete, mode="sync", workers=workers)
+            planned = plan([str(p) for p in paths], s)
+            if planned.nothing_to_do and not always_run:
+                out = planned.summary()
+                out.seconds = round(planned.seconds, 3)
+                summary = out.to_dict()
+            else:
+                if planned.db_existed and not planned.plan.sources and planned.plan.models_stale and not always_run:
+                    # e.g. a sync killed after landing, before its model build ended
+                    err_console.print(f"nothing new to land, but the models are not current "
+                                      f"({planned.plan.models_stale}): building them",
+                                      highlight=False, soft_wrap=True, markup=False)
+                summary = run_sync(planned, quiet=as_json, prog=prog)
+    finally:
+        progress.set_notice_hook(None)
     summary["wall_seconds"] = wall_seconds()  # from the command's start, not only the flow's
     if as_json:
         print(json.dumps(summary, default=str, indent=2))

@@ -159,9 +159,9 @@ def test_bad_inputs_are_quarantined_and_the_rest_lands(corpus_dir, prefect_harne
 def test_a_writer_holding_the_file_while_a_batch_lands_fails_the_sync_cleanly(
         prefect_harness, isolated_config, tmp_path):
     """One writer: another process takes the DuckDB file after the sync planned and decoded,
-    right before the batch lands (in its own task, next to the decoding). The landing waits
-    ``lock_wait_s``, retries once, then the sync fails with DatabaseBusy and the database is as
-    it was: nothing of the batch, no half batch."""
+    right before the batch lands (in its own task, next to the decoding). The landing waits what
+    is left of ``lock_wait_s`` (no retry: issue 15), then the sync fails with DatabaseBusy and the
+    database is as it was: nothing of the batch, no half batch."""
     import subprocess
     import sys
     from datetime import date
