@@ -19,7 +19,7 @@ def schema(
     """List the tables and views with what each holds, or one table's columns with type and meaning.
 
     The same text is stored in the database as comments, so any SQL client shows it too
-    (``SELECT table_name, column_name, comment FROM duckdb_columns()``).
+    (SELECT table_name, column_name, comment FROM duckdb_columns()).
     """
     from pipelines.db import DatabaseBusy, connection
 

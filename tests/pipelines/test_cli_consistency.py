@@ -81,6 +81,7 @@ CASES = {
     ("plan", "import"): lambda c: [str(PROJECT / "examples" / "return_to_run_plan.csv"), "--athlete", ATHLETE],
     ("plan", "show"): lambda c: ["--athlete", ATHLETE],
     ("plan", "clear"): lambda c: ["--athlete", ATHLETE],
+    ("schema",): lambda c: ["flags"],
 }
 
 
@@ -320,11 +321,11 @@ def test_a_runners_only_shoe_is_not_a_new_shoe_load_but_a_change_is(dbp):
                               runs["solo"]).fetchone()[0]
     assert in_only == 3  # the solo runner's runs are all in the only shoe
     build(dbp, TODAY)
-    flags = [f for f in json.loads(_cli(dbp, "flags", "--json").stdout) if f["rule"] == "new_shoe_load"]
+    flags = [f for f in json.loads(_cli(dbp, "flags", "--json", "--all-athletes").stdout) if f["rule"] == "new_shoe_load"]
     assert [f["athlete_id"] for f in flags] == ["switch"]
     (f,) = flags  # day 4: 8 of 18 km in New (not over half); day 5: 16 of 26 km
     assert f["activity_id"] == runs["switch"][2] and f["value"] == pytest.approx(16 / 26, abs=1e-9)
-    line = " ".join(_cli(dbp, "flags").stdout.split())
+    line = " ".join(_cli(dbp, "flags", "--all-athletes").stdout.split())
     assert "62% > 50%" in line and "(62%)" in f["message"]
 
 
