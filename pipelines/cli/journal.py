@@ -33,6 +33,7 @@ from pipelines.cli.common import (
     err_console,
     fail,
     print_flags,
+    require_database,
     say,
     settings_for,
 )
@@ -60,7 +61,8 @@ def _today(s) -> date:
 
 
 def _write(s, fn, report, *, quiet: bool = False):
-    """Run ``fn(con)`` on the settings' database (created and migrated if needed).
+    """Run ``fn(con)`` on the settings' database (migrated if needed; one that does not exist
+    is refused, exit 2: ``require_database``).
 
     Maps journal errors to exit codes; calls ``report(result)`` (what was done), then rebuilds
     the models and prints the flags the change raised (not with ``quiet``, e.g. ``--json``).
@@ -68,6 +70,7 @@ def _write(s, fn, report, *, quiet: bool = False):
     from models.journal import JournalError, JournalFileError
     from pipelines.db import DatabaseBusy, connection, migrate
 
+    require_database(s.db)
     try:
         with connection(s.db, wait_s=s.lock_wait_s) as con:
             migrate(con)
@@ -234,8 +237,7 @@ def log_show(
     from pipelines.journal import recent_entries
 
     s = settings_for(db, athlete)
-    if not s.db.exists():
-        fail(f"{s.db} does not exist; run `footfall sync PATH` or log something first", 1)
+    require_database(s.db)
     since = _today(s) - timedelta(days=max(days, 0))
     try:
         with connection(s.db, read_only=True, wait_s=s.lock_wait_s) as con:
@@ -285,8 +287,7 @@ def log_delete(
     from pipelines.journal import delete_entry
 
     s = settings_for(db, athlete)
-    if not s.db.exists():
-        fail(f"{s.db} does not exist", 1)
+    require_database(s.db)
 
     def report(e: dict) -> None:
         score = e.get("score", e.get("rpe_cr10"))
@@ -395,8 +396,7 @@ def shoes_list(
     from pipelines.journal import list_shoes
 
     s = settings_for(db, athlete)
-    if not s.db.exists():
-        fail(f"{s.db} does not exist; add a shoe with `footfall shoes add NAME` or sync first", 1)
+    require_database(s.db)
     try:
         with connection(s.db, read_only=True, wait_s=s.lock_wait_s) as con:
             if "shoes" not in tables(con):
