@@ -23,6 +23,11 @@ What the page holds (each chart a Vega-Lite spec built with Altair, drawn as SVG
   return after a break (``daily_load.last_return_date``) with the weeks since it;
 * a header with the athlete, the period and its totals.
 
+The period ends on the athlete's last day with data, the later of the last activity and the last
+pain or RPE entry (``data_end``), not on today where the marts' calendar ends: the report of an
+older archive shows its last weeks, not empty weeks up to today. ``--weeks N`` counts N weeks
+back from the week of that day.
+
 Every threshold drawn is read from the ``thresholds`` table of the last build (the values of
 ``models/thresholds.py`` with the user's overrides), or from ``models/thresholds.py`` itself when
 the database has no such table; none is written here.
@@ -106,6 +111,9 @@ class Report:
     athletes: list[str]
     built_at: datetime | None = None
     last_sync_at: datetime | None = None
+    #: the marts' last day (today, or the last activity if later); ``end`` is before it when the
+    #: athlete has no activity or journal entry since (an older archive)
+    calendar_end: date | None = None
     #: activities of the period the runner spoke about or footfall did not count as running load
     #: (int_activity_status), and how many more there are than the table shows
     not_counted: list[dict] = field(default_factory=list)
@@ -169,10 +177,26 @@ def _monday(d: date) -> date:
     return d - timedelta(days=d.weekday())
 
 
+#: Journal tables whose dated entries can end the report's window (``data_end``).
+JOURNAL_DATED = ("pain_log", "rpe_log")
+
+
+def data_end(con, athlete: str, rels: set[str] | None = None) -> date | None:
+    """The athlete's last day with data: the later of the last activity (any sport) and the last
+    dated journal entry (pain, RPE). The marts' calendar runs on to today; an older archive's
+    report ends here instead, so its weeks are not the empty ones up to today."""
+    rels = tables(con) if rels is None else rels
+    parts = ["SELECT max(local_date) AS d FROM daily_load WHERE athlete_id = $a AND n_activities > 0"]
+    parts += [f"SELECT max(local_date) FROM {t} WHERE athlete_id = $a" for t in JOURNAL_DATED if t in rels]
+    return con.execute(f"SELECT max(d) FROM ({' UNION ALL '.join(parts)})", {"a": athlete}).fetchall()[0][0]
+
+
 def _window(con, athlete: str, weeks: int) -> tuple[date, date, date]:
-    """(first day shown, last day shown, the athlete's first day)."""
-    first, last = _one(con, "SELECT min(local_date), max(local_date) FROM daily_load WHERE athlete_id = ?",
-                       [athlete])
+    """(first day shown, last day shown, the athlete's first day): the window ends on the
+    athlete's last day with data (``data_end``), never after the calendar's last day."""
+    first, cal_last = _one(con, "SELECT min(local_date), max(local_date) FROM daily_load WHERE athlete_id = ?",
+                           [athlete])
+    last = min(data_end(con, athlete) or cal_last, cal_last)
     if weeks and weeks > 0:
         start = max(first, _monday(last) - timedelta(days=7 * (weeks - 1)))
     else:
@@ -733,6 +757,8 @@ def build_report(con: duckdb.DuckDBPyConnection, *, athlete: str | None = None,
     return Report(athlete_id=athlete_id, start=start, end=end, weeks=n_weeks, totals=totals,
                   sections=sections, flags=flags.to_dicts(), athletes=athletes,
                   built_at=built_at, last_sync_at=last_sync,
+                  calendar_end=_one(con, "SELECT max(local_date) FROM daily_load WHERE athlete_id = ?",
+                                    [athlete_id])[0],
                   not_counted=not_counted, not_counted_more=more)
 
 
@@ -901,6 +927,8 @@ def render_html(report: Report, javascript: str | None = None) -> str:
         f'<p class="sub">{_date(report.start)} to {_date(report.end)} ({report.weeks} weeks'
         + (f"; history since {_date(t['first_date'])}" if t["first_date"] != report.start else "")
         + ")" + (f" &middot; last sync {report.last_sync_at:%Y-%m-%d %H:%M} UTC" if report.last_sync_at else "")
+        + (f" &middot; ends with your last activity or journal entry: nothing after it up to "
+           f"{_date(report.calendar_end)}" if report.calendar_end and report.end < report.calendar_end else "")
         + "</p>",
         '<div class="totals">' + "".join(
             f'<div class="tile"><div class="v">{_e(v)}</div><div class="k">{_e(k)}</div></div>' for v, k in tiles
@@ -925,7 +953,10 @@ def render_html(report: Report, javascript: str | None = None) -> str:
         w = t["weeks_since_return"]
         out.append(f'<p class="note" id="return-note">Return after a break: you ran again on '
                    f"{_date(t['last_return'])} after {t['return_break_days']} or more days without "
-                   f"running; {w} week{'s' if w != 1 else ''} since then. The acute:chronic ratio is "
+                   f"running; {w} week{'s' if w != 1 else ''} "
+                   + ("since then" if report.calendar_end is None or report.end >= report.calendar_end
+                      else f"from then to the end of this report ({_date(report.end)})")
+                   + f". The acute:chronic ratio is "
                    f"not flagged until {t['acwr_chronic_days']} days of data have built up again, "
                    "and a run with no run in its previous 30 days has no spike baseline.</p>")
     out.append(_flags_table(report.flags))

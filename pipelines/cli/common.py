@@ -31,6 +31,15 @@ def fail(msg: str, code: int = 1) -> None:
     raise typer.Exit(code)
 
 
+def require_database(db: Path, code: int = 2) -> None:
+    """Refuse a database path that does not exist (``error: ...``, exit ``code``): the journal
+    commands write to the file the runs are in, and a mistyped ``--db`` must not start a new,
+    empty one the runs never reach."""
+    if not Path(db).exists():
+        fail(f"{db} does not exist: check --db (or `db` in the config), or run `footfall sync PATH` "
+             "(or `footfall demo`) first; nothing was written", code)
+
+
 def say(text: str) -> None:
     """Plain text (names and notes the runner typed may hold '[...]': no markup)."""
     console.print(text, markup=False, highlight=False)

@@ -36,6 +36,7 @@ from pipelines.cli.common import (
     err_console,
     fail,
     print_flags,
+    require_database,
     say,
     settings_for,
     settings_with_athlete,
@@ -64,7 +65,8 @@ def _today(s) -> date:
 
 
 def _write(s, fn, report, *, quiet: bool = False):
-    """Run ``fn(con)`` on the settings' database (created and migrated if needed).
+    """Run ``fn(con)`` on the settings' database (migrated if needed; one that does not exist
+    is refused, exit 2: ``require_database``).
 
     Maps journal errors to exit codes; calls ``report(result)`` (what was done), then rebuilds
     the models and prints the flags the change raised (not with ``quiet``, e.g. ``--json``).
@@ -72,6 +74,7 @@ def _write(s, fn, report, *, quiet: bool = False):
     from models.journal import JournalError, JournalFileError
     from pipelines.db import DatabaseBusy, connection, migrate
 
+    require_database(s.db)
     try:
         with connection(s.db, wait_s=s.lock_wait_s) as con:
             migrate(con)
@@ -237,9 +240,8 @@ def log_show(
     from pipelines.db import DatabaseBusy, connection, tables
     from pipelines.journal import recent_entries
 
+    require_database(settings_for(db).db)
     s = settings_with_athlete(db, athlete)
-    if not s.db.exists():
-        fail(f"{s.db} does not exist; run `footfall sync PATH` or log something first", 1)
     since = _today(s) - timedelta(days=max(days, 0))
     try:
         with connection(s.db, read_only=True, wait_s=s.lock_wait_s) as con:
@@ -322,9 +324,8 @@ def log_delete(
     """Delete one pain or RPE entry (to fix a typo)."""
     from pipelines.journal import delete_entry
 
+    require_database(settings_for(db).db)
     s = settings_with_athlete(db, athlete, mode="write")
-    if not s.db.exists():
-        fail(f"{s.db} does not exist", 1)
 
     def report(e: dict) -> None:
         if as_json:
@@ -449,9 +450,8 @@ def shoes_list(
     from pipelines.db import DatabaseBusy, connection, tables
     from pipelines.journal import list_shoes
 
+    require_database(settings_for(db).db)
     s = settings_for(db) if all_athletes else settings_with_athlete(db, athlete)
-    if not s.db.exists():
-        fail(f"{s.db} does not exist; add a shoe with `footfall shoes add NAME` or sync first", 1)
     try:
         with connection(s.db, read_only=True, wait_s=s.lock_wait_s) as con:
             if "shoes" not in tables(con):

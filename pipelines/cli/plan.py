@@ -22,7 +22,8 @@ from typing import Annotated, Optional
 import typer
 from rich.table import Table
 
-from pipelines.cli.common import AthleteOpt, DbOpt, JsonOpt, console, fail, say, settings_with_athlete
+from pipelines.cli.common import (AthleteOpt, DbOpt, JsonOpt, console, fail, require_database, say, settings_for,
+                                  settings_with_athlete)
 
 plan_app = typer.Typer(
     no_args_is_help=True,
@@ -38,12 +39,13 @@ def _today(s) -> date:
 
 
 def _write(s, fn, report, *, quiet: bool = False):
-    """Run ``fn(con)`` on the settings' database (created and migrated if needed); plan errors
+    """Run ``fn(con)`` on the settings' database (migrated if needed; one that does not exist is
+    refused, exit 2: ``require_database``); plan errors
     exit 2 with nothing changed; then rebuild the models and print the flags the change raised."""
     from models.plan import PlanError
     from pipelines.cli.journal import _rebuild
-    from pipelines.db import DatabaseBusy, connection, migrate
 
+    require_database(s.db)
     try:
         with connection(s.db, wait_s=s.lock_wait_s) as con:
             migrate(con)
@@ -144,9 +146,8 @@ def plan_show(
     from pipelines.db import DatabaseBusy, connection, tables
     from pipelines.plan import show_plan
 
+    require_database(settings_for(db).db)
     s = settings_with_athlete(db, athlete)
-    if not Path(s.db).exists():
-        fail(f"{s.db} does not exist; add a plan with `footfall plan add` or sync first", 1)
     try:
         with connection(s.db, read_only=True, wait_s=s.lock_wait_s) as con:
             weeks = show_plan(con, s.athlete) if "run_plan" in tables(con) else []

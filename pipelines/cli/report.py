@@ -47,7 +47,7 @@ def report(
     db: DbOpt = None,
     athlete: AthleteOpt = None,
     out: Annotated[Path, typer.Option("--out", help="The HTML file to write.")] = Path("report.html"),
-    weeks: Annotated[Optional[int], typer.Option(help="Weeks to show, ending with the last synced day (0 = all; default 26).")] = None,
+    weeks: Annotated[Optional[int], typer.Option(help="Weeks to show, ending with the week of the athlete's last activity or journal entry (0 = all; default 26).")] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Write one self-contained HTML page of charts (load, ratios, spikes, gait, pain, shoes) and flags."""

@@ -149,8 +149,21 @@ def plan(paths: list[str], s):
 
     try:
         return plan_sources(paths, s)
-    except (FileNotFoundError, DatabaseBusy) as err:
+    except FileNotFoundError as err:  # a PATH that is not there: what was typed is wrong
+        fail(f"{err.filename or err}: no such file or folder", 2)
+    except DatabaseBusy as err:
         fail(str(err))
+
+
+def nothing_found(planned) -> str:
+    """What a sync that found no activity file under its paths says (it then exits 1, before
+    any database is created or Prefect started): the paths, and what was there instead."""
+    where = ", ".join(planned.paths)
+    other = planned.skipped_by_extension
+    seen = ("; not read: " + ", ".join(f"{n} {ext}" for ext, n in sorted(other.items()))) if other else ""
+    walk = f"; could not walk: {', '.join(planned.walk_errors)}" if planned.walk_errors else ""
+    return (f"no activity files found in {where} (footfall reads .fit .gpx .tcx, also .gz and in "
+            f".zip archives{seen}{walk})")
 
 
 def print_summary(s: dict, db: Path) -> None:
@@ -207,6 +220,8 @@ def sync(
         with wait_budget(settings_for(db, workers=workers).lock_wait_s):
             s = settings_with_athlete(db, athlete, mode="sync", workers=workers)
             planned = plan([str(p) for p in paths], s)
+            if not planned.sources:
+                fail(nothing_found(planned), 1)
             if planned.nothing_to_do and not always_run:
                 out = planned.summary()
                 out.seconds = round(planned.seconds, 3)

@@ -32,5 +32,5 @@ def test_sync_then_unchanged_resync_skips_the_flow(corpus_dir, prefect_harness, 
 
 def test_sync_of_a_missing_path_is_an_error(isolated_config):
     res = CliRunner().invoke(app, ["sync", str(isolated_config / "nope"), "--db", str(isolated_config / "x.duckdb")])
-    assert res.exit_code == 1
+    assert res.exit_code == 2  # a usage error (issue 15: one line, no [Errno 2])
     assert "nope" in res.output

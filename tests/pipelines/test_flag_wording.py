@@ -30,7 +30,8 @@ from tests.sql.flag_histories import day, rows, sync_runs
 PROJECT = Path(__file__).resolve().parents[2]
 
 #: day 31 +20% (caution), day 33 +46% (warning), day 35 +114% (alert); then days 36..55 without
-#: running (20 days) and a return on day 56; the report's last day is day 70 (2 weeks later)
+#: running (20 days) and a return on day 56; today is day 70, the report's last day is the last run
+#: (day 63, 1 week after the return: issue 15, the report ends with the last activity)
 HISTORY = [(0, 8), (10, 8), (20, 8), (31, 9.6), (33, 14), (35, 30), (56, 5), (58, 5), (63, 5)]
 
 
@@ -96,10 +97,10 @@ def test_footfall_flags_prints_the_safety_note(wording_db, isolated_config):
 def test_report_carries_the_note_the_return_and_an_honest_acwr_band(wording_db, chromium, tmp_path):
     out = tmp_path / "wording.html"
     r = write_report(wording_db, out, weeks=0)
-    assert (r.totals["last_return"], r.totals["weeks_since_return"]) == (day(56), 2)
+    assert (r.end, r.totals["last_return"], r.totals["weeks_since_return"]) == (day(63), day(56), 1)
     page = out.read_text()
     assert html.escape(BONE_STRESS_NOTE) in page
-    assert 'id="return-note"' in page and "2 weeks since then" in page
+    assert 'id="return-note"' in page and "1 week from then to the end of this report" in page
     assert "team-sport convention" in page and "not a safe zone" in page
     assert "loading spikes linked to injury risk in studies" in page
     assert "footfall&#x27;s own operationalisations" in page or "footfall's own operationalisations" in page

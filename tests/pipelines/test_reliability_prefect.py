@@ -66,7 +66,10 @@ def subprocess_home(tmp_path_factory) -> Path:
 
 def _log_pain(dbfile: Path, env: dict | None = None) -> None:
     """A pain score of 7 during a run three days ago, with a body site: raises `pain_during`."""
+    from pipelines.db import open_for_writing
+
     day = (TODAY - timedelta(days=3)).isoformat()
+    open_for_writing(dbfile)  # issue 15: `footfall log` writes only to a database that exists
     cmd = [str(FOOTFALL), "log", "pain", PAIN, "--when", "during", "--date", day,
            "--where", BODY_SITE, "--db", str(dbfile)]
     r = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120)
