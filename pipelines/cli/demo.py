@@ -103,7 +103,7 @@ def write_example_journal(s, journal, csv_path: Path, today: date) -> str:
     old, new = journal.shoes[0], journal.shoes[-1]
     return (f"example journal of {s.athlete}: shoes {old.name!r} (retired {old.retired_on}) and "
             f"{new.name!r} (from {new.first_used}); {res.pain_added} pain scores and "
-            f"{res.rpe_added} RPEs from {csv_path} (nothing logged yet for the run of {journal.end_date})")
+            f"{res.rpe_added} RPEs from {csv_path} (the run of {journal.end_date} is left for you)")
 
 
 def print_next_steps(db: Path, configured_athlete: str | None, end: date, today: date) -> None:
