@@ -23,7 +23,7 @@ NEXT_STEPS = (
     ('footfall log pain 6 --when during --where "2nd metatarsal"',
      "today's run hurt: above 5/10 raises a warning"),
     ("footfall log rpe 6", "how hard it felt (Borg CR-10, 0-10)"),
-    ('footfall shoes add "Cloudmonster" --brand On --default', "today's run was in new shoes"),
+    ('footfall shoes add "Cloudmonster" --first-used today --default', "today's run was in new shoes"),
     ("footfall log show", "recent runs with shoe, RPE and pain"),
     ("footfall shoes list", "each shoe's distance"),
     ("footfall flags", "the demo's flags and today's warning"),
