@@ -129,19 +129,23 @@ def print_next_steps(db: Path, configured_athlete: str | None, end: date, today:
 
         extra += f" --db {shlex.quote(str(db))}"
     if config_other:
-        say(f"\nathlete: {DEMO_ATHLETE} (the config names {configured_athlete!r}: "
-            f"the commands below give --athlete {DEMO_ATHLETE})")
+        _line(f"\nathlete: {DEMO_ATHLETE} (the config names {configured_athlete!r}: "
+              f"the commands below give --athlete {DEMO_ATHLETE})")
     elif others:
-        say(f"\nathlete: {DEMO_ATHLETE} ({db} also holds {', '.join(others)}: "
-            f"the commands below give --athlete {DEMO_ATHLETE})")
+        _line(f"\nathlete: {DEMO_ATHLETE} ({db} also holds {', '.join(others)}: "
+              f"the commands below give --athlete {DEMO_ATHLETE})")
     else:
-        say(f"\nathlete: {DEMO_ATHLETE}, the only athlete in {db}: the commands below need no --athlete")
+        _line(f"\nathlete: {DEMO_ATHLETE}, the only athlete in {db}: the commands below need no --athlete")
     if end == today:
-        say(f"Next, for today's run ({end}), in this folder:")
+        _line(f"Next, for today's run ({end}), in this folder:")
     else:
-        say(f"Next, in this folder (entries go to today, {today}; the demo's last run is on {end}: "
-            f"add --date {end} to log it):")
+        _line(f"Next, in this folder (entries go to today, {today}; the demo's last run is on {end}: "
+              f"add --date {end} to the log commands to log it):")
     width = max(len(cmd) for cmd, _ in NEXT_STEPS) + len(extra)
     for cmd, what in NEXT_STEPS:
-        console.print(f"  {cmd + extra:<{width}}  # {what}", markup=False, highlight=False,
-                      soft_wrap=True)
+        _line(f"  {cmd + extra:<{width}}  # {what}")
+
+
+def _line(text: str) -> None:
+    """One line as it is (a command to copy: no markup, no wrapping)."""
+    console.print(text, markup=False, highlight=False, soft_wrap=True)

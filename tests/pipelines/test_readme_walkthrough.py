@@ -213,3 +213,33 @@ def test_readme_walkthrough_each_command_shows_in_the_next(after_demo, tmp_path)
             assert re.search(r"\(demo, \S+ to \S+: 7 charts", out), out
     assert {("log", "pain"), ("log", "rpe"), ("shoes", "add"), ("log", "show"), ("shoes", "list"),
             ("flags",), ("report",)} <= set(seen)
+
+
+# --------------------------------------------------------------------------- next steps, other folders
+
+
+@pytest.mark.parametrize("configured, others, db, want", [
+    (None, [], "footfall.duckdb", ""),
+    ("default", [], "footfall.duckdb", ""),
+    ("demo", [], "footfall.duckdb", ""),
+    ("ana", [], "footfall.duckdb", " --athlete demo"),  # the config's athlete would get them
+    (None, ["ben"], "footfall.duckdb", " --athlete demo"),  # not the only athlete in the file
+    (None, [], "runs/x y.duckdb", " --db 'runs/x y.duckdb'"),
+])
+def test_next_steps_name_the_athlete_and_database_only_when_needed(
+        configured, others, db, want, tmp_path, monkeypatch, capsys):
+    from pipelines.cli.demo import print_next_steps
+    from pipelines.db import connection, migrate
+
+    monkeypatch.chdir(tmp_path)
+    path = Path(db)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with connection(path) as con:
+        migrate(con)
+        for i, a in enumerate([DEMO_ATHLETE, *others]):
+            con.execute("INSERT INTO activities (activity_id, athlete_id) VALUES (?, ?)", [f"a{i}", a])
+    print_next_steps(path, configured, TODAY, TODAY)
+    out = capsys.readouterr().out
+    printed = [ln.split("  #")[0].strip() for ln in out.splitlines() if ln.startswith("  footfall ")]
+    assert printed == [c + want for c, _ in NEXT_STEPS]
+    assert "athlete: demo" in out and (("--athlete" in want) == ("need no --athlete" not in out))
