@@ -21,7 +21,9 @@ The story follows the runs of :func:`synth.sample.plan_runs` (same seed, weeks a
 Under the rules of ``sql/30_marts/journal_flags.sql`` and the default thresholds this raises
 ``pain_during`` and ``pain_rising`` on the spike day, ``pain_next_morning`` the morning after, and
 ``new_shoe_load`` on the first run in which the new shoe carries more than half of a week's
-running (the spike at the latest); ``tests/synth/test_sample_journal.py`` holds it.
+running (the spike at the latest); with the default 12 weeks the niggle's last morning (3/10 after
+2, 2, 2) raises ``pain_next_morning`` too, the flag that made the runner cut back.
+``tests/synth/test_sample_journal.py`` and ``tests/pipelines/test_readme_walkthrough.py`` hold it.
 """
 
 from __future__ import annotations
