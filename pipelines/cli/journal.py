@@ -365,7 +365,7 @@ def shoes_add(
             return
         extra = " (default: the shoe in use)" if r["is_default"] else ""
         say(f"added shoe {r['shoe_id']} {r['name']!r} for {s.athlete}{extra}"
-             + (f"; {r['assigned']} run(s) now in it" if r["assigned"] else ""))
+             + (f"; {r['n_runs']} run(s) now in it" if r["n_runs"] else ""))
         if r["first_used"] is None:
             from models.thresholds import value
 

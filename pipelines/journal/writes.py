@@ -257,7 +257,8 @@ def add_shoe(con, athlete_id: str, name: str, *, brand=None, model=None, drop_mm
              today: date | None = None) -> dict:
     """Add a shoe; ``is_default`` makes it the shoe in use (unsetting any other default).
 
-    Returns the shoe row (dict) plus ``assigned``: runs that got a shoe by the rules just now.
+    Returns the shoe row (dict) plus ``assigned``: activities whose shoe the rules set or changed
+    just now (any shoe's), and ``n_runs``: the activities now in this shoe.
     """
     today = today or local_today()
     name = mj.clean_text(name)
@@ -286,6 +287,8 @@ def add_shoe(con, athlete_id: str, name: str, *, brand=None, model=None, drop_mm
                         [athlete_id])
         _insert_shoe(con, row)
         row["assigned"] = _apply_shoe_rules(con, [athlete_id])
+        row["n_runs"] = first(con.execute("SELECT count(*) FROM activity_shoes WHERE shoe_id = ?",
+                                          [row["shoe_id"]]))[0]
     return row
 
 
