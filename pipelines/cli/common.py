@@ -67,6 +67,8 @@ def settings_with_athlete(db: Path | None, athlete: str | None, *, mode: str = "
     from pipelines.db import DatabaseBusy
 
     s = settings_for(db, workers=workers)
+    if mode == "write":
+        require_database(s.db)  # a journal entry never starts a database (a mistyped --db)
     configured = s.athlete if s.athlete_from else None
     if mode == "sync" and (athlete or configured):
         return s.with_overrides(athlete=athlete)  # a sync may add an athlete: no need to open the file

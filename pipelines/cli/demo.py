@@ -38,8 +38,10 @@ def demo(
     weeks: Annotated[int, typer.Option(help="Weeks of runs in the sample.")] = 12,
     as_json: JsonOpt = False,
 ) -> None:
-    """Write a small sample export (FIT + GPX) and its runner's journal (pain, effort, shoes),
-    sync them as athlete 'demo', and print the summary, the flags and what to type next."""
+    """Write a sample export (FIT + GPX) and its runner's journal, sync them, print what to type next.
+
+    The journal (pain, effort, two shoes) is written through the same code as `footfall log
+    import` and `footfall shoes add`; everything lands as athlete 'demo'."""
     from pipelines.clock import local_today
     from synth.sample import make_sample_export
     from synth.sample_journal import sample_journal

@@ -44,6 +44,7 @@ def _write(s, fn, report, *, quiet: bool = False):
     exit 2 with nothing changed; then rebuild the models and print the flags the change raised."""
     from models.plan import PlanError
     from pipelines.cli.journal import _rebuild
+    from pipelines.db import DatabaseBusy, connection, migrate
 
     require_database(s.db)
     try:

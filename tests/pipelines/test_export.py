@@ -18,14 +18,14 @@ MARTS = {"daily_load", "weekly_load", "acwr_daily", "session_spikes", "flags", "
 
 @pytest.fixture(scope="module")
 def synced_db(prefect_harness, tmp_path_factory) -> Path:
-    """Three weeks of the demo export synced by the real flow, plus a shoe in the runner's log."""
+    """Seven weeks (spike flags need 30 days of history; issue 14) of the demo export synced by the real flow, plus a shoe in the runner's log."""
     from synth.sample import make_sample_export
     from pipelines import journal
     from pipelines.flows import run_flow, sync
 
     root = tmp_path_factory.mktemp("export")
     export = root / "export"
-    for rel, data in make_sample_export(weeks=3, end_date=TODAY).items():
+    for rel, data in make_sample_export(weeks=7, end_date=TODAY).items():
         p = export / rel
         p.parent.mkdir(parents=True, exist_ok=True)
         p.write_bytes(data)

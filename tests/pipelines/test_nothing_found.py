@@ -177,7 +177,8 @@ def test_journal_commands_write_to_a_database_that_exists(isolated_config):
 
     dbfile = isolated_config / "runs.duckdb"
     open_for_writing(dbfile)
-    r = CliRunner().invoke(app, ["log", "pain", "4", "--when", "after", "--date", "2026-05-01", "--db", str(dbfile)])
+    r = CliRunner().invoke(app, ["log", "pain", "4", "--when", "after", "--date", "2026-05-01", "--db", str(dbfile),
+                                  "--athlete", "ana"])  # an empty file has no athlete to choose
     assert r.exit_code == 0, r.output
     assert "logged pain 4/10" in r.output
 
@@ -219,6 +220,6 @@ def test_log_import_of_a_missing_file_is_one_line(tmp_path):
 
     dbfile = tmp_path / "runs.duckdb"
     open_for_writing(dbfile)
-    r = footfall(tmp_path, "log", "import", str(tmp_path / "journal.csv"), "--db", str(dbfile))
+    r = footfall(tmp_path, "log", "import", str(tmp_path / "journal.csv"), "--db", str(dbfile), "--athlete", "ana")
     line = one_error_line(r, 2)
     assert str(tmp_path / "journal.csv") in line

@@ -71,7 +71,7 @@ def _log_pain(dbfile: Path, env: dict | None = None) -> None:
     day = (TODAY - timedelta(days=3)).isoformat()
     open_for_writing(dbfile)  # issue 15: `footfall log` writes only to a database that exists
     cmd = [str(FOOTFALL), "log", "pain", PAIN, "--when", "during", "--date", day,
-           "--where", BODY_SITE, "--db", str(dbfile)]
+           "--where", BODY_SITE, "--db", str(dbfile), "--athlete", "default"]
     r = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stdout + r.stderr
 
