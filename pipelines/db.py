@@ -291,6 +291,19 @@ def transaction(con: duckdb.DuckDBPyConnection) -> Iterator[duckdb.DuckDBPyConne
         raise
 
 
+@contextmanager
+def tracked_transaction(con: duckdb.DuckDBPyConnection, fingerprint) -> Iterator[duckdb.DuckDBPyConnection]:
+    """``transaction`` for the runner's own writes (journal, plan): ``fingerprint(con)`` is read
+    after BEGIN and again before COMMIT, and when it changed the data generation is bumped in the
+    same transaction (the models are behind the change until rebuilt); a write that changed
+    nothing (a re-import) leaves the models current."""
+    with transaction(con):
+        before = fingerprint(con)
+        yield con
+        if fingerprint(con) != before:
+            bump_data_generation(con)
+
+
 def tables(con: duckdb.DuckDBPyConnection, *, views: bool = True) -> set[str]:
     """The names of the tables (and views, unless ``views=False``) of the open database."""
     kind = "" if views else " AND table_type = 'BASE TABLE'"

@@ -28,7 +28,7 @@ from models import plan as mp
 from models.journal import RowError
 from models.plan import PlanError, PlanFileError
 from pipelines.clock import local_today
-from pipelines.db import bump_data_generation, first, rollback, utcnow
+from pipelines.db import first, tracked_transaction, utcnow
 
 _TYPES = {"athlete_id": "VARCHAR", "start_date": "DATE", "week_number": "INTEGER",
           "run_min": "DOUBLE", "pattern": "VARCHAR", "pattern_run_min": "DOUBLE",
@@ -38,30 +38,9 @@ _TYPES = {"athlete_id": "VARCHAR", "start_date": "DATE", "week_number": "INTEGER
 _PLAN_COLS = ("start_date", "week_number", "run_min", "pattern", "longest_min", "note")
 
 
-class _transaction:
-    """BEGIN; on success bump the data generation when the athlete's plan changed, COMMIT; on
-    any error ROLLBACK (the first error is kept)."""
-
-    def __init__(self, con: duckdb.DuckDBPyConnection):
-        self.con = con
-
-    def __enter__(self):
-        self.con.execute("BEGIN TRANSACTION")
-        self._before = _checksum(self.con)
-        return self.con
-
-    def __exit__(self, exc_type, exc, tb):
-        if exc_type is None:
-            try:
-                if _checksum(self.con) != self._before:
-                    bump_data_generation(self.con)
-            except BaseException:
-                rollback(self.con)
-                raise
-            self.con.execute("COMMIT")
-        else:
-            rollback(self.con)
-        return False
+def _transaction(con: duckdb.DuckDBPyConnection):
+    """A plan write: one transaction that bumps the data generation when the plan changed."""
+    return tracked_transaction(con, _checksum)
 
 
 def _checksum(con) -> tuple:

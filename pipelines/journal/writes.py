@@ -16,7 +16,7 @@ import polars as pl
 from models import journal as mj
 from models.journal import JournalError
 from pipelines.clock import local_today
-from pipelines.db import bump_data_generation, first, rollback, tables, utcnow
+from pipelines.db import first, tables, tracked_transaction, utcnow
 from pipelines.sqlmodels import build_and_diff, model_query, set_build_variables
 
 MIN_PREFIX = 6
@@ -42,27 +42,9 @@ class Activity:
 
 
 
-class _transaction:
-    def __init__(self, con: duckdb.DuckDBPyConnection):
-        self.con = con
-
-    def __enter__(self):
-        self.con.execute("BEGIN TRANSACTION")
-        self._before = _journal_checksum(self.con)
-        return self.con
-
-    def __exit__(self, exc_type, exc, tb):
-        if exc_type is None:
-            try:  # the models are behind a changed journal until they are rebuilt
-                if _journal_checksum(self.con) != self._before:
-                    bump_data_generation(self.con)
-            except BaseException:
-                rollback(self.con)
-                raise
-            self.con.execute("COMMIT")
-        else:
-            rollback(self.con)  # a failed statement may have ended it already: keep the first error
-        return False
+def _transaction(con: duckdb.DuckDBPyConnection):
+    """A journal write: one transaction that bumps the data generation when the journal changed."""
+    return tracked_transaction(con, _journal_checksum)
 
 
 def _journal_checksum(con) -> tuple:
