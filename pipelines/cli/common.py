@@ -57,17 +57,19 @@ def settings_for(db: Path | None = None, athlete: str | None = None, workers: in
 
 
 def settings_with_athlete(db: Path | None, athlete: str | None, *, mode: str = "read",
-                          workers: int | None = None):
+                          workers: int | None = None, must_exist: bool = False):
     """The settings with ``athlete`` set by footfall's one rule (``pipelines/athletes.py``): the
     athlete given, else the config's, else the only athlete in the database, else an error listing
     them (exit 2). ``mode`` is "read" (an athlete not in the file is an error naming those that
     are), "write" (a journal, shoe or plan entry: refused on a file with no athlete yet) or "sync"
-    (a file with no athlete yet lands as 'default')."""
+    (a file with no athlete yet lands as 'default'). A database that does not exist is refused
+    first (``require_database``, exit 2) for "write" and with ``must_exist`` (the journal's
+    read commands)."""
     from pipelines.athletes import AthleteError, choose_athlete, database_athletes
     from pipelines.db import DatabaseBusy
 
     s = settings_for(db, workers=workers)
-    if mode == "write":
+    if mode == "write" or must_exist:
         require_database(s.db)  # a journal entry never starts a database (a mistyped --db)
     configured = s.athlete if s.athlete_from else None
     if mode == "sync" and (athlete or configured):

@@ -240,8 +240,7 @@ def log_show(
     from pipelines.db import DatabaseBusy, connection, tables
     from pipelines.journal import recent_entries
 
-    require_database(settings_for(db).db)
-    s = settings_with_athlete(db, athlete)
+    s = settings_with_athlete(db, athlete, must_exist=True)
     since = _today(s) - timedelta(days=max(days, 0))
     try:
         with connection(s.db, read_only=True, wait_s=s.lock_wait_s) as con:
@@ -324,7 +323,6 @@ def log_delete(
     """Delete one pain or RPE entry (to fix a typo)."""
     from pipelines.journal import delete_entry
 
-    require_database(settings_for(db).db)
     s = settings_with_athlete(db, athlete, mode="write")
 
     def report(e: dict) -> None:

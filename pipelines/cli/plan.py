@@ -22,7 +22,7 @@ from typing import Annotated, Optional
 import typer
 from rich.table import Table
 
-from pipelines.cli.common import (AthleteOpt, DbOpt, JsonOpt, console, fail, require_database, say, settings_for,
+from pipelines.cli.common import (AthleteOpt, DbOpt, JsonOpt, console, fail, require_database, say,
                                   settings_with_athlete)
 
 plan_app = typer.Typer(
@@ -147,8 +147,7 @@ def plan_show(
     from pipelines.db import DatabaseBusy, connection, tables
     from pipelines.plan import show_plan
 
-    require_database(settings_for(db).db)
-    s = settings_with_athlete(db, athlete)
+    s = settings_with_athlete(db, athlete, must_exist=True)
     try:
         with connection(s.db, read_only=True, wait_s=s.lock_wait_s) as con:
             weeks = show_plan(con, s.athlete) if "run_plan" in tables(con) else []
