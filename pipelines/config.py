@@ -20,6 +20,10 @@ The config file is ``$FOOTFALL_CONFIG``, else ``./footfall.toml``, else
     [privacy]
     share_health_with_prefect = false # true: flag messages and pain scores in Prefect artifacts
 
+    [analysts]                        # the read-only copy analysts open (pipelines/snapshot.py)
+    snapshot = true                   # false: publish none
+    snapshot_path = "footfall.snapshot.duckdb"  # default: <db stem>.snapshot.duckdb beside db
+
 Thresholds themselves live only in ``models/thresholds.py``; this file carries overrides.
 """
 
@@ -74,6 +78,8 @@ class Settings:
     max_sync_bytes: int = d.DEFAULT_MAX_SYNC_BYTES
     config_path: Path | None = None
     share_health_with_prefect: bool = False  # pain scores and flag messages in Prefect artifacts
+    snapshot: bool = True  # publish the analysts' read-only snapshot after each write (pipelines/snapshot.py)
+    snapshot_path: Path | None = None  # None: <db stem>.snapshot.duckdb beside the database
 
     def with_overrides(self, **kw) -> Settings:
         return replace(self, **{k: v for k, v in kw.items() if v is not None})
@@ -160,6 +166,12 @@ def _apply_file(s: Settings, data: dict, path: Path) -> Settings:
     if not isinstance(share, bool):
         raise ConfigError(f"{path}: [privacy] share_health_with_prefect must be true or false")
     kw["share_health_with_prefect"] = share
+    analysts = data.get("analysts", {})
+    if not isinstance(analysts, dict) or not isinstance(analysts.get("snapshot", True), bool):
+        raise ConfigError(f"{path}: [analysts] snapshot must be true or false")
+    kw["snapshot"] = analysts.get("snapshot", True)
+    if "snapshot_path" in analysts:
+        kw["snapshot_path"] = Path(str(analysts["snapshot_path"]))
     return replace(s, **kw)
 
 
