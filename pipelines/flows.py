@@ -33,6 +33,7 @@ from pipelines import sync as s  # noqa: E402
 from pipelines import tasks as t  # noqa: E402
 from pipelines.config import Settings, load_settings  # noqa: E402
 from pipelines.prefect_api import run_settings  # noqa: E402
+from pipelines.snapshot import publish_db as publish_snapshot  # noqa: E402
 
 
 def _settings(db: str | None, athlete: str | None, workers: int | None) -> Settings:
@@ -83,6 +84,7 @@ def sync(
             progress.report("models", 1)
         summary.seconds = round(time.perf_counter() - t0, 3)
         t.record_sync_run(settings.db, summary, planned.paths, planned.started_at, settings)
+        publish_snapshot(settings.db, settings)  # analysts' read-only copy, once the sync is complete
     result = summary.to_dict()
     publish_artifacts(result, share_health=settings.share_health_with_prefect)
     return result
@@ -189,6 +191,7 @@ def build(db: str | None = None) -> list[str]:
     settings = _settings(db, None, None)
     with dbm.wait_budget(settings.lock_wait_s):
         built, _ = t.build_models(settings.db, settings)
+        publish_snapshot(settings.db, settings)
     return built
 
 

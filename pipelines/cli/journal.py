@@ -73,6 +73,7 @@ def _write(s, fn, report, *, quiet: bool = False):
     """
     from models.journal import JournalError, JournalFileError
     from pipelines.db import DatabaseBusy, connection, migrate
+    from pipelines.snapshot import publish
 
     require_database(s.db)
     try:
@@ -86,6 +87,7 @@ def _write(s, fn, report, *, quiet: bool = False):
                 fail(f"{err}. Nothing was changed.", 2)
             report(result)
             _rebuild(con, s, quiet)
+            publish(con, s.db, s)  # the analysts' read-only snapshot (pipelines/snapshot.py)
             return result
     except DatabaseBusy as err:
         fail(str(err), 1)

@@ -45,6 +45,7 @@ def _write(s, fn, report, *, quiet: bool = False):
     from models.plan import PlanError
     from pipelines.cli.journal import _rebuild
     from pipelines.db import DatabaseBusy, connection, migrate
+    from pipelines.snapshot import publish
 
     require_database(s.db)
     try:
@@ -56,6 +57,7 @@ def _write(s, fn, report, *, quiet: bool = False):
                 fail(f"{err}" + ("" if "nothing was imported" in str(err) else ". Nothing was changed."), 2)
             report(result)
             _rebuild(con, s, quiet)
+            publish(con, s.db, s)  # the analysts' read-only snapshot (pipelines/snapshot.py)
             return result
     except DatabaseBusy as err:
         fail(str(err), 1)
