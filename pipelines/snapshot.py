@@ -103,6 +103,16 @@ def publish_db(db_path: str | Path, settings) -> Path | None:
         return None
 
 
+def publish_missing(db_path: str | Path, settings) -> Path | None:
+    """A command that changed nothing (a sync with no changed file) publishes the snapshot only
+    when there is none yet (a database from before the snapshot, or a deleted one): one stat
+    otherwise."""
+    if (not getattr(settings, "snapshot", True) or not is_local_file(db_path)
+            or not Path(db_path).is_file() or snapshot_path(db_path, settings).exists()):
+        return None
+    return publish_db(db_path, settings)
+
+
 def warn(target: Path, db_path: str | Path, err: BaseException) -> None:
     reason = " ".join(str(err).split()) or type(err).__name__
     if isinstance(err, OSError) and err.strerror:

@@ -226,6 +226,8 @@ def sync(
                 out = planned.summary()
                 out.seconds = round(planned.seconds, 3)
                 summary = out.to_dict()
+                from pipelines.snapshot import publish_missing
+                publish_missing(s.db, s)  # a database from before the analysts' snapshot
             else:
                 if planned.db_existed and not planned.plan.sources and planned.plan.models_stale and not always_run:
                     # e.g. a sync killed after landing, before its model build ended

@@ -292,3 +292,16 @@ def test_the_busy_message_names_the_snapshot(tmp_path):
     msg = db.busy_message(tmp_path / "ana.duckdb", "PID 1, duckdb", 60)
     assert str(tmp_path / "ana.snapshot.duckdb") in msg and "cp " not in msg
     assert "copy" in msg and "read-only" in msg  # what test_lock_wait asks of the message
+
+
+def test_a_sync_with_nothing_to_do_publishes_a_missing_snapshot(cli, exports, tmp_path):
+    """A database from before the snapshot (or whose snapshot was deleted): the next sync
+    publishes it even when no file changed (it starts no flow run then)."""
+    dbfile = tmp_path / "footfall.duckdb"
+    shot = snap.snapshot_path(dbfile)
+    _first_sync(cli, exports, dbfile)
+    shot.unlink()
+    r = ok(cli("sync", str(exports[0]), "--db", str(dbfile), "--json"))
+    out = json.loads(r.stdout)
+    assert out["files_new"] == 0 and not out["models_built"], out  # no flow ran
+    assert table_sums(shot) == table_sums(dbfile)
