@@ -150,16 +150,24 @@ def wait_budget(total_s: float) -> Iterator[WaitBudget]:
         _budget = None
 
 
+#: The analysts' read-only snapshot beside the database: <stem> + this (footfall.duckdb ->
+#: footfall.snapshot.duckdb); ``pipelines/snapshot.py`` publishes it (the config may move it).
+SNAPSHOT_SUFFIX = ".snapshot.duckdb"
+
+
+def default_snapshot_path(path: str | Path) -> Path:
+    path = Path(path)
+    return path.with_name(path.stem + SNAPSHOT_SUFFIX)
+
+
 def busy_message(path: str | Path, holder: str, wait_s: float) -> str:
     """What a refused open says: who holds the file and what to do (the one error line)."""
-    from pipelines.snapshot import snapshot_path  # the default path: [analysts] may move it
-
     return (f"{path} is held by another process ({holder}) and was not released within "
             f"{wait_s:.0f} s; nothing was changed. Close that program's connection to the file (or "
             f"let it end) and run the command again; to wait longer, raise lock_wait_s in the config "
             f"(or FOOTFALL_LOCK_WAIT_S). DuckDB lets no writer in while any other process has the "
             f"file open, even read-only: to query while syncs run, open the read-only copy footfall "
-            f"publishes after each sync instead (duckdb -readonly {snapshot_path(path)}).")
+            f"publishes after each sync instead (duckdb -readonly {default_snapshot_path(path)}).")
 
 
 def waiting_text(holder: str, wait_s: float) -> str:

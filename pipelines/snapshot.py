@@ -38,8 +38,9 @@ from pathlib import Path
 
 import duckdb
 
-#: the snapshot's name beside the database: <stem> + this (footfall.duckdb -> footfall.snapshot.duckdb)
-SNAPSHOT_SUFFIX = ".snapshot.duckdb"
+from pipelines import db as dbm
+from pipelines.db import SNAPSHOT_SUFFIX, default_snapshot_path  # noqa: F401 - the name's one definition
+
 #: database targets that are not one local file (an in-memory database, a lake): no snapshot
 _NOT_A_FILE = (":memory:", "ducklake:", "postgres:", "postgresql:", "md:")
 
@@ -55,8 +56,7 @@ def snapshot_path(db_path: str | Path, settings=None) -> Path:
     configured = getattr(settings, "snapshot_path", None)
     if configured is not None:
         return Path(configured)
-    db_path = Path(db_path)
-    return db_path.with_name(db_path.stem + SNAPSHOT_SUFFIX)
+    return default_snapshot_path(db_path)
 
 
 def publish(con: duckdb.DuckDBPyConnection, db_path: str | Path, settings) -> Path | None:
@@ -91,8 +91,6 @@ def publish_db(db_path: str | Path, settings) -> Path | None:
     """``publish`` for a command whose own connection is closed (the sync flow, after its last
     task): open the database for writing once more (waiting for it like every footfall open),
     publish, close. Never raises."""
-    from pipelines import db as dbm
-
     if not getattr(settings, "snapshot", True) or not is_local_file(db_path):
         return None
     try:
