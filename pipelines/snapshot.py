@@ -74,6 +74,7 @@ def publish(con: duckdb.DuckDBPyConnection, db_path: str | Path, settings) -> Pa
         con.execute("CHECKPOINT")  # the WAL into the file: the file alone holds every commit
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(db_path, tmp)
+        shutil.copymode(db_path, tmp)  # a private database (health data) gives a private snapshot
         _fsync(tmp)
         os.replace(tmp, target)
         _fsync(target.parent)  # the rename itself survives a power cut

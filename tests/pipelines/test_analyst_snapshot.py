@@ -305,3 +305,16 @@ def test_a_sync_with_nothing_to_do_publishes_a_missing_snapshot(cli, exports, tm
     out = json.loads(r.stdout)
     assert out["files_new"] == 0 and not out["models_built"], out  # no flow ran
     assert table_sums(shot) == table_sums(dbfile)
+
+
+def test_the_snapshot_keeps_the_databases_permissions(tmp_path):
+    """A runner who made the database private (pain scores are health data) gets a private
+    snapshot, not one readable by every user of the machine (the umask's 0644)."""
+    path = tmp_path / "private.duckdb"
+    con = db.connect(path)
+    con.execute("CREATE TABLE t AS SELECT 1 AS i")
+    con.execute("CHECKPOINT")
+    path.chmod(0o600)
+    out = snap.publish(con, path, Settings(db=path))
+    con.close()
+    assert out is not None and (out.stat().st_mode & 0o777) == 0o600
