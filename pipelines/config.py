@@ -20,6 +20,9 @@ The config file is ``$FOOTFALL_CONFIG``, else ``./footfall.toml``, else
     [privacy]
     share_health_with_prefect = false # true: flag messages and pain scores in Prefect artifacts
 
+    [cluster]
+    address = "tcp://10.0.0.5:8786"   # decode on this Dask cluster (pipelines/cluster.py)
+
 Thresholds themselves live only in ``models/thresholds.py``; this file carries overrides.
 """
 
@@ -74,6 +77,7 @@ class Settings:
     max_sync_bytes: int = d.DEFAULT_MAX_SYNC_BYTES
     config_path: Path | None = None
     share_health_with_prefect: bool = False  # pain scores and flag messages in Prefect artifacts
+    cluster: str | None = None  # Dask scheduler address (tcp://HOST:PORT); None = local processes
 
     def with_overrides(self, **kw) -> Settings:
         return replace(self, **{k: v for k, v in kw.items() if v is not None})
@@ -121,6 +125,8 @@ def load_settings(path: Path | None = None) -> Settings:
         s = replace(s, timezone=env["FOOTFALL_TIMEZONE"])
     if env.get("FOOTFALL_WORKERS"):
         s = replace(s, workers=int(env["FOOTFALL_WORKERS"]))
+    if env.get("FOOTFALL_CLUSTER"):
+        s = replace(s, cluster=env["FOOTFALL_CLUSTER"])
     if env.get("FOOTFALL_LOCK_WAIT_S"):
         s = replace(s, lock_wait_s=float(env["FOOTFALL_LOCK_WAIT_S"]))
     _check_timezone(s.timezone)
@@ -160,6 +166,12 @@ def _apply_file(s: Settings, data: dict, path: Path) -> Settings:
     if not isinstance(share, bool):
         raise ConfigError(f"{path}: [privacy] share_health_with_prefect must be true or false")
     kw["share_health_with_prefect"] = share
+    cluster = data.get("cluster", {})
+    address = cluster.get("address") if isinstance(cluster, dict) else None
+    if address is not None and not isinstance(address, str) or not isinstance(cluster, dict):
+        raise ConfigError(f'{path}: [cluster] address must be a Dask scheduler address, e.g. "tcp://HOST:8786"')
+    if address:
+        kw["cluster"] = address
     return replace(s, **kw)
 
 
