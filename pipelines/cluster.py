@@ -22,7 +22,9 @@ from __future__ import annotations
 
 import concurrent.futures as cf
 import contextlib
+import functools
 import hashlib
+import os
 import threading
 from pathlib import Path
 
@@ -31,6 +33,9 @@ from pathlib import Path
 CONNECT_TIMEOUT_S = 10.0
 #: Seconds to wait for the cluster's first worker when it has none yet (footfall choice).
 WORKER_WAIT_S = 10.0
+
+#: Seconds to wait for the scheduler when closing the client (footfall choice).
+CLOSE_TIMEOUT_S = 5.0
 
 INSTALL_LINE = "pip install 'footfall[cluster]' (from a checkout: pip install -e '.[cluster]')"
 
@@ -43,7 +48,18 @@ class ClusterError(RuntimeError):
     worker, lost mid-sync): one line saying so and what to do."""
 
 
+@functools.lru_cache(maxsize=1)
+def _code_version() -> tuple[tuple[str, str], ...]:
+    return tuple(code_version_now().items())
+
+
 def code_version() -> dict[str, str]:
+    """``code_version_now`` once per process (a worker's first answer: close to the code it
+    imported, even when the files change under a running worker)."""
+    return dict(_code_version())
+
+
+def code_version_now() -> dict[str, str]:
     """What a worker's results depend on: footfall's version, a hash of its decoding code
     (``ingest/``, ``models/``, ``pipelines/work.py``), Python's and polars' versions. Run on
     every worker (``Client.run``) and compared with the main process's."""
@@ -92,7 +108,7 @@ def connect(address: str, *, timeout_s: float = CONNECT_TIMEOUT_S):
     try:
         check_workers(client, address)
     except BaseException:
-        client.close()
+        close(client)
         raise
     return client
 
@@ -205,11 +221,26 @@ class ClusterExecutor(cf.Executor):
             if self._shut:
                 return
             self._shut = True
-        with contextlib.suppress(Exception):
-            self._inner.shutdown(wait=wait and not cancel_futures)
-        if self._owns:
+        if self._client.status == "running":  # a lost scheduler: nothing to cancel or wait for
             with contextlib.suppress(Exception):
-                self._client.close()
+                self._inner.shutdown(wait=wait and not cancel_futures)
+        if self._owns:
+            close(self._client)
+
+
+def close(client) -> None:
+    """Close a client without waiting long for a scheduler that is gone."""
+    with contextlib.suppress(Exception):
+        client.close(timeout=CLOSE_TIMEOUT_S)
+
+
+def _quiet_dask_logs() -> None:
+    """Dask's client logs a lost scheduler with a traceback on stderr; footfall says it in one
+    line (``ClusterError``). ``--debug`` (FOOTFALL_DEBUG) keeps Dask's logs."""
+    import logging
+
+    if os.environ.get("FOOTFALL_DEBUG", "").strip().lower() in ("", "0", "false", "no"):
+        logging.getLogger("distributed").setLevel(logging.CRITICAL)
 
 
 #: Clients connected by ``session`` (the CLI, before the flow starts), by address: the flow's
@@ -224,14 +255,14 @@ def session(address: str | None):
     if not address:
         yield None
         return
+    _quiet_dask_logs()
     client = connect(address)
     _SESSIONS[address] = client
     try:
         yield client
     finally:
         _SESSIONS.pop(address, None)
-        with contextlib.suppress(Exception):
-            client.close()
+        close(client)
 
 
 def executor(address: str) -> ClusterExecutor:
