@@ -38,6 +38,7 @@ import argparse
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -97,7 +98,7 @@ class Forest:
     """Peak summed RSS of several process trees (roots added while running), from ``/proc``."""
 
     def __init__(self, roots: list[int], interval: float = 0.05):
-        self.roots = list(roots)
+        self.roots, self.interval = list(roots), interval
         self.peak = 0
         self._stop = threading.Event()
         self._t = threading.Thread(target=self._run, daemon=True)
@@ -257,7 +258,12 @@ def extrapolate(results: list[Result], stage: dict[str, float], stage_files: int
         "scheduler costs beyond those measured on loopback not modelled.",
         f"From {w1.config}/{w2.config}: decode d = {d * 1000:.0f} ms per file on one worker, "
         f"per-runner serial cost o = {o:.1f} s; from the stages run: landing l = "
-        f"{land_per_file * 1000:.0f} ms per file (one writer).",
+        f"{land_per_file * 1000:.0f} ms per file (one writer); cross-check, decode wall per "
+        f"file on 2 local workers in the stages run: "
+        f"{stage['decode (pool wait)'] / max(1, stage_files) * 1000:.0f} ms (x2 for one worker).",
+        "The runners' serial part (start-up, planning, Prefect, model build per runner) is paid "
+        "one runner after another here; syncs of different runners running at once (a lake with "
+        "concurrent writers, issue 16's team mode) would divide it too.",
     ]
     land_total = land_per_file * n_sessions
     serial = o * RUNSAFE_RUNNERS
@@ -289,6 +295,8 @@ def main() -> None:
                     help="sessions of the extrapolated cohort (default RUNSAFE's)")
     args = ap.parse_args()
     configs = [c.strip() for c in args.configs.split(",") if c.strip()]
+    # a SIGTERM stops the Prefect server and the Dask processes this script started (finally)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     print(f"load average at start: {os.getloadavg()}", flush=True)
     cohort_dir = args.out / "cohort"
     files = make_cohort(cohort_dir, args.runners, args.months)
@@ -299,13 +307,12 @@ def main() -> None:
 
     tmp = Path(tempfile.mkdtemp(prefix="footfall-scale-"))
     results: list[Result] = []
-    server = None
+    server = cluster = None
     try:
         home = tmp / "prefect-home"
         home.mkdir()
         env0 = bs.base_env(home, tmp, args.batch_files)
         server = bs.PrefectServer(env0, home)
-        cluster = None
         for config in configs:
             workers = int(config[-1])
             work = tmp / config
@@ -323,8 +330,6 @@ def main() -> None:
             results.append(r)
             print(f"  {config:7} {r.wall_s:7.1f} s  {r.files} files  {r.records:,} records  "
                   f"{r.rows:,} rows  peak {r.peak_mb:,.0f} MB  {r.files_per_s:.2f} files/s", flush=True)
-        if cluster is not None:
-            cluster.stop()
         # landing measured apart: one runner, decode and land not overlapped
         stage_dir = tmp / "stages"
         stage_dir.mkdir()
@@ -333,6 +338,8 @@ def main() -> None:
         stage = bs.stages(cohort_dir / runners[0], stage_dir / "one.duckdb", env)
         stage_files = len(files[runners[0]])
     finally:
+        if cluster is not None:
+            cluster.stop()
         if server is not None:
             server.stop()
         shutil.rmtree(tmp, ignore_errors=True)

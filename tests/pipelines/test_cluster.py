@@ -321,3 +321,34 @@ def test_a_worker_killed_mid_sync_its_tasks_run_elsewhere(export, cluster, local
     differ = {t: v for t, v in fingerprint(db).items() if local[t] != v}
     assert not differ, differ
     cluster.wait_for(2)  # the nanny restarted it: the next test has two workers again
+
+
+@pytest.mark.cluster
+@pytest.mark.skipif(not HAS_DISTRIBUTED, reason="the cluster extra is not installed")
+def test_a_worker_with_other_decoding_code_is_refused_before_anything_is_written(
+        export, cluster, tmp_path):
+    """A worker importing another footfall (here: a copy whose ingest/decode.py differs by one
+    comment, first on its PYTHONPATH) would land other rows: the sync stops with one line naming
+    it, exit 1, no database created."""
+    folder, _ = export
+    alt = tmp_path / "alt"
+    for pkg in ("ingest", "models", "pipelines", "synth"):
+        shutil.copytree(ROOT / pkg, alt / pkg, ignore=shutil.ignore_patterns("__pycache__"))
+    decode = alt / "ingest" / "decode.py"
+    decode.write_text(decode.read_text() + "\n# another version of the decoder\n")
+    env = dict(cluster.env, PYTHONPATH=str(alt))
+    other = LocalCluster(tmp_path, env, n_workers=1)
+    try:
+        with other.client() as c:  # the worker imports the copy
+            where = c.run(lambda: __import__("ingest.decode").decode.__file__)
+        assert all(str(alt) in w for w in where.values()), where
+        db = tmp_path / "never.duckdb"
+        p = kt.run_cli(["sync", str(folder), "--db", str(db), "--cluster", other.address],
+                       cluster.env, cluster.tmp, timeout=300)
+    finally:
+        other.stop()
+    err = " ".join(p.stderr.split())
+    assert p.returncode == 1, err
+    assert "run a different footfall than this machine" in err and "code " in err, err
+    assert "Traceback" not in err
+    assert not db.exists()
