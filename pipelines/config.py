@@ -23,6 +23,8 @@ The config file is ``$FOOTFALL_CONFIG``, else ``./footfall.toml``, else
     [analysts]                        # the read-only copy analysts open (pipelines/snapshot.py)
     snapshot = true                   # false: publish none
     snapshot_path = "footfall.snapshot.duckdb"  # default: <db stem>.snapshot.duckdb beside db
+    [cluster]
+    address = "tcp://10.0.0.5:8786"   # decode on this Dask cluster (pipelines/cluster.py)
 
 Thresholds themselves live only in ``models/thresholds.py``; this file carries overrides.
 """
@@ -80,6 +82,7 @@ class Settings:
     share_health_with_prefect: bool = False  # pain scores and flag messages in Prefect artifacts
     snapshot: bool = True  # publish the analysts' read-only snapshot after each write (pipelines/snapshot.py)
     snapshot_path: Path | None = None  # None: <db stem>.snapshot.duckdb beside the database
+    cluster: str | None = None  # Dask scheduler address (tcp://HOST:PORT); None = local processes
 
     def with_overrides(self, **kw) -> Settings:
         return replace(self, **{k: v for k, v in kw.items() if v is not None})
@@ -127,6 +130,8 @@ def load_settings(path: Path | None = None) -> Settings:
         s = replace(s, timezone=env["FOOTFALL_TIMEZONE"])
     if env.get("FOOTFALL_WORKERS"):
         s = replace(s, workers=int(env["FOOTFALL_WORKERS"]))
+    if env.get("FOOTFALL_CLUSTER"):
+        s = replace(s, cluster=env["FOOTFALL_CLUSTER"])
     if env.get("FOOTFALL_LOCK_WAIT_S"):
         s = replace(s, lock_wait_s=float(env["FOOTFALL_LOCK_WAIT_S"]))
     _check_timezone(s.timezone)
@@ -172,6 +177,12 @@ def _apply_file(s: Settings, data: dict, path: Path) -> Settings:
     kw["snapshot"] = analysts.get("snapshot", True)
     if "snapshot_path" in analysts:
         kw["snapshot_path"] = Path(str(analysts["snapshot_path"]))
+    cluster = data.get("cluster", {})
+    address = cluster.get("address") if isinstance(cluster, dict) else None
+    if address is not None and not isinstance(address, str) or not isinstance(cluster, dict):
+        raise ConfigError(f'{path}: [cluster] address must be a Dask scheduler address, e.g. "tcp://HOST:8786"')
+    if address:
+        kw["cluster"] = address
     return replace(s, **kw)
 
 

@@ -342,6 +342,16 @@ def make_pool(workers: int) -> Executor:
     return ProcessPoolExecutor(max_workers=n, mp_context=get_context("spawn"))
 
 
+def make_executor(settings: Settings) -> Executor:
+    """The decode workers: the Dask cluster at ``settings.cluster`` (``--cluster``, config
+    ``[cluster] address``; ``pipelines/cluster.py``) when set, else the local process pool."""
+    if settings.cluster:
+        from pipelines.cluster import executor
+
+        return executor(settings.cluster)
+    return make_pool(settings.workers)
+
+
 def chunk_items(items: list, workers: int, most: int = CHUNK_FILES) -> list[list]:
     """Consecutive chunks of at most ``most`` files, shrinking towards the end of the batch
     (each ~ what is left / (2 x workers)), so the workers finish a batch together instead of
@@ -394,7 +404,7 @@ def decode_and_land(planned: SyncPlan, summary: SyncSummary, *, decode: Callable
             on_source=lambda _src: progress.report("sources", 1),
         ):
             if pool is None and len(batch.items) >= POOL_MIN_FILES:
-                pool = make_pool(settings.workers)
+                pool = make_executor(settings)
             # the decode workers take this batch while the previous one lands
             results = batch.ready + decode(batch.items, ctx, pool)
             progress.report("files", len(results))

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Optional
 
 import typer
 from rich.markup import escape
@@ -71,9 +71,10 @@ class _QuietKnownFailure:
     database it cannot use); ``--debug`` keeps them."""
 
     def __init__(self) -> None:
+        from pipelines.cluster import ClusterError
         from pipelines.db import DatabaseBusy, DatabaseError
 
-        self.known = (DatabaseBusy, DatabaseError)
+        self.known = (DatabaseBusy, DatabaseError, ClusterError)
         self.names = tuple(k.__name__ for k in self.known)
 
     def filter(self, record) -> bool:
@@ -113,8 +114,8 @@ def contain_prefect_logs():
 def run_sync(planned, quiet: bool, prog=None) -> dict:
     """Run the sync flow on the plan (``pipelines.flows.run_planned_sync``) with a progress bar."""
     from pipelines import progress
+    from pipelines.cluster import ClusterError, session
     from pipelines.db import DatabaseBusy
-    from pipelines.flows import run_planned_sync
 
     prog = prog if prog is not None else make_progress(quiet)
     ids: dict[str, int] = {}
@@ -131,9 +132,14 @@ def run_sync(planned, quiet: bool, prog=None) -> dict:
     watch_children()
     uncontain = contain_prefect_logs()
     try:
-        with prog:
-            return run_planned_sync(planned)
-    except DatabaseBusy as err:
+        # --cluster: connect and check the workers before Prefect starts and the flow opens
+        # the database (a cluster that cannot be used fails the sync with nothing written)
+        with session(planned.settings.cluster):
+            from pipelines.flows import run_planned_sync
+
+            with prog:
+                return run_planned_sync(planned)
+    except (DatabaseBusy, ClusterError) as err:
         fail(str(err))
     except FileNotFoundError as err:
         fail(str(err))
@@ -203,6 +209,7 @@ def sync(
     workers: WorkersOpt = None,
     as_json: JsonOpt = False,
     always_run: Annotated[bool, typer.Option("--always-run", help="Run the Prefect flow even when no file changed.")] = False,
+    cluster: Annotated[Optional[str], typer.Option("--cluster", metavar="tcp://HOST:PORT", help="Decode on this Dask cluster (needs the cluster extra; config [cluster] address, FOOTFALL_CLUSTER).")] = None,
 ) -> None:
     """Sync watch exports into the DuckDB file; print what landed and the flags raised.
 
@@ -218,7 +225,7 @@ def sync(
     try:
         # lock_wait_s in total: choosing the athlete, planning, then the flow
         with wait_budget(settings_for(db, workers=workers).lock_wait_s):
-            s = settings_with_athlete(db, athlete, mode="sync", workers=workers)
+            s = settings_with_athlete(db, athlete, mode="sync", workers=workers).with_overrides(cluster=cluster)
             planned = plan([str(p) for p in paths], s)
             if not planned.sources:
                 fail(nothing_found(planned), 1)
