@@ -165,7 +165,9 @@ class _Layout:
             num, size, btn = fdefs[i], fdefs[i + 1], fdefs[i + 2]
             bt = _base_type(btn)
             if size % struct.calcsize(bt.fmt):
-                raise FallbackNeeded(f"invalid field size {size} for {bt.name} (fitparse refuses)")
+                # a size that is not a multiple of its base type's: read as bytes, keep the
+                # message (FIT SDK decoder: uint8; fitdecode: byte), as the reference reader does
+                bt = BASE_TYPE_BYTE
             if size == 0:
                 self.bad = "zero-size field (fitparse refuses)"
             fld = fields.get(num)
