@@ -47,8 +47,11 @@ from __future__ import annotations
 
 import gzip
 import io
+import multiprocessing
+import os
 import struct
 import zipfile
+from concurrent.futures import ProcessPoolExecutor
 
 import pytest
 
@@ -124,9 +127,19 @@ def corpus_fit_sources(corpus_dir) -> list[tuple[str, bytes]]:
 @pytest.fixture(scope="module")
 def counts(corpus_dir) -> dict:
     """relative name -> (fitdecode records, fitdecode stop, footfall records, footfall reader)."""
+    sources = corpus_fit_sources(corpus_dir)
+    workers = min(len(sources), os.cpu_count() or 1, 4)
+    if workers > 1:  # fitdecode over the corpus is the slow part: on every core, largest first
+        ctx = multiprocessing.get_context("spawn")
+        with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
+            futs = {rel: pool.submit(fitdecode_records, data)
+                    for rel, data in sorted(sources, key=lambda s: -len(s[1]))}
+            ref = {rel: f.result() for rel, f in futs.items()}
+    else:
+        ref = {rel: fitdecode_records(data) for rel, data in sources}
     out = {}
-    for rel, data in corpus_fit_sources(corpus_dir):
-        fd, stop = fitdecode_records(data)
+    for rel, data in sources:
+        fd, stop = ref[rel]
         ff, reader = footfall_records(data)
         out[rel] = (fd, stop, ff, reader)
     return out
