@@ -12,7 +12,9 @@ records per second. Here bytes go to numpy arrays in bulk, in four steps:
    Runs that repeat a short cycle of headers (record, record, ... or record, hrv, record, hrv,
    ...) are verified and skipped with numpy. ``developer_data_id`` and ``field_description``
    messages are applied on the spot (later definitions depend on them), with the reference
-   reader's lenient rules.
+   reader's lenient rules. A field whose size is not a multiple of its base type's size (the
+   Coros PACE 2's 1-byte uint32 ``event.data``) is read as bytes and its messages kept, as the
+   FIT SDK's decoder (uint8) and fitdecode (byte) do; so does the reference reader.
 2. **Gather** -- the messages of one layout have one size: their bytes become an ``(n, size)``
    uint8 array (a strided view when evenly spaced), and all scalar fields of one base type are
    decoded by one dtype view (``<``/``>`` per definition); invalid-value sentinels -> NULL.
@@ -165,7 +167,9 @@ class _Layout:
             num, size, btn = fdefs[i], fdefs[i + 1], fdefs[i + 2]
             bt = _base_type(btn)
             if size % struct.calcsize(bt.fmt):
-                raise FallbackNeeded(f"invalid field size {size} for {bt.name} (fitparse refuses)")
+                # a size that is not a multiple of its base type's: read as bytes, keep the
+                # message (FIT SDK decoder: uint8; fitdecode: byte), as the reference reader does
+                bt = BASE_TYPE_BYTE
             if size == 0:
                 self.bad = "zero-size field (fitparse refuses)"
             fld = fields.get(num)

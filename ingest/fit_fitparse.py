@@ -18,6 +18,7 @@ import io
 import fitparse
 import fitparse.records as _fitparse_records
 from fitparse.records import BASE_TYPE_BYTE, DevField
+from fitparse.records import BASE_TYPES as _BASE_TYPES
 from fitparse.utils import FitCRCError, FitEOFError, FitHeaderError, FitParseError
 
 from ingest.errors import (
@@ -125,6 +126,38 @@ class _FitFile(fitparse.FitFile):
     def _parse_file_header(self):
         self._span_start = self._file.tell()
         super()._parse_file_header()
+
+    #: native field definitions still to read in the definition message being parsed
+    _native_defs_left = 0
+
+    def _parse_definition_message(self, header):
+        self._native_defs_left = -1  # set when fitparse reads (global message number, fields)
+        try:
+            return super()._parse_definition_message(header)
+        finally:
+            self._native_defs_left = 0
+
+    def _read_struct(self, fmt, endian="<", data=None, always_tuple=False):
+        """fitparse's ``_read_struct``; in a definition message, a field whose size is not a
+        multiple of its base type's is declared ``byte``.
+
+        fitparse 1.2.0 raises "Invalid field size" there and stops the file; the FIT SDK's
+        decoder reads such a field as uint8 and fitdecode as byte, keeping the message (the
+        Coros PACE 2 writes ``event.data`` with 1 byte for a uint32). The columnar reader does
+        the same (``ingest.fit_columnar._Layout``).
+        """
+        out = super()._read_struct(fmt, endian, data, always_tuple)
+        left = self._native_defs_left
+        if left and data is None:
+            if left < 0 and fmt == "HB":  # (global message number, number of native fields)
+                self._native_defs_left = out[1]
+            elif left > 0 and fmt == "3B":  # (field number, size, base type)
+                self._native_defs_left = left - 1
+                num, size, btn = out
+                bt = _BASE_TYPES.get(btn, BASE_TYPE_BYTE)
+                if size % bt.size:
+                    out = (num, size, BASE_TYPE_BYTE.identifier)
+        return out
 
     def _read_and_assert_crc(self, allow_zero=False):
         end = self._file.tell()
