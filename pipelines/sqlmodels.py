@@ -41,9 +41,9 @@ import re
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import duckdb
-import polars as pl
 
 from models.thresholds import THRESHOLDS, value
 from pipelines.clock import local_today
@@ -51,6 +51,9 @@ from pipelines.db import (SCHEMA_MIGRATIONS_DDL, SQL_DIR, quote_ident, rollback,
                           transaction, utcnow)
 from pipelines.pausepoint import pause_point
 from pipelines.schema_docs import apply_comments
+
+if TYPE_CHECKING:  # the models' queries return polars frames; importing it costs a re-sync ~0.2 s
+    import polars as pl
 
 LAYERS = ("10_staging", "20_intermediate", "30_marts")
 TESTS_DIR = SQL_DIR / "tests"

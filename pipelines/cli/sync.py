@@ -143,9 +143,9 @@ def run_sync(planned, quiet: bool, prog=None) -> dict:
 
 
 def plan(paths: list[str], s):
-    """Discover and plan the sync once (``pipelines.sync.plan_sources``), without Prefect."""
+    """Discover and plan the sync once (``pipelines.syncplan.plan_sources``), without Prefect."""
     from pipelines.db import DatabaseBusy
-    from pipelines.sync import plan_sources
+    from pipelines.syncplan import plan_sources
 
     try:
         return plan_sources(paths, s)
@@ -172,7 +172,7 @@ def print_summary(s: dict, db: Path) -> None:
     t = Table(title=f"footfall sync → {escape(str(db))}  ({took})", show_header=True)
     t.add_column("what")
     t.add_column("count", justify="right")
-    from pipelines.sync import summary_rows
+    from pipelines.syncplan import summary_rows
 
     rows = summary_rows(s)
     for k, v in rows:
