@@ -144,9 +144,13 @@ def run_sync(planned, quiet: bool, prog=None) -> dict:
 
 def plan(paths: list[str], s):
     """Discover and plan the sync once (``pipelines.syncplan.plan_sources``), without Prefect."""
+    from pipelines.cli.state import take_plan
     from pipelines.db import DatabaseBusy
     from pipelines.syncplan import plan_sources
 
+    planned = take_plan(paths, s)  # made by pipelines/cli/fast.py before typer ran
+    if planned is not None:
+        return planned
     try:
         return plan_sources(paths, s)
     except FileNotFoundError as err:  # a PATH that is not there: what was typed is wrong
