@@ -19,8 +19,8 @@ import sys
 import time
 import traceback
 
-from pipelines.cli import state
-from pipelines.cli.state import debug_on
+from pipelines import startup as state
+from pipelines.startup import debug_on
 
 __all__ = ["app", "console", "err_console", "main"]
 
@@ -38,6 +38,18 @@ def __getattr__(name: str):
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
+def start_early_server() -> None:
+    """A sync with work to do and no Prefect server to report to: start Prefect's temporary
+    server now, before typer, Prefect and the flow are imported (``pipelines.prefect_api.
+    start_early_server``; FOOTFALL_EARLY_SERVER=0 leaves it to Prefect). The watchdog first, so
+    the server carries its token (``pipelines/watchdog.py``)."""
+    from pipelines import prefect_api, watchdog
+
+    if prefect_api.early_server_wanted():
+        watchdog.start()
+        prefect_api.start_early_server()
+
+
 def main() -> None:
     """The ``footfall`` command: every failure ends with one ``error: <cause>`` line on stderr and
     exit code 1; the traceback (and Prefect's failure logs) only with ``--debug`` or
@@ -49,6 +61,8 @@ def main() -> None:
 
         if fast.sync_nothing_to_do(args[1:], started):
             return
+        if state.plan_has_work():  # a flow run follows
+            start_early_server()
     from pipelines.cli import common
     from pipelines.cli.commands import app
     from pipelines.cli.common import err_console, error_line

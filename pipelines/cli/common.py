@@ -14,7 +14,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from pipelines.cli.state import debug_on, process_age_s  # noqa: F401  (re-exported: pipelines/cli/state.py)
+from pipelines.startup import debug_on, process_age_s  # noqa: F401  (re-exported: pipelines/startup.py)
 
 console = Console()
 err_console = Console(stderr=True)

@@ -11,7 +11,7 @@ it plans once (``pipelines.syncplan.plan_sources``) and
 - in every other case (work to do, nothing found, an unknown option, ``--help``, a config error,
   a database another process holds, an athlete footfall must choose or explain) prints nothing
   and returns False: the typer command runs as before, and takes over the plan made here when
-  its settings are the same (``pipelines.cli.state.take_plan``), so a sync still plans once.
+  its settings are the same (``pipelines.startup.take_plan``), so a sync still plans once.
 """
 
 from __future__ import annotations
@@ -79,7 +79,7 @@ def _nothing_to_do(opts: dict, started: float) -> tuple[dict, Path] | None:
     import time
 
     from pipelines import db as dbm
-    from pipelines.cli import state
+    from pipelines import startup as state
     from pipelines.config import ConfigError, load_settings
 
     try:
@@ -87,8 +87,6 @@ def _nothing_to_do(opts: dict, started: float) -> tuple[dict, Path] | None:
                                            workers=opts["workers"])
     except ConfigError:
         return None
-    if not Path(s.db).is_file():
-        return None  # a new database: work to do (typer's path says what it creates)
     try:
         with dbm.wait_budget(0.0):  # no waiting here: a held file is the typer path's (its notices)
             s = _athlete(s, opts["athlete"])

@@ -144,7 +144,7 @@ def run_sync(planned, quiet: bool, prog=None) -> dict:
 
 def plan(paths: list[str], s):
     """Discover and plan the sync once (``pipelines.syncplan.plan_sources``), without Prefect."""
-    from pipelines.cli.state import take_plan
+    from pipelines.startup import take_plan
     from pipelines.db import DatabaseBusy
     from pipelines.syncplan import plan_sources
 

@@ -151,3 +151,42 @@ def test_the_fast_path_parses_only_a_plain_sync(args, parsed):
         assert got is None
     else:
         assert {k: got[k] for k in parsed} == parsed
+
+
+def _flow_runs(prefect_db: Path) -> list[tuple[str, str]]:
+    import sqlite3
+
+    with sqlite3.connect(prefect_db) as con:
+        return con.execute("SELECT flow.name, flow_run.state_type FROM flow_run JOIN flow "
+                           "ON flow.id = flow_run.flow_id").fetchall()
+
+
+def test_the_early_server_records_the_flow_run(isolated_config, tmp_path):
+    """No Prefect server configured: ``footfall sync`` with work to do starts Prefect's temporary
+    server before its imports (``prefect_api.start_early_server``); the flow run reports to it
+    (recorded in PREFECT_HOME's database) and the sync lands the file. A re-sync with nothing to
+    do starts no server at all (no Prefect database appears in a new PREFECT_HOME)."""
+    src = isolated_config / "watch"
+    src.mkdir()
+    (src / "a.gpx").write_bytes(_gpx(5))
+    dbfile = isolated_config / "f.duckdb"
+    home = tmp_path / "prefect-home"
+    home.mkdir()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
+    env.update(PREFECT_HOME=str(home), PREFECT_LOGGING_LEVEL="WARNING")
+    p = subprocess.run([sys.executable, "-c", _PROBE, "sync", str(src), "--db", str(dbfile), "--json"],
+                       cwd=isolated_config, capture_output=True, text=True, timeout=600,
+                       env={**env, "FOOTFALL_CONFIG": str(isolated_config / "footfall.toml"),
+                            "PYTHONPATH": str(ROOT)})
+    assert json.loads(p.stderr.strip().splitlines()[-1])["code"] == 0, p.stderr[-3000:]
+    assert json.loads(p.stdout)["files_new"] == 1
+    assert ("footfall-sync", "COMPLETED") in _flow_runs(home / "prefect.db")
+
+    home2 = tmp_path / "prefect-home-2"
+    home2.mkdir()
+    p = subprocess.run([sys.executable, "-c", _PROBE, "sync", str(src), "--db", str(dbfile), "--json"],
+                       cwd=isolated_config, capture_output=True, text=True, timeout=600,
+                       env={**env, "PREFECT_HOME": str(home2),
+                            "FOOTFALL_CONFIG": str(isolated_config / "footfall.toml"), "PYTHONPATH": str(ROOT)})
+    assert json.loads(p.stdout)["sources_unchanged"] == 1
+    assert not (home2 / "prefect.db").exists()

@@ -38,6 +38,11 @@ def put_plan(paths: list[str], settings, planned) -> None:
     _PLANNED[:] = [(list(paths), settings, planned)]
 
 
+def plan_has_work() -> bool:
+    """A plan made before typer ran has sources to read (a flow run will follow)."""
+    return bool(_PLANNED and _PLANNED[0][2].sources)
+
+
 def take_plan(paths: list[str], settings):
     """The plan made before typer ran for these paths and settings (once), else None."""
     if _PLANNED and _PLANNED[0][0] == [str(p) for p in paths] and _PLANNED[0][1] == settings:
