@@ -397,7 +397,11 @@ def run_settings() -> dict:
     )
 
     updates = {PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}
-    early = early_api_url()  # started by ``footfall``'s main before its imports (below)
+    try:
+        early = early_api_url()  # started by ``footfall``'s main before its imports (below)
+    except PrefectServerError:  # it exited or never answered: Prefect starts its own, as before
+        stop_early_server()
+        early = None
     if early:
         updates[PREFECT_API_URL] = early
         return updates

@@ -48,7 +48,10 @@ try:
 except SystemExit as stop:
     code = stop.code or 0
 sys.stdout.flush()
-print(json.dumps({"code": code, "heavy": sorted(m for m in %r if m in sys.modules)}), file=sys.stderr)
+api = sys.modules.get("pipelines.prefect_api")
+print(json.dumps({"code": code, "heavy": sorted(m for m in %r if m in sys.modules),
+                  "early": getattr(api, "_EARLY", None) is not None,
+                  "prefect_started_a_server": "prefect.server.api.server" in sys.modules}), file=sys.stderr)
 """ % (HEAVY,)
 
 
@@ -178,7 +181,9 @@ def test_the_early_server_records_the_flow_run(isolated_config, tmp_path):
                        cwd=isolated_config, capture_output=True, text=True, timeout=600,
                        env={**env, "FOOTFALL_CONFIG": str(isolated_config / "footfall.toml"),
                             "PYTHONPATH": str(ROOT)})
-    assert json.loads(p.stderr.strip().splitlines()[-1])["code"] == 0, p.stderr[-3000:]
+    probe = json.loads(p.stderr.strip().splitlines()[-1])
+    assert probe["code"] == 0, p.stderr[-3000:]
+    assert probe["early"] and not probe["prefect_started_a_server"], probe
     assert json.loads(p.stdout)["files_new"] == 1
     assert ("footfall-sync", "COMPLETED") in _flow_runs(home / "prefect.db")
 
@@ -190,3 +195,24 @@ def test_the_early_server_records_the_flow_run(isolated_config, tmp_path):
                             "FOOTFALL_CONFIG": str(isolated_config / "footfall.toml"), "PYTHONPATH": str(ROOT)})
     assert json.loads(p.stdout)["sources_unchanged"] == 1
     assert not (home2 / "prefect.db").exists()
+
+
+def test_an_early_server_that_dies_leaves_the_run_to_prefect(prefect_harness, monkeypatch):
+    """The early server exited before it answered: the flow run's settings fall back to what
+    Prefect does without it (its own temporary server, here the test harness's), no error."""
+    from pipelines import prefect_api
+
+    class Gone:
+        returncode = 1
+
+        def poll(self):
+            return 1
+
+        def send_signal(self, sig):
+            raise AssertionError("an exited process is not signalled")
+
+    monkeypatch.setattr(prefect_api, "_EARLY", prefect_api.PrefectServer(api_url="http://127.0.0.1:9/api",
+                                                                          process=Gone()))
+    settings = prefect_api.run_settings()
+    assert prefect_api._EARLY is None
+    assert "http://127.0.0.1:9/api" not in [str(v) for v in settings.values()]
