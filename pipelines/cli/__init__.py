@@ -56,15 +56,16 @@ def main() -> None:
     FOOTFALL_DEBUG=1."""
     started = time.perf_counter() - state.process_age_s()
     args = sys.argv[1:]
+    direct = None  # a plain `footfall sync` with work to do (pipelines/cli/fast.py), run without typer
     if args[:1] == ["sync"] and not debug_on():
         from pipelines.cli import fast
 
         if fast.sync_nothing_to_do(args[1:], started):
             return
-        if state.plan_has_work():  # a flow run follows
+        if state.plan_has_work():  # a flow run follows: no need for typer to parse the line again
             start_early_server()
+            direct = fast.parse(args[1:])
     from pipelines.cli import common
-    from pipelines.cli.commands import app
     from pipelines.cli.common import err_console, error_line
 
     common.ENTRY_POINT = True
@@ -83,7 +84,12 @@ def main() -> None:
         # its services log through the root logger (EventsWorker "Still processing items")
         os.environ.setdefault("PREFECT_LOGGING_ROOT_LEVEL", "ERROR")
     try:
-        app(args=args, prog_name="footfall")
+        if direct is not None:
+            fast.run_sync(direct)
+        else:
+            from pipelines.cli.commands import app
+
+            app(args=args, prog_name="footfall")
     except KeyboardInterrupt:
         err_console.print("interrupted: every batch landed so far is committed; run the same sync again to finish")
         sys.exit(1)
