@@ -10,8 +10,12 @@ it plans once (``pipelines.syncplan.plan_sources``) and
   or table as the typer path) and says so (True);
 - in every other case (work to do, nothing found, an unknown option, ``--help``, a config error,
   a database another process holds, an athlete footfall must choose or explain) prints nothing
-  and returns False: the typer command runs as before, and takes over the plan made here when
+  and returns False: the sync command runs as before, and takes over the plan made here when
   its settings are the same (``pipelines.startup.take_plan``), so a sync still plans once.
+
+With work to do, ``main`` runs the sync command's function itself on the options read here
+(``run_sync``: typer does not parse the line a second time); any other line goes through the
+typer app.
 """
 
 from __future__ import annotations
