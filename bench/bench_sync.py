@@ -1,8 +1,17 @@
 """Benchmark: ``footfall sync`` of a multi-year FIT archive, end to end, against plain fitparse.
 
-    python bench/bench_sync.py [--years 5] [--out bench/out] [--reps 3] [--regen]
-                               [--with-server] [--early-server] [--batch-files N]
+    python bench/bench_sync.py [--years 5] [--out bench/out] [--reps 3] [--full-reps 3] [--quick]
+                               [--baseline-ref 75473cd | --baseline PATH | --no-baseline]
+                               [--no-server] [--batch-files N] [--regen]
                                [--stages] [--profile] [--keep]
+
+Issue 17's targets (``TARGETS``, two cores): the 5-year archive empty -> flags <= 30 s, peak memory
+of the process tree <= 1.5 GB, an unchanged re-sync of its 1,800 files <= 0.5 s, one new file
+<= 1.5 s with a Prefect server running; without a server, one new file as low as Prefect allows,
+printed next to the Prefect floor (a no-op flow on the temporary server). The table at the end:
+measurement, target, this tree, today's main, main/this, plain-fitparse-loop/this, PASS/MISS.
+``--quick`` (--years 1, one run of each) checks that the bench works; the full run is for an idle
+machine.
 
 1. **Archive** (cached in ``<out>/archive`` with ``<out>/archive.json``; rebuilt only when
    missing, made with other parameters, or with ``--regen``): ``--years`` of running, ~360 runs
@@ -18,7 +27,14 @@
      timing, position, altitude, power, stance time).
 
    Corpus files are read from ``FOOTFALL_CORPUS`` (default ``../shared/corpus``), never copied.
-2. **Timings**, all in this run, each an end-to-end subprocess ``footfall sync <archive> --db
+2. **Two trees**, in the same run: this checkout and the baseline, today's main (``--baseline-ref``,
+   default ``BASELINE_REF``, exported with ``git archive`` into the temp dir; or ``--baseline PATH``,
+   a checkout as it is). Both run with this venv's Python and ``PYTHONPATH=<tree>``, so the tree's
+   packages and its ``sql/`` shadow the editable install (checked at the start: a subprocess prints
+   where ``pipelines`` and ``pipelines.db.SQL_DIR`` come from); each its own database and
+   ``PREFECT_HOME``. Each measurement runs for both trees, rep by rep, one after the other (drift in
+   the machine's load hits both).
+3. **Timings**, all in this run, each an end-to-end subprocess ``footfall sync <archive> --db
    <tmp> --json`` (the real CLI: Python start, imports, Prefect's temporary server, the flow,
    models, flags) with ``PREFECT_HOME`` in a temp dir, no ``PREFECT_API_URL`` and no user config:
 
@@ -30,28 +46,28 @@
    - the Prefect floor: a no-op flow run the same way (imports ``pipelines.flows``, starts the
      temporary server, runs one flow; median of ``--reps``), so (b) and (c) split into Prefect +
      Python start-up and footfall's own work (the flow's ``seconds``, measured inside the flow);
-   - ``--with-server``: the floor, (b) and (c) again with ``PREFECT_API_URL`` pointing at a
+   - the floor, (b) and (c) again (unless ``--no-server``) with ``PREFECT_API_URL`` pointing at a
      ``prefect server start`` this script starts on 127.0.0.1 (and stops);
-   - ``--early-server``: the floor, (b) and (c) again through a wrapper that starts Prefect's
-     temporary server *before* the CLI's imports (a prototype of a ``cli.py`` change; see
-     ``EARLY_SERVER``).
+   - the floor footfall reaches without a server (this tree, when it has
+     ``pipelines.prefect_api.start_early_server``): the no-op flow with Prefect's temporary server
+     started before the imports, as ``footfall sync`` starts it when it has work to do.
 
    Peak memory: the process tree's summed RSS, sampled from ``/proc`` every 50 ms (the CLI, its
    decode workers and Prefect's server), the same without the Prefect server, and the largest
    single process's max RSS (``getrusage`` of the children, as ``/usr/bin/time -v`` reports it).
-3. **Baseline**, same run: the plain fitparse loop (``for m in FitFile(data).get_messages():
+4. **fitparse**, same run: the plain fitparse loop (``for m in FitFile(data).get_messages():
    m.get_values()``) over an evenly spaced sample of the archive's files, extrapolated to the
    whole archive by record count, and its ratio to the full sync; ``ingest.decode.decode_bytes``
    and ``ingest.fit_columnar.read_fit_messages_columnar`` on the same sample.
-4. ``--stages``: a full sync in this process through ``pipelines/sync.py``'s functions (no
+5. ``--stages``: a full sync in this process through ``pipelines/sync.py``'s functions (no
    Prefect), timed per stage (discover, plan, read+hash, decode, land, models).
    ``--profile``: the full sync flow in this process under cProfile (the parent's side: reading,
    landing, models, Prefect), and ``work.decode_batch`` over 40 archive files (a worker's side);
    the top functions go to ``<out>/profile_flow.txt`` and ``<out>/profile_decode.txt``.
 
 The machine's load average is printed at the start and end: other processes on the same cores
-slow every number down. Targets (issue 6; a benchmark, not a test): full <= 60 s, re-sync <= 2 s,
-one new file <= 3 s, peak memory <= 1.5 GB, on a 2-core machine. Nothing here asserts a time.
+slow every number down (the main/this ratio less so: both trees run under the same load). Nothing
+here asserts a time.
 """
 
 from __future__ import annotations
@@ -95,7 +111,12 @@ CORPUS_RUNS = (
     "corriporai+runpandas/runpandas/tests/io/data/fit/run.fit",
 )
 SEMI_PER_DEG = 2**31 / 180.0
-TARGETS = {"full": 60.0, "resync": 2.0, "new_file": 3.0, "memory_mb": 1536.0}
+#: Issue 17's targets, on two cores (a benchmark prints them; nothing here asserts a time):
+#: 5-year archive empty -> flags, unchanged re-sync of its 1,800 files, one new file with a Prefect
+#: server running, peak memory of the whole process tree.
+TARGETS = {"full": 30.0, "resync": 0.5, "new_file_server": 1.5, "memory_mb": 1536.0}
+#: Today's main when issue 17 started: measured in the same run as this tree (--baseline-ref).
+BASELINE_REF = "75473cd"
 
 
 def corpus_dir() -> Path:
@@ -287,10 +308,11 @@ def _n_records(data: bytes) -> int:
         return sum(1 for _ in fitparse.FitFile(data).get_messages("record"))
 
 
-def build_archive(out: Path, years: float, regen: bool, workers: int) -> dict:
-    """Make (or reuse) the archive; return its manifest."""
-    folder = out / "archive"
-    manifest_path = out / "archive.json"
+def build_archive(out: Path, years: float, regen: bool, workers: int, folder: Path | None = None) -> dict:
+    """Make (or reuse) the archive in ``folder`` (default ``<out>/archive``); return its manifest
+    (``<folder>.json``)."""
+    folder = folder or out / "archive"
+    manifest_path = folder.with_name(folder.name + ".json")
     runs = plan_archive(years)
     key = {"version": ARCHIVE_VERSION, "years": years, "runs": len(runs)}
     if not regen and manifest_path.is_file() and folder.is_dir():
@@ -452,6 +474,9 @@ def run_measured(label: str, cmd: list[str], env: dict, cwd: Path) -> tuple[Run,
 NOOP_FLOW = """
 import sys, time
 t0 = time.perf_counter()
+if "--early" in sys.argv:  # as `footfall sync` does with work to do and no server (issue 17)
+    from pipelines import prefect_api
+    prefect_api.start_early_server()
 import pipelines.flows as f  # the sync's imports (prefect, polars, ...)
 from prefect import flow
 t1 = time.perf_counter()
@@ -464,88 +489,6 @@ f.run_flow(noop)
 t2 = time.perf_counter()
 print('{"import_s": %.3f, "flow_s": %.3f}' % (t1 - t0, t2 - t1))
 """
-
-EARLY_SERVER = '''
-"""footfall bench, --early-server: `footfall ...` with Prefect's temporary server started first.
-
-What cli.py could do: start the same server Prefect starts (uvicorn + prefect.server's app, UI off)
-before importing anything heavy, point PREFECT_API_URL at it, wait for its health only right
-before the flow runs, and stop it at exit. The server's ~5 s start then overlaps the CLI's own
-imports, and the CLI no longer imports prefect.server itself (~3 s) to start it.
-"""
-import importlib.util
-import os
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
-
-with socket.socket() as sock:
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-prefect_dir = os.path.dirname(importlib.util.find_spec("prefect").origin)
-server = subprocess.Popen(
-    [sys.executable, "-m", "uvicorn", "--app-dir", os.path.dirname(prefect_dir), "--factory",
-     "prefect.server.api.server:create_app", "--host", "127.0.0.1", "--port", str(port),
-     "--log-level", "error", "--lifespan", "on"],
-    env={**os.environ, "PREFECT_UI_ENABLED": "0", "PREFECT__SERVER_EPHEMERAL": "1",
-         "PREFECT__SERVER_FINAL": "1"})
-url = f"http://127.0.0.1:{port}/api"
-os.environ["PREFECT_API_URL"] = url
-
-
-def wait_healthy(timeout=60.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen(url + "/health", timeout=1) as r:
-                if r.status == 200:
-                    return
-        except OSError:
-            if server.poll() is not None:
-                raise RuntimeError(f"prefect server exited {server.returncode}")
-            time.sleep(0.05)
-    raise RuntimeError("prefect server did not start")
-
-
-code = 0
-try:
-    import pipelines.flows as flows
-
-    run_flow = flows.run_flow
-
-    def run_flow_when_ready(fn, /, **kw):
-        wait_healthy()
-        return run_flow(fn, **kw)
-
-    flows.run_flow = run_flow_when_ready
-    if sys.argv[1] == "--noop":
-        from prefect import flow
-
-        @flow(name="footfall-bench-noop")
-        def noop() -> int:
-            return 1
-
-        flows.run_flow(noop)
-    else:
-        from pipelines.cli import main
-
-        sys.argv = ["footfall"] + sys.argv[1:]
-        try:
-            main()
-        except SystemExit as stop:
-            code = stop.code or 0
-finally:
-    server.terminate()
-    try:
-        server.wait(5)
-    except subprocess.TimeoutExpired:
-        server.kill()
-        server.wait()
-sys.exit(code)
-'''
-
 
 def base_env(prefect_home: Path, tmp: Path, batch_files: int | None = None) -> dict:
     env = {k: v for k, v in os.environ.items()
@@ -755,9 +698,66 @@ def _median_run(runs: list[Run]) -> Run:
 def _fmt_run(r: Run) -> str:
     flow = f"flow {r.flow_s:6.2f} s" if r.flow_s is not None else "flow    -   "
     single = f"{r.max_single_mb:7.0f}" if r.max_single_mb else "      -"
-    return (f"{r.label:<34} {r.wall_s:8.2f} s  {flow}  peak tree {r.peak_tree_mb:7.0f} MB "
+    return (f"{r.label:<40} {r.wall_s:8.2f} s  {flow}  peak tree {r.peak_tree_mb:7.0f} MB "
             f"(footfall {r.peak_footfall_mb:6.0f}, prefect server {r.peak_server_mb:5.0f}; "
             f"largest process {single} MB)")
+
+
+# =========================================================================== the two trees
+
+
+@dataclass
+class Tree:
+    """A footfall source tree the bench runs: this checkout, or the baseline (today's main)."""
+
+    name: str  # "this" or "main"
+    path: Path
+    env: dict  # PYTHONPATH=<path>: its packages (and its sql/) shadow the editable install
+
+    def which(self) -> dict:
+        """Where ``pipelines`` and its SQL come from in a subprocess with this tree's env."""
+        code = ("import json, pipelines, pipelines.db as d; "
+                "print(json.dumps({'pipelines': pipelines.__file__, 'sql': str(d.SQL_DIR)}))")
+        out = subprocess.run([sys.executable, "-c", code], env=self.env, cwd=self.env["FOOTFALL_BENCH_CWD"],
+                             capture_output=True, text=True, check=True).stdout
+        return json.loads(out)
+
+
+def baseline_tree(ref: str | None, path: Path | None, tmp: Path) -> tuple[Path, str]:
+    """The baseline's source tree: ``path`` as it is, else ``ref`` exported from this repository
+    (``git archive REF``: the tracked files at that commit, no repository state to clean up)."""
+    if path is not None:
+        return path.resolve(), f"{path} (as checked out)"
+    dest = tmp / "baseline"
+    dest.mkdir()
+    sha = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", ref], capture_output=True,
+                         text=True, check=True).stdout.strip()
+    archive = subprocess.run(["git", "-C", str(ROOT), "archive", sha], capture_output=True, check=True).stdout
+    subprocess.run(["tar", "-x", "-C", str(dest)], input=archive, check=True)
+    return dest, f"{ref} ({sha})"
+
+
+def _cell(v: float | None, unit: str = "s") -> str:
+    if v is None:
+        return "-"
+    return f"{v:,.0f} MB" if unit == "MB" else f"{v:.2f} s"
+
+
+def print_table(rows: list[dict]) -> None:
+    """measurement, target, this tree, today's main, main/this, plain-fitparse-loop ratio, verdict."""
+    head = ("measurement", "target", "this tree", "today's main", "main/this", "fitparse loop/this", "")
+    widths = (44, 9, 11, 13, 10, 19, 4)
+    print("  " + " ".join(h.ljust(w) for h, w in zip(head, widths)))
+    print("  " + " ".join("-" * w for w in widths))
+    for r in rows:
+        unit = r.get("unit", "s")
+        this, main_, target = r.get("this"), r.get("main"), r.get("target")
+        ratio = f"{main_ / this:.2f}x" if this and main_ else "-"
+        fp = f"{r['fitparse_s'] / this:.1f}x" if this and r.get("fitparse_s") else "-"
+        verdict = "" if target is None or this is None else ("PASS" if this <= target else "MISS")
+        cells = (r["name"], _cell(target, unit) if target is not None else "-", _cell(this, unit),
+                 _cell(main_, unit), ratio, fp, verdict)
+        print("  " + " ".join(str(c).ljust(w) for c, w in zip(cells, widths)))
 
 
 def main() -> None:
@@ -766,12 +766,19 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=ROOT / "bench" / "out")
     ap.add_argument("--reps", type=int, default=3, help="runs of the re-sync and one-new-file syncs")
     ap.add_argument("--full-reps", type=int, default=3, help="full syncs from empty (median)")
+    ap.add_argument("--quick", action="store_true",
+                    help="a small run to check the bench works: --years 1, one run of each, 8 files in the fitparse sample")
     ap.add_argument("--regen", action="store_true", help="rebuild the archive even if cached")
     ap.add_argument("--sample", type=int, default=24, help="archive files in the fitparse baseline")
-    ap.add_argument("--with-server", action="store_true",
-                    help="also time (b), (c) against a local `prefect server start`")
-    ap.add_argument("--early-server", action="store_true",
-                    help="also time (b), (c) with Prefect's temporary server started first (a cli.py prototype)")
+    ap.add_argument("--baseline-ref", default=BASELINE_REF,
+                    help=f"the commit measured as today's main in the same run (default {BASELINE_REF})")
+    ap.add_argument("--baseline", type=Path, default=None,
+                    help="an existing checkout to measure as the baseline instead of --baseline-ref")
+    ap.add_argument("--no-baseline", action="store_true", help="measure this tree only")
+    ap.add_argument("--no-server", action="store_true",
+                    help="skip the runs against a running `prefect server start` (the 1.5 s target)")
+    ap.add_argument("--with-server", action="store_true", help=argparse.SUPPRESS)  # the default now
+    ap.add_argument("--early-server", action="store_true", help=argparse.SUPPRESS)  # always, when the tree has it
     ap.add_argument("--batch-files", type=int, default=None,
                     help="footfall's batch_files setting (default: footfall's own default)")
     ap.add_argument("--stages", action="store_true", help="also time each stage of a full sync in-process")
@@ -779,13 +786,15 @@ def main() -> None:
     ap.add_argument("--skip-full", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--keep", action="store_true", help="keep the temp dir (databases, Prefect home)")
     args = ap.parse_args()
+    if args.quick:
+        args.years, args.reps, args.full_reps, args.sample = 1, 1, 1, min(args.sample, 8)
 
     out = args.out.resolve()
     out.mkdir(parents=True, exist_ok=True)
-    archive = out / "archive"
+    archive = out / "archive" if args.years == 5 else out / f"archive-{args.years:g}y"
     workers = os.cpu_count() or 1
     shutil.rmtree(archive / "new", ignore_errors=True)  # left by an interrupted run
-    manifest = build_archive(out, args.years, args.regen, workers)
+    manifest = build_archive(out, args.years, args.regen, workers, folder=archive)
     files = manifest["files"]
     n_rec = sum(f["records"] for f in files)
     n_bytes = sum(f["bytes"] for f in files)
@@ -802,99 +811,127 @@ def main() -> None:
         home = tmp / "prefect-home"
         home.mkdir()
         env = base_env(home, tmp, args.batch_files)
+        env["FOOTFALL_BENCH_CWD"] = str(tmp)
+        trees = [Tree("this", ROOT, env)]
+        if not args.no_baseline:
+            bpath, bdesc = baseline_tree(args.baseline_ref, args.baseline, tmp)
+            bhome = tmp / "prefect-home-main"
+            bhome.mkdir()
+            trees.append(Tree("main", bpath, dict(env, PYTHONPATH=str(bpath), PREFECT_HOME=str(bhome))))
+        for tree in trees:
+            w = tree.which()
+            print(f"tree {tree.name}: pipelines from {w['pipelines']}, SQL from {w['sql']}")
+            if not Path(w["pipelines"]).is_relative_to(tree.path) or not Path(w["sql"]).is_relative_to(tree.path):
+                sys.exit(f"tree {tree.name}: its packages do not shadow the installed ones (PYTHONPATH={tree.path})")
+        if len(trees) > 1:
+            print(f"baseline (today's main): {bdesc}")
         cli = footfall_cmd()
-        runs: dict[str, list[Run]] = {}
+        runs: dict[tuple[str, str], list[Run]] = {}
 
-        def measure(key: str, label: str, cmd: list[str], e: dict = env) -> tuple[Run, dict | None]:
-            r, summary = run_measured(label, cmd, e, tmp)
-            runs.setdefault(key, []).append(r)
+        def measure(tree: Tree, key: str, label: str, cmd: list[str], e: dict | None = None) -> tuple[Run, dict | None]:
+            r, summary = run_measured(f"[{tree.name}] {label}", cmd, e or tree.env, tmp)
+            runs.setdefault((tree.name, key), []).append(r)
             print("  " + _fmt_run(r), flush=True)
             return r, summary
 
         noop = tmp / "noop_flow.py"
         noop.write_text(NOOP_FLOW)
         print("\nPrefect floor (no-op flow; the first run also sets up the new PREFECT_HOME):")
-        measure("home", "no-op flow, new PREFECT_HOME", [sys.executable, str(noop)])
+        for tree in trees:
+            measure(tree, "home", "no-op flow, new PREFECT_HOME", [sys.executable, str(noop)])
         for i in range(args.reps):
-            measure("noop", f"no-op flow #{i + 1}", [sys.executable, str(noop)])
-        t = time.perf_counter()
-        subprocess.run(cli + ["--help"], env=env, cwd=tmp, capture_output=True, check=True)
-        cli_help_s = time.perf_counter() - t
+            for tree in trees:
+                measure(tree, "noop", f"no-op flow #{i + 1}", [sys.executable, str(noop)])
+        help_s = {}
+        for tree in trees:
+            t = time.perf_counter()
+            subprocess.run(cli + ["--help"], env=tree.env, cwd=tmp, capture_output=True, check=True)
+            help_s[tree.name] = time.perf_counter() - t
 
+        dbs = {tree.name: tmp / f"{tree.name}.duckdb" for tree in trees}
+        summaries = {}
         print("\n(a) full sync from an empty database:")
         for i in range(args.full_reps):  # each into a new database; the last one is kept
-            db = tmp / f"bench-{i}.duckdb"
-            full, summary = measure("full", f"full sync #{i + 1}",
-                                    cli + ["sync", str(archive), "--db", str(db), "--json"])
-            if i + 1 < args.full_reps:
-                for p in tmp.glob(f"bench-{i}.duckdb*"):
-                    p.unlink()
-        print(f"    {full.files_new:,} files -> {full.activities:,} activities, {full.records:,} records, "
-              f"{full.new_flags} flags; decoders {full.decoders}")
-        if summary and summary.get("quarantined"):
-            print(f"    quarantined: {summary['quarantined'][:3]}")
+            for tree in trees:
+                db = dbs[tree.name]
+                for q in tmp.glob(f"{db.name}*"):
+                    q.unlink()
+                full, summaries[tree.name] = measure(tree, "full", f"full sync #{i + 1}",
+                                                     cli + ["sync", str(archive), "--db", str(db), "--json"])
+        for tree in trees:
+            full = runs[(tree.name, "full")][-1]
+            print(f"    [{tree.name}] {full.files_new:,} files -> {full.activities:,} activities, "
+                  f"{full.records:,} records, {full.new_flags} flags; decoders {full.decoders}")
+            s = summaries.get(tree.name)
+            if s and s.get("quarantined"):
+                print(f"    quarantined: {s['quarantined'][:3]}")
+
+        def sync_cmd(tree: Tree) -> list[str]:
+            return cli + ["sync", str(archive), "--db", str(dbs[tree.name]), "--json"]
 
         print("\n(b) unchanged re-sync:")
         for i in range(args.reps):
-            measure("resync", f"re-sync #{i + 1}", cli + ["sync", str(archive), "--db", str(db), "--json"])
+            for tree in trees:
+                measure(tree, "resync", f"re-sync #{i + 1}", sync_cmd(tree))
 
         arch_runs = plan_archive(args.years)
-        print("\n(c) one new file:")
-        for i in range(args.reps):
-            r = new_run(arch_runs, i)
+        n_new = [0]
+        new_records: list[int] = []
+
+        def add_new_file() -> None:
+            r = new_run(arch_runs, n_new[0])
+            n_new[0] += 1
             p = archive / "new" / r.relpath
             p.parent.mkdir(parents=True, exist_ok=True)
-            p.write_bytes(make_file(r))
-            res, s = measure("new", f"one new file #{i + 1}", cli + ["sync", str(archive), "--db", str(db), "--json"])
-            if res.files_new != 1:
-                print(f"    warning: {res.files_new} new files landed, expected 1")
+            data = make_file(r)
+            p.write_bytes(data)
+            new_records.append(_n_records(data))
 
-        if args.with_server:
+        def one_new(key: str, label: str, e_of=lambda tree: None) -> None:
+            for i in range(args.reps):
+                add_new_file()  # the same new file for every tree, each into its own database
+                for tree in trees:
+                    res, _ = measure(tree, key, f"{label} #{i + 1}", sync_cmd(tree), e_of(tree))
+                    if res.files_new != 1:
+                        print(f"    warning: {res.files_new} new files landed, expected 1")
+
+        print("\n(c) one new file, no Prefect server (Prefect's temporary server):")
+        one_new("new", "one new file")
+
+        server_url = None
+        if not args.no_server:
             shome = tmp / "prefect-server-home"
             shome.mkdir()
             try:
                 server = PrefectServer(env, shome)
             except RuntimeError as err:
-                print(f"\n--with-server: {err}")
+                print(f"\nPrefect server: {err}")
             else:
-                senv = dict(env, PREFECT_API_URL=server.url, PREFECT_HOME=str(shome))
+                server_url = server.url
+
+                def senv(tree: Tree) -> dict:
+                    return dict(tree.env, PREFECT_API_URL=server.url, PREFECT_HOME=str(shome))
+
                 print(f"\nwith a running `prefect server start` ({server.url}, up in {server.startup_s:.1f} s):")
                 for i in range(args.reps):
-                    measure("s-noop", f"no-op flow, server #{i + 1}", [sys.executable, str(noop)], senv)
+                    for tree in trees:
+                        measure(tree, "s-noop", f"no-op flow, server #{i + 1}", [sys.executable, str(noop)], senv(tree))
                 for i in range(args.reps):
-                    measure("s-resync", f"re-sync, server #{i + 1}",
-                            cli + ["sync", str(archive), "--db", str(db), "--json"], senv)
-                for i in range(args.reps):
-                    r = new_run(arch_runs, args.reps + i)
-                    p = archive / "new" / r.relpath
-                    p.parent.mkdir(parents=True, exist_ok=True)
-                    p.write_bytes(make_file(r))
-                    measure("s-new", f"one new file, server #{i + 1}",
-                            cli + ["sync", str(archive), "--db", str(db), "--json"], senv)
+                    for tree in trees:
+                        measure(tree, "s-resync", f"re-sync, server #{i + 1}", sync_cmd(tree), senv(tree))
+                one_new("s-new", "one new file, server", senv)
                 server.stop()
                 server = None
 
-        if args.early_server:
-            early = tmp / "early_server.py"
-            early.write_text(EARLY_SERVER)
-            wrap = [sys.executable, str(early)]
-            print("\nPrefect's temporary server started first (prototype of a cli.py change):")
+        if hasattr(__import__("pipelines.prefect_api").prefect_api, "start_early_server"):
+            print("\nPrefect floor without a server, the temporary server started first (as `footfall sync` "
+                  "starts it since issue 17; this tree):")
             for i in range(args.reps):
-                measure("e-noop", f"no-op flow, early server #{i + 1}", wrap + ["--noop"])
-            for i in range(args.reps):
-                measure("e-resync", f"re-sync, early server #{i + 1}",
-                        wrap + ["sync", str(archive), "--db", str(db), "--json"])
-            k0 = args.reps * (2 if args.with_server else 1)
-            for i in range(args.reps):
-                r = new_run(arch_runs, k0 + i)
-                p = archive / "new" / r.relpath
-                p.parent.mkdir(parents=True, exist_ok=True)
-                p.write_bytes(make_file(r))
-                measure("e-new", f"one new file, early server #{i + 1}",
-                        wrap + ["sync", str(archive), "--db", str(db), "--json"])
+                measure(trees[0], "e-noop", f"no-op flow, early server #{i + 1}", [sys.executable, str(noop), "--early"])
 
         print(f"\nbaseline: plain fitparse loop over {args.sample} archive files ...", flush=True)
         base = baseline(archive, manifest, args.sample)
+        s_per_record = base["fitparse_s"] / base["records"]
 
         st = None
         if args.stages:
@@ -911,42 +948,51 @@ def main() -> None:
 
         # ------------------------------------------------------------------ report
         med = {k: _median_run(v) for k, v in runs.items()}
-        floor = med["noop"].wall_s
-        print("\n" + "=" * 100)
+
+        def wall(tree: str, key: str) -> float | None:
+            r = med.get((tree, key))
+            return r.wall_s if r else None
+
+        def row(name: str, key: str, target: float | None = None, fitparse_s: float | None = None) -> dict:
+            return {"name": name, "target": target, "this": wall("this", key), "main": wall("main", key),
+                    "fitparse_s": fitparse_s}
+
+        one_file_fp = statistics.median(new_records) * s_per_record if new_records else None
+        full_fp = n_rec * s_per_record
+        rows = [
+            row(f"(a) full sync, {args.years:g} years, empty -> flags", "full", TARGETS["full"], full_fp),
+            {"name": "    peak memory, process tree (full sync)", "unit": "MB", "target": TARGETS["memory_mb"],
+             "this": med[("this", "full")].peak_tree_mb,
+             "main": med[("main", "full")].peak_tree_mb if ("main", "full") in med else None},
+            row(f"(b) unchanged re-sync, {len(files):,} files", "resync", TARGETS["resync"]),
+            row("(c) one new file, Prefect server running", "s-new", TARGETS["new_file_server"], one_file_fp),
+            row("(c) one new file, no server", "new", None, one_file_fp),
+            row("    Prefect floor: no-op flow, no server", "noop"),
+            row("    Prefect floor: no-op flow, server", "s-noop"),
+            row("(b) re-sync, Prefect server running", "s-resync", TARGETS["resync"]),
+        ]
+        if ("this", "e-noop") in med:
+            rows.insert(6, row("    Prefect floor: no-op flow, early server", "e-noop"))
+        rows.append({"name": "    `footfall --help`", "this": help_s.get("this"), "main": help_s.get("main")})
+        if args.years != 5:
+            rows[0]["target"] = TARGETS["full"] * args.years / 5  # the target is linear in files
+        print("\n" + "=" * 118)
         load1 = os.getloadavg()
         print(f"footfall sync, {len(files):,} files / {n_rec:,} records ({args.years:g} years), "
-              f"{workers} cores, batch_files {args.batch_files or 'default'}; "
-              f"medians of {args.reps} ({args.full_reps} full syncs); load average {load0[1]:.2f} at start, {load1[1]:.2f} at end (5 min)")
-        print(f"  Prefect floor (python + imports + temporary server + one flow): {floor:.2f} s "
-              f"(`footfall --help`: {cli_help_s:.2f} s; first run on a new PREFECT_HOME {med['home'].wall_s:.2f} s)")
-        full = med["full"]
-        rows = [("(a) full sync, empty -> flags", full, TARGETS["full"]),
-                ("(b) unchanged re-sync", med["resync"], TARGETS["resync"]),
-                ("(c) one new file", med["new"], TARGETS["new_file"])]
-        if "s-resync" in med:
-            rows += [("(b) re-sync, running server", med["s-resync"], TARGETS["resync"]),
-                     ("(c) one new file, running server", med["s-new"], TARGETS["new_file"])]
-        if "e-resync" in med:
-            rows += [("(b) re-sync, early server", med["e-resync"], TARGETS["resync"]),
-                     ("(c) one new file, early server", med["e-new"], TARGETS["new_file"])]
-        floors = {"running server": "s-noop", "early server": "e-noop"}
-        for name, r, target in rows:
-            f = next((med[k].wall_s for tag, k in floors.items() if tag in name), floor)
-            own = r.flow_s if r.flow_s is not None else float("nan")
-            print(f"  {name:<36} {r.wall_s:7.2f} s (target {target:g} s: "
-                  f"{'met' if r.wall_s <= target else 'missed'}); flow's own work {own:6.2f} s, "
-                  f"everything else {r.wall_s - own:5.2f} s (no-op flow floor {f:.2f} s)")
-        peak = max(r.peak_tree_mb for v in runs.values() for r in v)
-        peak_ff = max(r.peak_footfall_mb for v in runs.values() for r in v)
-        print(f"  peak memory (process tree, sampled): {full.peak_tree_mb:,.0f} MB in the full sync "
-              f"({full.peak_footfall_mb:,.0f} MB without the Prefect server); max over all runs "
-              f"{peak:,.0f} MB ({peak_ff:,.0f} MB); target {TARGETS['memory_mb']:,.0f} MB: "
-              f"{'met' if peak <= TARGETS['memory_mb'] else 'missed'}")
-        print(f"  baseline: plain fitparse loop {base['fitparse_s']:.2f} s over {base['files']} files "
-              f"({base['records']:,} records, {base['records'] / base['fitparse_s']:,.0f} records/s) "
-              f"-> {base['fitparse_archive_s']:,.0f} s for the archive (decoding only, one core)")
-        print(f"  full sync vs the plain fitparse loop: {base['fitparse_archive_s'] / full.wall_s:.1f}x faster "
-              f"({full.wall_s:.1f} s vs {base['fitparse_archive_s']:,.0f} s)")
+              f"{workers} cores, batch_files {args.batch_files or 'default'}; medians of {args.reps} "
+              f"({args.full_reps} full syncs); load average (1 min) {load0[0]:.2f} at start, {load1[0]:.2f} at end")
+        print(f"this tree: {ROOT}" + (f"; today's main: {bdesc}" if len(trees) > 1 else "")
+              + (f"; Prefect server {server_url}" if server_url else "; no Prefect server runs (--no-server)"))
+        print_table(rows)
+        if args.years != 5:
+            print(f"  (full-sync target scaled to {args.years:g} years: {TARGETS['full']:g} s for 5 years, linear in files)")
+        nf, fl = wall("this", "new"), wall("this", "e-noop") or wall("this", "noop")
+        if nf is not None and fl is not None:
+            print(f"  no server: one new file {nf:.2f} s; the Prefect floor (python, imports, temporary server "
+                  f"started first, one no-op flow run) {fl:.2f} s; footfall's own share {nf - fl:.2f} s")
+        print(f"  plain fitparse loop: {base['fitparse_s']:.2f} s over {base['files']} files "
+              f"({base['records']:,} records, {base['records'] / base['fitparse_s']:,.0f} records/s): "
+              f"{full_fp:,.0f} s for the archive, {one_file_fp or 0:.2f} s for one new file (decoding only, one core)")
         dec = base["decode_bytes_decoders"]
         print(f"  same sample, ingest.decode.decode_bytes (decoders {dec}): {base['decode_bytes_s']:.2f} s "
               f"= {base['fitparse_s'] / base['decode_bytes_s']:.1f}x the plain loop", end="")
@@ -957,10 +1003,11 @@ def main() -> None:
             print()
         result = {
             "years": args.years, "files": len(files), "records": n_rec, "cores": workers,
-            "reps": args.reps, "cli_help_s": cli_help_s,
-            "batch_files": args.batch_files, "loadavg": [load0, load1],
-            "runs": {k: [asdict(r) for r in v] for k, v in runs.items()},
-            "baseline": base, "stages": st,
+            "reps": args.reps, "help_s": help_s, "targets": TARGETS,
+            "baseline": None if len(trees) == 1 else bdesc,
+            "batch_files": args.batch_files, "loadavg": [load0, load1], "table": rows,
+            "runs": {f"{t}/{k}": [asdict(r) for r in v] for (t, k), v in runs.items()},
+            "fitparse": base, "stages": st,
         }
         (out / "bench_sync.json").write_text(json.dumps(result, indent=1, default=str))
         print(f"  (all runs: {out / 'bench_sync.json'})")

@@ -397,9 +397,100 @@ def run_settings() -> dict:
     )
 
     updates = {PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}
+    try:
+        early = early_api_url()  # started by ``footfall``'s main before its imports (below)
+    except PrefectServerError:  # it exited or never answered: Prefect starts its own, as before
+        stop_early_server()
+        early = None
+    if early:
+        updates[PREFECT_API_URL] = early
+        return updates
     local = local_api_url()
     if local:
         updates[PREFECT_API_URL] = local
     elif not _startup_timeout_configured():
         updates[PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS] = EPHEMERAL_STARTUP_TIMEOUT_S
     return updates
+
+
+# --------------------------------------------------------------------------- the early temporary server
+
+#: Prefect's temporary server as ``footfall`` starts it itself (``start_early_server``), else None.
+_EARLY: PrefectServer | None = None
+
+
+def early_server_wanted() -> bool:
+    """True when a flow run would start Prefect's temporary server: no ``PREFECT_API_URL`` in
+    the environment or in Prefect's profiles file, and no server ``footfall serve`` started
+    (``footfall_server``). Decided without importing Prefect; when in doubt (a profiles file
+    that names PREFECT_API_URL in any profile), False: Prefect decides as before."""
+    if os.environ.get("PREFECT_API_URL") or os.environ.get("FOOTFALL_EARLY_SERVER", "1") == "0":
+        return False
+    home = Path(os.environ.get("PREFECT_HOME") or Path.home() / ".prefect").expanduser()
+    profiles = Path(os.environ.get("PREFECT_PROFILES_PATH") or home / "profiles.toml").expanduser()
+    try:
+        if "PREFECT_API_URL" in profiles.read_text():
+            return False
+    except OSError:
+        pass
+    return footfall_server() is None
+
+
+def start_early_server() -> PrefectServer | None:
+    """Start Prefect's temporary server now, the way Prefect starts it (``uvicorn`` on
+    ``prefect.server.api.server:create_app``, UI off, 127.0.0.1, a free port), so its start-up
+    (~5 s on 2 cores) overlaps the command's own imports and planning instead of following them;
+    the flow run uses it (``run_settings``, which waits for it to answer) and it stops at exit.
+    None when one is not wanted (``early_server_wanted``) or could not be started."""
+    global _EARLY
+    if _EARLY is not None or not early_server_wanted():
+        return _EARLY
+    import atexit
+    import importlib.util
+
+    spec = importlib.util.find_spec("prefect")
+    if spec is None or spec.origin is None:
+        return None
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:  # a port the OS picks
+        s.bind((HOST, 0))
+        port = s.getsockname()[1]
+    env = {**os.environ, "PREFECT_UI_ENABLED": "0", "PREFECT__SERVER_EPHEMERAL": "1",
+           "PREFECT__SERVER_FINAL": "1"}
+    try:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "uvicorn", "--app-dir", str(Path(spec.origin).parent.parent),
+             "--factory", "prefect.server.api.server:create_app", "--host", HOST, "--port", str(port),
+             "--log-level", "error", "--lifespan", "on"],
+            env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    except OSError:
+        return None
+    _EARLY = PrefectServer(api_url=f"http://{HOST}:{port}/api", process=proc)
+    atexit.register(stop_early_server)
+    return _EARLY
+
+
+def early_api_url(timeout_s: float | None = None) -> str | None:
+    """The early server's API URL once it answers (waiting up to ``timeout_s``, default the
+    temporary server's start-up wait); None when there is none. Raises ``PrefectServerError``
+    when it exited or did not answer in time."""
+    server = _EARLY
+    if server is None:
+        return None
+    wait = EPHEMERAL_STARTUP_TIMEOUT_S if timeout_s is None else timeout_s
+    deadline = time.monotonic() + wait
+    while not api_healthy(server.api_url, timeout_s=1.0):
+        if server.process is not None and server.process.poll() is not None:
+            raise PrefectServerError(f"Prefect's temporary server exited ({server.process.returncode}) "
+                                     "before it answered")
+        if time.monotonic() > deadline:
+            raise PrefectServerError(f"Prefect's temporary server did not answer within {wait:.0f} s")
+        time.sleep(0.05)
+    return server.api_url
+
+
+def stop_early_server() -> None:
+    """Stop the early server (at exit; SIGTERM, then SIGKILL after 5 s, as Prefect stops its own)."""
+    global _EARLY
+    server, _EARLY = _EARLY, None
+    if server is not None:
+        server.stop(timeout_s=5.0)

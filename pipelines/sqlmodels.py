@@ -41,9 +41,9 @@ import re
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import duckdb
-import polars as pl
 
 from models.thresholds import THRESHOLDS, value
 from pipelines.clock import local_today
@@ -51,6 +51,9 @@ from pipelines.db import (SCHEMA_MIGRATIONS_DDL, SQL_DIR, quote_ident, rollback,
                           transaction, utcnow)
 from pipelines.pausepoint import pause_point
 from pipelines.schema_docs import apply_comments
+
+if TYPE_CHECKING:  # the models' queries return polars frames; importing it costs a re-sync ~0.2 s
+    import polars as pl
 
 LAYERS = ("10_staging", "20_intermediate", "30_marts")
 TESTS_DIR = SQL_DIR / "tests"
@@ -125,6 +128,9 @@ class Model:
     refs: frozenset[str]  # other models it names
 
 
+_WORD = re.compile(r"\w+")
+
+
 def _code(sql: str) -> str:
     """The SQL without ``--`` comments (model files keep ``--`` out of string literals)."""
     return _LINE_COMMENT.sub("", sql)
@@ -157,7 +163,7 @@ def discover_models(sql_dir: Path = SQL_DIR) -> list[Model]:
     if dupes:
         raise ModelError(f"models defined twice: {dupes}")
     layer_of = {m.name: LAYERS.index(m.layer) for m in found}
-    patterns = {n: re.compile(rf"\b{n}\b", re.IGNORECASE) for n in names}
+    by_lower = {n.lower(): n for n in names}  # names are SQL identifiers: word characters
     ordered: list[Model] = []
     for i, layer in enumerate(LAYERS):
         in_layer: dict[str, Model] = {}
@@ -165,7 +171,9 @@ def discover_models(sql_dir: Path = SQL_DIR) -> list[Model]:
             if m.layer != layer:
                 continue
             code = _code(m.sql)
-            refs = frozenset(n for n in names if n != m.name and patterns[n].search(code))
+            # the names appearing as whole words (one pass over the words, not a search per name)
+            words = set(_WORD.findall(code.lower()))
+            refs = frozenset(by_lower[w] for w in words & by_lower.keys() if by_lower[w] != m.name)
             later = sorted(r for r in refs if layer_of[r] > i)
             if later:
                 raise ModelError(f"{m.path}: references {later}, which are built in a later layer")

@@ -7,13 +7,13 @@ neither prefect nor duckdb and everything it takes and returns pickles (polars f
 from __future__ import annotations
 
 import hashlib
-import os
 from dataclasses import dataclass, field
 
 import polars as pl
 
 from ingest.decode import Decoded, decode_bytes
 from ingest.options import ReaderOptions
+from pipelines.paths import path_text  # noqa: F401  (re-exported; defined in pipelines/paths.py)
 
 
 @dataclass
@@ -54,23 +54,6 @@ class FileResult:
     @property
     def display(self) -> str:
         return f"{self.path}!{self.member}" if self.member else self.path
-
-
-def path_text(p) -> str:
-    """A path (or any text from the file system) as valid UTF-8 text, the same on every sync.
-
-    Names that are not UTF-8 reach Python with lone surrogates (``b'run\\xff.gpx'`` becomes
-    ``'run\\udcff.gpx'``), which neither DuckDB nor a terminal accepts: their bytes are written
-    as ``\\xff`` escapes instead (``run\\xff.gpx``). UTF-8 names are unchanged. ``files.path``,
-    ``sync_sources.path`` and the re-sync's lookup all go through this one function.
-    """
-    if p is None:
-        return p
-    try:
-        raw = os.fsencode(p)
-    except UnicodeEncodeError:  # surrogates that surrogateescape did not make
-        raw = os.fspath(p).encode("utf-8", "surrogatepass")
-    return raw.decode("utf-8", "backslashreplace")
 
 
 def problem_id(path: str, member: str | None, detail: str = "") -> str:

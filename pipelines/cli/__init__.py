@@ -8,6 +8,8 @@ One module per command group: ``sync`` (sync), ``flags`` (flags, query, build), 
 
 Exit codes: 0 ok (also when some files were quarantined: they are reported), 1 error, 2 usage.
 Prefect is imported only by the commands that run a flow (sync with work to do, demo, build, serve).
+The typer app is built in ``pipelines/cli/commands.py`` on first use (``pipelines.cli.app``): a sync
+with nothing to do answers before typer and rich are imported (``pipelines/cli/fast.py``).
 """
 
 from __future__ import annotations
@@ -16,65 +18,59 @@ import os
 import sys
 import time
 import traceback
-from typing import Annotated
 
-import typer
-
-from pipelines.cli import activity, check, common, demo, flags, journal, plan, report, schema, serve, sync
-from pipelines.cli.common import console, debug_on, err_console, error_line
+from pipelines import startup as state
+from pipelines.startup import debug_on
 
 __all__ = ["app", "console", "err_console", "main"]
 
-app = typer.Typer(
-    add_completion=False,
-    no_args_is_help=True,
-    help="footfall: watch exports (FIT, GPX, TCX) to DuckDB, with load figures and flags for loading spikes linked to injury risk in studies.",
-)
+
+def __getattr__(name: str):
+    """``app`` (the typer app), ``console``, ``err_console``: imported on first use."""
+    if name == "app":
+        from pipelines.cli.commands import app
+
+        return app
+    if name in ("console", "err_console"):
+        from pipelines.cli import common
+
+        return getattr(common, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-def _version(value: bool) -> None:
-    if value:
-        from importlib.metadata import version
+def start_early_server() -> None:
+    """A sync with work to do and no Prefect server to report to: start Prefect's temporary
+    server now, before typer, Prefect and the flow are imported (``pipelines.prefect_api.
+    start_early_server``; FOOTFALL_EARLY_SERVER=0 leaves it to Prefect). The watchdog first, so
+    the server carries its token (``pipelines/watchdog.py``)."""
+    from pipelines import prefect_api, watchdog
 
-        print(f"footfall {version('footfall')}")
-        raise typer.Exit()
-
-
-@app.callback()
-def _global_options(
-    debug: Annotated[bool, typer.Option("--debug", help="On a failure, print the traceback and Prefect's logs (also FOOTFALL_DEBUG=1).")] = False,
-    show_version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True, help="Print footfall's version and exit.")] = False,
-) -> None:
-    """footfall: watch exports (FIT, GPX, TCX) to DuckDB, with load figures and flags for loading spikes linked to injury risk in studies."""
-    if not common.ENTRY_POINT:  # invoked as `app` (tests): the clock starts here, not in main
-        common.CLI_STARTED = time.perf_counter()
-
-
-app.command()(sync.sync)
-app.command()(demo.demo)
-app.command()(flags.build)
-app.command()(flags.flags)
-app.add_typer(journal.log_app, name="log")
-app.add_typer(journal.shoes_app, name="shoes")
-app.add_typer(activity.activity_app, name="activity")
-app.command()(activity.audit)
-app.add_typer(plan.plan_app, name="plan")
-app.command()(flags.query)
-app.command()(check.check)
-app.command()(schema.schema)
-app.command()(report.report)
-app.command()(report.export)
-app.command()(serve.serve)
+    if prefect_api.early_server_wanted():
+        watchdog.start()
+        prefect_api.start_early_server()
 
 
 def main() -> None:
     """The ``footfall`` command: every failure ends with one ``error: <cause>`` line on stderr and
     exit code 1; the traceback (and Prefect's failure logs) only with ``--debug`` or
     FOOTFALL_DEBUG=1."""
-    common.ENTRY_POINT = True
-    common.CLI_STARTED = time.perf_counter() - common.process_age_s()
-    common.print_notices()  # "waiting for the database: held by another process (PID N)"
+    started = time.perf_counter() - state.process_age_s()
     args = sys.argv[1:]
+    direct = None  # a plain `footfall sync` with work to do (pipelines/cli/fast.py), run without typer
+    if args[:1] == ["sync"] and not debug_on():
+        from pipelines.cli import fast
+
+        if fast.sync_nothing_to_do(args[1:], started):
+            return
+        if state.plan_has_work():  # a flow run follows: no need for typer to parse the line again
+            start_early_server()
+            direct = fast.parse(args[1:])
+    from pipelines.cli import common
+    from pipelines.cli.common import err_console, error_line
+
+    common.ENTRY_POINT = True
+    common.CLI_STARTED = started
+    common.print_notices()  # "waiting for the database: held by another process (PID N)"
     cut = args.index("--") if "--" in args else len(args)
     if "--debug" in args[:cut]:
         args = [a for i, a in enumerate(args) if not (a == "--debug" and i < cut)]
@@ -88,7 +84,12 @@ def main() -> None:
         # its services log through the root logger (EventsWorker "Still processing items")
         os.environ.setdefault("PREFECT_LOGGING_ROOT_LEVEL", "ERROR")
     try:
-        app(args=args, prog_name="footfall")
+        if direct is not None:
+            fast.run_sync(direct)
+        else:
+            from pipelines.cli.commands import app
+
+            app(args=args, prog_name="footfall")
     except KeyboardInterrupt:
         err_console.print("interrupted: every batch landed so far is committed; run the same sync again to finish")
         sys.exit(1)

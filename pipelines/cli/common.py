@@ -6,7 +6,6 @@ Exit codes: 0 ok, 1 error, 2 usage (what was typed is wrong).
 
 from __future__ import annotations
 
-import os
 import time
 from pathlib import Path
 from typing import Annotated, Optional
@@ -14,6 +13,8 @@ from typing import Annotated, Optional
 import typer
 from rich.console import Console
 from rich.markup import escape
+
+from pipelines.startup import debug_on, process_age_s  # noqa: F401  (re-exported: pipelines/startup.py)
 
 console = Console()
 err_console = Console(stderr=True)
@@ -90,16 +91,6 @@ def settings_with_athlete(db: Path | None, athlete: str | None, *, mode: str = "
 
 #: time.perf_counter() when the command started (``main``: the process's start), for wall times
 CLI_STARTED: float | None = None
-
-
-def process_age_s() -> float:
-    """Seconds since this process started (interpreter start and imports included), 0 if unknown."""
-    try:
-        import psutil
-
-        return max(0.0, time.time() - psutil.Process().create_time())
-    except Exception:  # noqa: BLE001 - a wall time is worth no failure
-        return 0.0
 
 
 def wall_seconds() -> float | None:
@@ -181,10 +172,6 @@ def stale_warning(con, s) -> str | None:
         return None
     return (f"warning: the flags and marts are out of date: {why}. Run `footfall build --db {s.db}` "
             f"(or the same `footfall sync` again) to rebuild them.")
-
-
-def debug_on() -> bool:
-    return os.environ.get("FOOTFALL_DEBUG", "").strip().lower() not in ("", "0", "false", "no")
 
 
 def error_line(err: BaseException, db: str | None = None) -> str:

@@ -149,10 +149,14 @@ def run_sync(planned, quiet: bool, prog=None) -> dict:
 
 
 def plan(paths: list[str], s):
-    """Discover and plan the sync once (``pipelines.sync.plan_sources``), without Prefect."""
+    """Discover and plan the sync once (``pipelines.syncplan.plan_sources``), without Prefect."""
+    from pipelines.startup import take_plan
     from pipelines.db import DatabaseBusy
-    from pipelines.sync import plan_sources
+    from pipelines.syncplan import plan_sources
 
+    planned = take_plan(paths, s)  # made by pipelines/cli/fast.py before typer ran
+    if planned is not None:
+        return planned
     try:
         return plan_sources(paths, s)
     except FileNotFoundError as err:  # a PATH that is not there: what was typed is wrong
@@ -178,7 +182,7 @@ def print_summary(s: dict, db: Path) -> None:
     t = Table(title=f"footfall sync → {escape(str(db))}  ({took})", show_header=True)
     t.add_column("what")
     t.add_column("count", justify="right")
-    from pipelines.sync import summary_rows
+    from pipelines.syncplan import summary_rows
 
     rows = summary_rows(s)
     for k, v in rows:
