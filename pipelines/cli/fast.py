@@ -105,6 +105,9 @@ def _nothing_to_do(opts: dict, started: float) -> tuple[dict, Path] | None:
     if not planned.nothing_to_do:
         state.put_plan(planned.paths, s, planned)
         return None
+    from pipelines.snapshot import publish_missing
+
+    publish_missing(s.db, s)  # a database from before the analysts' snapshot: publish it once
     summary = planned.summary()
     summary.seconds = round(planned.seconds, 3)
     out = summary.to_dict()
