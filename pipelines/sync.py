@@ -28,7 +28,15 @@ from pipelines import progress
 from pipelines.config import Settings
 from pipelines.land import LandStats, land_results
 from pipelines.pausepoint import pause_point
-from pipelines.work import DeriveContext, FileResult, decode_batch, path_text, problem_id
+from pipelines.work import (
+    DeriveContext,
+    FileResult,
+    decode_batch,
+    decode_batch_packed,
+    path_text,
+    problem_id,
+    unpack_frames,
+)
 
 #: Below this many new files a sync decodes in-process (a process pool costs ~1 s to start).
 POOL_MIN_FILES = 24
@@ -421,11 +429,12 @@ def decode_items(items: list[tuple], ctx: DeriveContext, pool: Executor | None) 
         return []
     if pool is None or len(items) <= CHUNK_FILES:
         return decode_batch(items, ctx)
-    futures = [pool.submit(decode_batch, c, ctx)
+    # each chunk's frames come back as one Arrow IPC stream per table (``decode_batch_packed``)
+    futures = [pool.submit(decode_batch_packed, c, ctx)
                for c in chunk_items(items, getattr(pool, "_max_workers", 1) or 1)]
     out: list[FileResult] = []
     for f in futures:
-        out.extend(f.result())
+        out.extend(unpack_frames(*f.result()))
     return out
 
 

@@ -139,3 +139,68 @@ def decode_batch(items: list[tuple[str, str | None, str, bytes, dict | None]], c
             )
         )
     return out
+
+
+# --------------------------------------------------------------------------- hand-off
+
+#: The frames of a FileResult, by name: the Decoded's tables, its checks, and the metrics.
+FRAME_NAMES = ("activities", "laps", "records", "events", "developer_values", "field_sources",
+               "value_checks", "activity_checks", "metrics")
+
+
+def _frame(r: FileResult, name: str) -> pl.DataFrame | None:
+    if name == "metrics":
+        return r.metrics
+    return None if r.decoded is None else getattr(r.decoded, name, None)
+
+
+def _set_frame(r: FileResult, name: str, df: pl.DataFrame | None) -> None:
+    if name == "metrics":
+        r.metrics = df
+    elif r.decoded is not None:
+        setattr(r.decoded, name, df)
+
+
+def decode_batch_packed(items: list[tuple], ctx: DeriveContext) -> tuple[list[FileResult], dict]:
+    """``decode_batch`` for a worker process: the results without their frames, and the frames
+    as ONE Arrow IPC stream per table for the whole chunk (``pack_frames``). Measured on 40
+    archive files: IPC write + read ~3x less CPU than pickling the polars frames of each file."""
+    results = decode_batch(items, ctx)
+    return results, pack_frames(results)
+
+
+def pack_frames(results: list[FileResult]) -> dict[str, tuple[list[int], bytes]]:
+    """Move the results' frames into {name: (height per result, -1 for none; IPC bytes)}. A
+    table whose frames do not concatenate (different columns) stays on the results (pickled)."""
+    import io
+
+    packed = {}
+    for name in FRAME_NAMES:
+        frames = [_frame(r, name) for r in results]
+        dfs = [f for f in frames if f is not None]
+        if not dfs:
+            continue
+        try:
+            df = pl.concat(dfs, how="vertical_relaxed", rechunk=False)
+        except (pl.exceptions.PolarsError, ValueError):
+            continue
+        buf = io.BytesIO()
+        df.write_ipc(buf, compression="uncompressed", compat_level=pl.CompatLevel.newest())
+        packed[name] = ([-1 if f is None else f.height for f in frames], buf.getvalue())
+        for r, f in zip(results, frames):
+            if f is not None:
+                _set_frame(r, name, None)
+    return packed
+
+
+def unpack_frames(results: list[FileResult], packed: dict[str, tuple[list[int], bytes]]) -> list[FileResult]:
+    """Give ``results`` their frames back from ``pack_frames``' streams: each frame a slice of
+    its table's one frame (no copy)."""
+    for name, (heights, data) in packed.items():
+        df = pl.read_ipc(data)
+        at = 0
+        for r, h in zip(results, heights):
+            if h >= 0:
+                _set_frame(r, name, df.slice(at, h))
+                at += h
+    return results
