@@ -139,3 +139,45 @@ def test_the_pool_and_this_process_land_the_same_rows(sources, settings, tmp_pat
     a, b = table_digests(here), table_digests(pooled)
     assert a["records"][0] > 0 and a["activity_metrics"][0] > 0
     assert a == b, {t: (a[t], b[t]) for t in a if a[t] != b[t]}
+
+
+def test_an_error_in_a_batch_keeps_the_batches_before_it(sources, settings, tmp_path, monkeypatch):
+    """The one landing connection still commits each batch: an error inside the third batch's
+    transaction leaves the database as a sync stopped before that batch left it (the two
+    batches before it, nothing of the third), and the connection is closed."""
+    import pipelines.land as land_mod
+
+    st = settings.with_overrides(batch_files=7)
+    calls = {"n": 0}
+
+    def land_two(*a):  # a sync that stops before its third batch
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise RuntimeError("stop before the third batch")
+        return _Done(s.land_batch(*a))
+
+    before = tmp_path / "before.duckdb"
+    st_before = st.with_overrides(db=before)
+    s.open_database(before, st_before)
+    planned = s.plan_sources([sources], st_before)
+    with pytest.raises(RuntimeError, match="third batch"):
+        s.decode_and_land(planned, planned.summary(), decode=s.decode_items, land=land_two)
+
+    real = land_mod.bump_data_generation
+    bumps = {"n": 0}
+
+    def bump(con):  # inside land_results' transaction, after the batch's rows were inserted
+        bumps["n"] += 1
+        if bumps["n"] == 3:
+            raise RuntimeError("stop inside the third batch")
+        real(con)
+
+    monkeypatch.setattr(land_mod, "bump_data_generation", bump)
+    inside = tmp_path / "inside.duckdb"
+    with pytest.raises(RuntimeError, match="third batch"):
+        sync_sample(sources, inside, st, pool=False)
+    assert not s._LANDINGS
+    duckdb.connect(str(inside)).close()  # not held any more
+    a, b = table_digests(before), table_digests(inside)
+    assert 7 <= a["files"][0] <= 14, a["files"]  # two batches landed
+    assert a == b, {t: (a[t], b[t]) for t in a if a[t] != b[t]}
