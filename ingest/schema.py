@@ -274,6 +274,8 @@ def conform(df: pl.DataFrame | None, table: str) -> pl.DataFrame:
     cols = _columns(table)
     if df is None or df.width == 0:
         return pl.DataFrame(schema=cols) if df is None or df.height == 0 else _nulls(df.height, cols)
+    if df.schema == cols and df.columns == list(cols):  # already canonical: nothing to cast
+        return df
     extra = [c for c in df.columns if c not in cols]
     if extra:
         raise KeyError(f"columns not in the {table} schema: {extra}")

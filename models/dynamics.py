@@ -82,7 +82,7 @@ def clean_dynamics(
     for col in ALL_COLUMNS:
         if col not in records.columns:
             continue
-        v = records[col].cast(pl.Float64).fill_nan(None).to_numpy().astype(float)
+        v = np.array(records[col].cast(pl.Float64).to_numpy(), dtype=float)  # NULL -> NaN
         present = ~np.isnan(v)
         if col in CONTACT_COLUMNS:
             valid = contact_time_valid(v, cadence_spm, speed_mps, overrides=overrides)
@@ -91,13 +91,14 @@ def clean_dynamics(
         else:
             valid = present & (v > 0)
         counts[col] = int((present & ~valid).sum())
-        exprs.append(pl.Series(col, np.where(valid, v, np.nan)).fill_nan(None).cast(records.schema[col]))
+        exprs.append(pl.Series(col, np.where(valid, v, np.nan), nan_to_null=True).cast(records.schema[col]))
     return (records.with_columns(exprs) if exprs else records), counts
 
 
 def _mean(values: pl.Series) -> float | None:
-    v = values.cast(pl.Float64).fill_nan(None).drop_nulls()
-    return float(v.mean()) if v.len() else None
+    v = values.cast(pl.Float64).to_numpy()  # NULL -> NaN
+    v = v[~np.isnan(v)]
+    return float(pl.Series(v).mean()) if len(v) else None  # polars' mean, as before
 
 
 def average_dynamics(records: pl.DataFrame) -> dict[str, object]:

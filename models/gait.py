@@ -336,12 +336,14 @@ def run_walk_intervals(bouts: pl.DataFrame) -> int:
 def _epoch_seconds(ts: pl.Series) -> np.ndarray:
     if ts.dtype == pl.Null or ts.len() == 0:
         return np.full(ts.len(), np.nan)
-    us = ts.cast(pl.Datetime("us")).dt.epoch("us").cast(pl.Float64)
-    return us.fill_null(float("nan")).to_numpy() / 1e6
+    # the physical value of a Datetime("us") is its epoch in us (native casts: no query plan)
+    us = ts.cast(pl.Datetime("us")).to_physical().cast(pl.Float64)
+    return us.to_numpy() / 1e6  # NULL -> NaN
 
 
 def _floats(s: pl.Series) -> np.ndarray:
-    return s.cast(pl.Float64).fill_null(float("nan")).fill_nan(float("nan")).to_numpy().astype(float)
+    # a Float64 series reaches numpy with NULL as NaN; copied (writable, not polars' memory)
+    return np.array(s.cast(pl.Float64).to_numpy(), dtype=float)
 
 
 def _backward_steps(cumulative: np.ndarray) -> np.ndarray:
@@ -365,5 +367,14 @@ def _backward_haversine(lat: np.ndarray, lon: np.ndarray) -> np.ndarray:
 
 def _fill_nan(x: np.ndarray) -> np.ndarray:
     """Fill NaN from the next known value, then from the previous one."""
-    s = pl.Series(x).fill_nan(None).fill_null(strategy="backward").fill_null(strategy="forward")
-    return s.fill_null(float("nan")).to_numpy().astype(float)
+    x = np.asarray(x, dtype=float)
+    n = len(x)
+    if n == 0:
+        return x.copy()
+    known = ~np.isnan(x)
+    if known.all() or not known.any():
+        return x.copy()
+    pos = np.arange(n)
+    nxt = np.minimum.accumulate(np.where(known, pos, n)[::-1])[::-1]  # next known (n: none)
+    prv = np.maximum.accumulate(np.where(known, pos, -1))  # previous known (-1: none)
+    return x[np.where(nxt < n, nxt, prv)]

@@ -2,7 +2,8 @@
 
 DuckDB locks the file per process: while the sync holds it for writing, readers in other
 processes are refused, and a writer is refused while readers are open. So the sync decodes
-first, opens the file only to land, and retries a refused open for a bounded time: ``lock_wait_s``
+first, opens the file at its first landing (and keeps it until its last batch has landed:
+``sync.landing_connection``), and retries a refused open for a bounded time: ``lock_wait_s``
 in total for one command (``wait_budget``), saying whom it waits for (``progress.notice``).
 """
 

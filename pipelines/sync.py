@@ -12,6 +12,7 @@ import json
 import logging
 import os
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from concurrent.futures import Executor, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date
@@ -201,28 +202,31 @@ def decode_and_land(planned: SyncPlan, summary: SyncSummary, *, decode: Callable
             summary.add(future.result(), results)
             summary.export_rows_without_file += len(batch.export_rows_without_file)
 
-    try:
-        for batch in iter_batches(
-            plan, batch_files=settings.batch_files, limits=settings.read_limits(),
-            max_batch_bytes=settings.max_batch_bytes, max_sync_bytes=settings.max_sync_bytes,
-            on_source=lambda _src: progress.report("sources", 1),
-        ):
-            if pool is None and len(batch.items) >= POOL_MIN_FILES:
-                pool = make_executor(settings)
-            # the decode workers take this batch while the previous one lands
-            results = batch.ready + decode(batch.items, ctx, pool)
-            progress.report("files", len(results))
+    # one connection lands every batch (opened at the first landing, closed, and so
+    # checkpointed once, when the last batch has landed): ``landing_connection``
+    with landing_connection(settings.db, settings):
+        try:
+            for batch in iter_batches(
+                plan, batch_files=settings.batch_files, limits=settings.read_limits(),
+                max_batch_bytes=settings.max_batch_bytes, max_sync_bytes=settings.max_sync_bytes,
+                on_source=lambda _src: progress.report("sources", 1),
+            ):
+                if pool is None and len(batch.items) >= POOL_MIN_FILES:
+                    pool = make_executor(settings)
+                # the decode workers take this batch while the previous one lands
+                results = batch.ready + decode(batch.items, ctx, pool)
+                progress.report("files", len(results))
+                finish_landing()
+                landing = (land(settings.db, results, batch, settings, settings.athlete), results, batch)
             finish_landing()
-            landing = (land(settings.db, results, batch, settings, settings.athlete), results, batch)
-        finish_landing()
-    finally:
-        if landing is not None:  # an error while the last batch landed: let it end first
-            try:
-                landing[0].result()
-            except Exception:  # noqa: BLE001 - the error already raised is the one to report
-                pass
-        if pool is not None:
-            pool.shutdown(cancel_futures=True)
+        finally:
+            if landing is not None:  # an error while the last batch landed: let it end first
+                try:
+                    landing[0].result()
+                except Exception:  # noqa: BLE001 - the error already raised is the one to report
+                    pass
+            if pool is not None:
+                pool.shutdown(cancel_futures=True)
 
 
 def decode_items(items: list[tuple], ctx: DeriveContext, pool: Executor | None) -> list[FileResult]:
@@ -231,6 +235,8 @@ def decode_items(items: list[tuple], ctx: DeriveContext, pool: Executor | None) 
         return []
     if pool is None or len(items) <= CHUNK_FILES:
         return decode_batch(items, ctx)
+    # pickled polars frames: Arrow IPC (one stream per table and chunk) measured ~3% less CPU
+    # in the parent and ~100 MB more peak memory (issue 17, throughput report): not taken
     futures = [pool.submit(decode_batch, c, ctx)
                for c in chunk_items(items, getattr(pool, "_max_workers", 1) or 1)]
     out: list[FileResult] = []
@@ -245,6 +251,84 @@ def decode_items(items: list[tuple], ctx: DeriveContext, pool: Executor | None) 
 #: DuckDB threads while landing: one writer next to the decode workers, which own the cores
 #: (measured on 2 cores: a batch's inserts take ~25% less CPU and less time than with 2 threads).
 LAND_THREADS = 1
+#: DuckDB's ``checkpoint_threshold`` while a sync lands: the WAL size at which a COMMIT also
+#: writes the WAL into the file. DuckDB's default (16 MiB) made every batch's COMMIT a
+#: checkpoint; the sync's landing connection checkpoints once it holds this much, and when it
+#: closes. Bounded, so memory stays bounded on any archive size: DuckDB keeps the rows committed
+#: since the last checkpoint in its buffer pool (measured: issue 17, throughput report).
+LAND_CHECKPOINT_THRESHOLD = "256MiB"
+#: DuckDB's memory limit on the sync's landing connection: a guard, its buffer pool would
+#: otherwise keep the blocks it wrote cached up to 80% of RAM over a long sync (on 360 files
+#: the peak was the same with and without it; a batch's inserts need far less).
+LAND_MEMORY_LIMIT = "512MiB"
+
+
+class _Landing:
+    """The sync's landing connection: opened (within the sync's lock wait budget) and migrated
+    at the first batch's landing, so another process may still hold the file while the first
+    batch decodes; every batch still lands in its own transaction (``land_results``)."""
+
+    def __init__(self, db_path: Path, settings: Settings):
+        self.db_path, self.settings = db_path, settings
+        self.con = None
+
+    def connection(self):
+        if self.con is None:
+            con = dbm.connect(self.db_path, wait_s=self.settings.lock_wait_s)
+            try:
+                _prepare_landing(con)
+                con.execute(f"SET checkpoint_threshold = '{LAND_CHECKPOINT_THRESHOLD}'")
+                if LAND_MEMORY_LIMIT:
+                    con.execute(f"SET memory_limit = '{LAND_MEMORY_LIMIT}'")
+            except BaseException:
+                con.close()
+                raise
+            self.con = con
+        return self.con
+
+    def close(self) -> None:
+        con, self.con = self.con, None
+        if con is not None:
+            con.close()  # checkpoints what the batches committed (DuckDB does on close)
+
+
+#: the landing connections of the syncs running in this process, by database path
+_LANDINGS: dict[str, _Landing] = {}
+
+
+def _landing_key(db_path) -> str:
+    return str(db_path)  # as given: the flow passes settings.db to both (a lake target too)
+
+
+@contextmanager
+def landing_connection(db_path: Path, settings: Settings) -> Iterator[_Landing]:
+    """While the block runs, ``land_batch`` for ``db_path`` lands every batch through one DuckDB
+    connection (instead of opening, migrating and closing, so checkpointing, the file per
+    batch); it is closed (one checkpoint) when the block ends, error or not. A crash between
+    batches keeps what the committed batches wrote (DuckDB replays its WAL at the next open)."""
+    key = _landing_key(db_path)
+    held = _Landing(db_path, settings)
+    outer = _LANDINGS.get(key)
+    _LANDINGS[key] = held
+    failed = True
+    try:
+        yield held
+        failed = False
+    finally:
+        if outer is None:
+            _LANDINGS.pop(key, None)
+        else:
+            _LANDINGS[key] = outer
+        try:
+            held.close()
+        except Exception:  # noqa: BLE001 - after an error (a full disk): report that one
+            if not failed:
+                raise
+
+
+def _prepare_landing(con) -> None:
+    con.execute(f"SET threads = {LAND_THREADS}")
+    dbm.migrate(con)
 
 
 def land_batch(db_path: Path, results: list[FileResult], batch: Batch, settings: Settings,
@@ -252,11 +336,15 @@ def land_batch(db_path: Path, results: list[FileResult], batch: Batch, settings:
     """Land one batch in one transaction, then drop the batch's frames from ``results`` (they
     are in the database now; the caller keeps statuses, decoders and counts), so a sync holds
     one batch of frames at a time, not two."""
-    with dbm.connection(db_path, wait_s=settings.lock_wait_s) as con:
-        con.execute(f"SET threads = {LAND_THREADS}")
-        dbm.migrate(con)
-        st = land_results(con, results, athlete_id=athlete_id, sources=batch.sources_done,
-                          export_rows=batch.export_rows_without_file)
+    held = _LANDINGS.get(_landing_key(db_path))
+    if held is not None:  # inside decode_and_land: the sync's one landing connection
+        st = land_results(held.connection(), results, athlete_id=athlete_id,
+                          sources=batch.sources_done, export_rows=batch.export_rows_without_file)
+    else:
+        with dbm.connection(db_path, wait_s=settings.lock_wait_s) as con:
+            _prepare_landing(con)
+            st = land_results(con, results, athlete_id=athlete_id, sources=batch.sources_done,
+                              export_rows=batch.export_rows_without_file)
     release_frames(results)
     batch.items.clear()
     return st
