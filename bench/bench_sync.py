@@ -627,6 +627,8 @@ def stages(archive: Path, db: Path, env: dict) -> dict[str, float]:
     times["plan"] = time.perf_counter() - t
     ctx = DeriveContext(athlete_id=settings.athlete)
     pool = s.make_pool(settings.workers)
+    landing = s.landing_connection(settings.db, settings)  # one connection lands every batch, as a sync does
+    landing.__enter__()
     try:
         it = s.iter_batches(plan, batch_files=settings.batch_files, max_member_bytes=settings.max_member_bytes)
         while True:
@@ -643,6 +645,9 @@ def stages(archive: Path, db: Path, env: dict) -> dict[str, float]:
             times["land"] += time.perf_counter() - t
     finally:
         pool.shutdown()
+        t = time.perf_counter()
+        landing.__exit__(None, None, None)  # the close: the sync's one checkpoint
+        times["land"] += time.perf_counter() - t
     t = time.perf_counter()
     s.build_models(settings.db, settings)
     times["models"] = time.perf_counter() - t
