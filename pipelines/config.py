@@ -20,6 +20,9 @@ The config file is ``$FOOTFALL_CONFIG``, else ``./footfall.toml``, else
     [privacy]
     share_health_with_prefect = false # true: flag messages and pain scores in Prefect artifacts
 
+    [team]                            # db = "ducklake:postgres:dbname=footfall host=... user=..."
+    data_path = "/shared/footfall-lake/"  # the lake's data files (needed when the first sync creates it)
+
 Thresholds themselves live only in ``models/thresholds.py``; this file carries overrides.
 """
 
@@ -74,6 +77,17 @@ class Settings:
     max_sync_bytes: int = d.DEFAULT_MAX_SYNC_BYTES
     config_path: Path | None = None
     share_health_with_prefect: bool = False  # pain scores and flag messages in Prefect artifacts
+    data_path: str | None = None  # team mode: the lake's data files ([team] data_path, FOOTFALL_DATA_PATH)
+
+    def __post_init__(self):
+        # team mode: ``db`` names a DuckLake (pipelines/lake.py) and carries its data path
+        if str(self.db).startswith("ducklake:"):
+            from pipelines.lake import LakeError, as_target
+
+            try:
+                object.__setattr__(self, "db", as_target(str(self.db), self.data_path))
+            except LakeError as err:
+                raise ConfigError(str(err)) from err
 
     def with_overrides(self, **kw) -> Settings:
         return replace(self, **{k: v for k, v in kw.items() if v is not None})
@@ -113,6 +127,8 @@ def load_settings(path: Path | None = None) -> Settings:
             raise ConfigError(f"{cfg_path}: {err}") from err
         s = _apply_file(s, data, cfg_path)
     env = os.environ
+    if env.get("FOOTFALL_DATA_PATH"):
+        s = replace(s, data_path=env["FOOTFALL_DATA_PATH"])
     if env.get("FOOTFALL_DB"):
         s = replace(s, db=Path(env["FOOTFALL_DB"]))
     if env.get("FOOTFALL_ATHLETE"):
@@ -160,6 +176,9 @@ def _apply_file(s: Settings, data: dict, path: Path) -> Settings:
     if not isinstance(share, bool):
         raise ConfigError(f"{path}: [privacy] share_health_with_prefect must be true or false")
     kw["share_health_with_prefect"] = share
+    team = data.get("team", {})
+    if isinstance(team, dict) and team.get("data_path"):
+        kw["data_path"] = str(team["data_path"])
     return replace(s, **kw)
 
 

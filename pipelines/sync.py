@@ -145,7 +145,7 @@ def plan_sync(db_path: Path, sources: list, settings: Settings) -> Plan:
     whether the models are current."""
     from pipelines.sqlmodels import models_stale
 
-    if not Path(db_path).exists():
+    if not dbm.exists(db_path):
         return Plan(sources=list(sources), unchanged=0, known_ids=set())
     with dbm.connection(db_path, read_only=True, wait_s=settings.lock_wait_s) as con:
         present = dbm.tables(con)
@@ -224,7 +224,7 @@ def plan_sources(paths: Iterable[str | Path], settings: Settings) -> SyncPlan:
     started_at = dbm.utcnow()
     paths = [str(p) for p in paths]
     sources, skipped, walk_errors = discover_sources(paths)
-    db_existed = Path(settings.db).exists()
+    db_existed = dbm.exists(settings.db)
     plan = plan_sync(settings.db, sources, settings)
     log.info("planned: %d sources found, %d new or changed, models %s", len(sources),
              len(plan.sources), "current" if plan.models_stale is None else "stale")
@@ -438,11 +438,14 @@ def land_batch(db_path: Path, results: list[FileResult], batch: Batch, settings:
     """Land one batch in one transaction, then drop the batch's frames from ``results`` (they
     are in the database now; the caller keeps statuses, decoders and counts), so a sync holds
     one batch of frames at a time, not two."""
-    with dbm.connection(db_path, wait_s=settings.lock_wait_s) as con:
-        con.execute(f"SET threads = {LAND_THREADS}")
-        dbm.migrate(con)
-        st = land_results(con, results, athlete_id=athlete_id, sources=batch.sources_done,
-                          export_rows=batch.export_rows_without_file)
+    def _land() -> LandStats:
+        with dbm.connection(db_path, wait_s=settings.lock_wait_s) as con:
+            con.execute(f"SET threads = {LAND_THREADS}")
+            dbm.migrate(con)
+            return land_results(con, results, athlete_id=athlete_id, sources=batch.sources_done,
+                                export_rows=batch.export_rows_without_file)
+
+    st = dbm.retry_conflicts(db_path, "landing a batch", _land)  # a lake: another writer's commit
     release_frames(results)
     batch.items.clear()
     return st
@@ -471,11 +474,14 @@ def build_models(db_path: Path, settings: Settings, today: date | None = None) -
     from pipelines.sqlmodels import build_and_diff
 
     pause_point("before_build")
-    with dbm.connection(db_path, wait_s=settings.lock_wait_s) as con:
-        dbm.migrate(con)
-        after_sync(con)  # Strava gear/effort -> shoes/RPE, then the default-shoe rules
-        return build_and_diff(con, overrides=settings.thresholds,
-                              today=today or local_today(settings.timezone))
+    def _build() -> tuple[list[str], list[dict]]:
+        with dbm.connection(db_path, wait_s=settings.lock_wait_s) as con:
+            dbm.migrate(con)
+            after_sync(con)  # Strava gear/effort -> shoes/RPE, then the default-shoe rules
+            return build_and_diff(con, overrides=settings.thresholds,
+                                  today=today or local_today(settings.timezone))
+
+    return dbm.retry_conflicts(db_path, "building the models", _build)  # a lake: another writer's
 
 
 def record_sync_run(db_path: Path, summary: SyncSummary, paths: list[str], started_at, settings) -> None:

@@ -35,7 +35,9 @@ def require_database(db: Path, code: int = 2) -> None:
     """Refuse a database path that does not exist (``error: ...``, exit ``code``): the journal
     commands write to the file the runs are in, and a mistyped ``--db`` must not start a new,
     empty one the runs never reach."""
-    if not Path(db).exists():
+    from pipelines.db import exists
+
+    if not exists(db):
         fail(f"{db} does not exist: check --db (or `db` in the config), or run `footfall sync PATH` "
              "(or `footfall demo`) first; nothing was written", code)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Optional
 
 import typer
 from rich.markup import escape
@@ -203,6 +203,7 @@ def sync(
     workers: WorkersOpt = None,
     as_json: JsonOpt = False,
     always_run: Annotated[bool, typer.Option("--always-run", help="Run the Prefect flow even when no file changed.")] = False,
+    data_path: Annotated[Optional[str], typer.Option("--data-path", help="Team mode (--db ducklake:postgres:...): the lake's shared data folder (default: [team] data_path).")] = None,
 ) -> None:
     """Sync watch exports into the DuckDB file; print what landed and the flags raised.
 
@@ -210,9 +211,13 @@ def sync(
     nothing to decode, land or rebuild: the sync says so without starting a Prefect flow run
     (which costs several seconds on the temporary server). --always-run runs it anyway.
     """
+    import os
+
     from pipelines import progress
     from pipelines.db import wait_budget
 
+    if data_path:  # team mode: read by the settings (here and in the flow) as FOOTFALL_DATA_PATH
+        os.environ["FOOTFALL_DATA_PATH"] = data_path
     prog = make_progress(as_json)
     show_notices(prog)  # "waiting for the database: held by another process (PID N, name)"
     try:
