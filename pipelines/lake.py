@@ -24,6 +24,7 @@ import importlib.util
 import os
 import random
 import re
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -202,13 +203,28 @@ def connect(target, *, read_only: bool = False):
     """A new DuckDB connection (in memory, autoinstall/autoload off) with the lake attached."""
     import duckdb
 
-    con = duckdb.connect(config=dict(CONNECT_CONFIG))
-    try:
-        attach(con, target, read_only=read_only)
-    except BaseException:
-        con.close()
-        raise
-    return con
+    for attempt in range(1, COMMIT_ATTEMPTS + 1):
+        con = duckdb.connect(config=dict(CONNECT_CONFIG))
+        try:
+            attach(con, target, read_only=read_only)
+            return con
+        except LakeError as err:
+            con.close()
+            # two first syncs creating the same lake at once: one creates the catalog's tables,
+            # the other's ATTACH fails on them; attached again, it finds the lake
+            if attempt == COMMIT_ATTEMPTS or not _creating_race(err):
+                raise
+        except BaseException:
+            con.close()
+            raise
+        time.sleep(retry_delay_s(attempt))
+    raise AssertionError("unreachable")
+
+
+def _creating_race(err: BaseException) -> bool:
+    msg = str(err).lower()
+    return ("already exists" in msg or "duplicate key" in msg or "conflict" in msg
+            or "could not serialize" in msg)
 
 
 def exists(target) -> bool:
@@ -282,3 +298,21 @@ def is_conflict(err: BaseException) -> bool:
 def retry_delay_s(attempt: int) -> float:
     """The jittered wait before try ``attempt + 1`` (full jitter, capped)."""
     return random.uniform(0.0, min(RETRY_MAX_S, RETRY_BASE_S * 2 ** attempt))
+
+
+def analyst_sql(target: str = "ducklake:postgres:dbname=footfall host=HOST user=USER") -> str:
+    """The lines an analyst types in a DuckDB 1.5.5 shell to open the lake read-only."""
+    kind, conninfo = split(target)
+    loads = "\n".join(f"LOAD {_sql_string(str(p))};" for p in extension_paths(kind))
+    return (f"{loads}\nATTACH {_sql_string(PREFIX + kind + ':' + conninfo)} AS {ALIAS} (READ_ONLY);\n"
+            f"USE {ALIAS};")
+
+
+if __name__ == "__main__":  # python -m pipelines.lake ['ducklake:postgres:...']: the analyst's lines
+    import sys
+
+    try:
+        print(analyst_sql(*sys.argv[1:2]))
+    except LakeError as err:
+        print(f"error: {err}", file=sys.stderr)
+        raise SystemExit(1) from None
