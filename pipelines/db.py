@@ -276,6 +276,8 @@ def migrate(con: duckdb.DuckDBPyConnection) -> list[int]:
         if version in done:
             continue
         with transaction(con):
+            if first(con.execute("SELECT count(*) FROM schema_migrations WHERE version = ?", [version]))[0]:
+                continue  # another writer to a lake applied it since (a file's lock rules it out)
             con.execute(ddl(f.read_text()))
             con.execute(
                 "INSERT INTO schema_migrations VALUES (?, ?, ?)",
