@@ -18,7 +18,7 @@ from rich.markup import escape
 console = Console()
 err_console = Console(stderr=True)
 
-DbOpt = Annotated[Optional[Path], typer.Option("--db", help="DuckDB file (default ./footfall.duckdb or config).")]
+DbOpt = Annotated[Optional[Path], typer.Option("--db", help="DuckDB file (default ./footfall.duckdb or config), or a team lake: ducklake:postgres:CONNINFO.")]
 ATHLETE_RULE = "default: the config's, else the only athlete in the database"
 AthleteOpt = Annotated[Optional[str], typer.Option("--athlete", help=f"Athlete id ({ATHLETE_RULE}).")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable output.")]

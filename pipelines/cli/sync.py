@@ -203,7 +203,7 @@ def sync(
     workers: WorkersOpt = None,
     as_json: JsonOpt = False,
     always_run: Annotated[bool, typer.Option("--always-run", help="Run the Prefect flow even when no file changed.")] = False,
-    data_path: Annotated[Optional[str], typer.Option("--data-path", help="Team mode (--db ducklake:postgres:...): the lake's shared data folder (default: [team] data_path).")] = None,
+    data_path: Annotated[Optional[str], typer.Option("--data-path", help="Team mode (--db ducklake:postgres:...): the lake's shared data folder (default: data_path in the config's team table).")] = None,
 ) -> None:
     """Sync watch exports into the DuckDB file; print what landed and the flags raised.
 
