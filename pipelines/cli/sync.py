@@ -76,6 +76,15 @@ class _QuietKnownFailure:
         self.known = (DatabaseBusy, DatabaseError)
         self.names = tuple(k.__name__ for k in self.known)
 
+    def _names(self) -> tuple[str, ...]:
+        """The known classes' names and their subclasses' (pipelines.lake.LakeError, ...)."""
+        out, stack = list(self.names), list(self.known)
+        while stack:
+            for sub in stack.pop().__subclasses__():
+                out.append(sub.__name__)
+                stack.append(sub)
+        return tuple(out)
+
     def filter(self, record) -> bool:
         exc = record.exc_info[1] if record.exc_info else None
         if isinstance(exc, self.known):
@@ -84,7 +93,7 @@ class _QuietKnownFailure:
             msg = record.getMessage()
         except Exception:  # noqa: BLE001 - a record that cannot format is not ours to judge
             return True
-        return not any(n in msg for n in self.names)
+        return not any(n in msg for n in self._names())
 
 
 def contain_prefect_logs():

@@ -171,6 +171,8 @@ def test_b_two_concurrent_syncs_equal_two_sequential(pg, exports, tmp_path):
     outs = {a: p.communicate(timeout=900) for a, p in procs.items()}
     for a, p in procs.items():
         assert p.returncode == 0, f"{a}: {outs[a][1][-3000:]}"
+        retries = [ln for ln in outs[a][1].splitlines() if "another writer committed first" in ln]
+        print(f"\n{a}: {len(retries)} conflicting commits retried", *retries[:5], sep="\n  ")
     for a in ("ana", "ben"):
         sync(exports[a], seq, a, tmp_path / f"s-{a}", data_path=tmp_path / "lake-seq")
     got, want = counts(both), counts(seq)
