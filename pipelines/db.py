@@ -41,6 +41,11 @@ class DatabaseError(RuntimeError):
     or not writable. The message says what is wrong and what to do; nothing was changed."""
 
 
+class LakeUnavailable(DatabaseError):
+    """Team mode cannot start (``pipelines.lake.LakeError``): no team extra, no data path for a
+    new lake, an unreachable catalog; the message says what to do."""
+
+
 class NotADuckDBFile(DatabaseError):
     """The path holds something else than a DuckDB database (a SQLite file, a folder, text)."""
 
@@ -187,7 +192,10 @@ def connect(
     if is_lake(path):
         from pipelines import lake
 
-        return lake.connect(path, read_only=read_only)
+        try:
+            return lake.connect(path, read_only=read_only, config=CONNECT_CONFIG)
+        except lake.LakeError as err:
+            raise LakeUnavailable(str(err)) from err
     path = Path(path)
     check_file(path)
     if not read_only:
@@ -443,7 +451,10 @@ def exists(target) -> bool:
     if is_lake(target):
         from pipelines import lake
 
-        return lake.exists(target)
+        try:
+            return lake.exists(target)
+        except lake.LakeError as err:
+            raise LakeUnavailable(str(err)) from err
     return Path(target).exists()
 
 

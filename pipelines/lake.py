@@ -15,7 +15,8 @@ extension's file is shipped as ``postgres.duckdb_extension``, but DuckDB derives
 from the file name and the extension is ``postgres_scanner``: footfall links it under that name
 in a cache folder (``extension_paths``).
 
-This module is the only one that knows a lake; ``pipelines.db`` dispatches to it.
+This module is the only one that knows a lake; ``pipelines.db`` dispatches to it (and this
+module imports nothing of footfall's: no import cycle).
 """
 
 from __future__ import annotations
@@ -27,8 +28,6 @@ import re
 import time
 from dataclasses import dataclass
 from pathlib import Path
-
-from pipelines.db import CONNECT_CONFIG, DatabaseError
 
 PREFIX = "ducklake:"
 #: the catalogs footfall knows how to reach (the extension each needs)
@@ -47,9 +46,10 @@ RETRY_BASE_S = 0.25
 RETRY_MAX_S = 8.0
 
 
-class LakeError(DatabaseError):
+class LakeError(RuntimeError):
     """Team mode cannot start: no team extra, an unknown catalog, no data path for a new lake,
-    an unreachable catalog. The message says what to do (one line)."""
+    an unreachable catalog. The message says what to do (one line); ``pipelines.db`` raises it
+    as ``LakeUnavailable`` (a ``DatabaseError``: the CLI's one error line)."""
 
 
 def is_lake(target) -> bool:
@@ -199,12 +199,14 @@ def attach(con, target, *, read_only: bool = False) -> None:
     con.execute(f"USE {ALIAS}")
 
 
-def connect(target, *, read_only: bool = False):
-    """A new DuckDB connection (in memory, autoinstall/autoload off) with the lake attached."""
+def connect(target, *, read_only: bool = False, config: dict | None = None):
+    """A new DuckDB connection (in memory; ``config``: ``pipelines.db.CONNECT_CONFIG``, i.e.
+    autoinstall/autoload off) with the lake attached."""
     import duckdb
 
     for attempt in range(1, COMMIT_ATTEMPTS + 1):
-        con = duckdb.connect(config=dict(CONNECT_CONFIG))
+        con = duckdb.connect(config=dict(config or {"autoinstall_known_extensions": False,
+                                                     "autoload_known_extensions": False}))
         try:
             attach(con, target, read_only=read_only)
             return con

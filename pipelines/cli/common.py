@@ -193,8 +193,9 @@ def error_line(err: BaseException, db: str | None = None) -> str:
     """What a failure prints after ``error:``: its cause on one line (the first error of a
     chain, e.g. the full disk under a failed COMMIT), with what to do where footfall knows."""
     from pipelines import db as dbm
+    from pipelines.lake import LakeError  # team mode cannot start (e.g. `s.db.exists()` of a lake)
 
-    if isinstance(err, (dbm.DatabaseError, dbm.DatabaseBusy)):
+    if isinstance(err, (dbm.DatabaseError, dbm.DatabaseBusy, LakeError)):
         return dbm.one_line(err)
     if dbm.is_corruption(err):
         return dbm.damaged_message(db, err)
