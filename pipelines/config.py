@@ -25,6 +25,8 @@ The config file is ``$FOOTFALL_CONFIG``, else ``./footfall.toml``, else
     snapshot_path = "footfall.snapshot.duckdb"  # default: <db stem>.snapshot.duckdb beside db
     [cluster]
     address = "tcp://10.0.0.5:8786"   # decode on this Dask cluster (pipelines/cluster.py)
+    [team]                            # db = "ducklake:postgres:dbname=footfall host=... user=..."
+    data_path = "/shared/footfall-lake/"  # the lake's data files (needed when the first sync creates it)
 
 Thresholds themselves live only in ``models/thresholds.py``; this file carries overrides.
 """
@@ -83,6 +85,17 @@ class Settings:
     snapshot: bool = True  # publish the analysts' read-only snapshot after each write (pipelines/snapshot.py)
     snapshot_path: Path | None = None  # None: <db stem>.snapshot.duckdb beside the database
     cluster: str | None = None  # Dask scheduler address (tcp://HOST:PORT); None = local processes
+    data_path: str | None = None  # team mode: the lake's data files ([team] data_path, FOOTFALL_DATA_PATH)
+
+    def __post_init__(self):
+        # team mode: ``db`` names a DuckLake (pipelines/lake.py) and carries its data path
+        if str(self.db).startswith("ducklake:"):
+            from pipelines.lake import LakeError, as_target
+
+            try:
+                object.__setattr__(self, "db", as_target(str(self.db), self.data_path))
+            except LakeError as err:
+                raise ConfigError(str(err)) from err
 
     def with_overrides(self, **kw) -> Settings:
         return replace(self, **{k: v for k, v in kw.items() if v is not None})
@@ -122,6 +135,8 @@ def load_settings(path: Path | None = None) -> Settings:
             raise ConfigError(f"{cfg_path}: {err}") from err
         s = _apply_file(s, data, cfg_path)
     env = os.environ
+    if env.get("FOOTFALL_DATA_PATH"):
+        s = replace(s, data_path=env["FOOTFALL_DATA_PATH"])
     if env.get("FOOTFALL_DB"):
         s = replace(s, db=Path(env["FOOTFALL_DB"]))
     if env.get("FOOTFALL_ATHLETE"):
@@ -183,6 +198,9 @@ def _apply_file(s: Settings, data: dict, path: Path) -> Settings:
         raise ConfigError(f'{path}: [cluster] address must be a Dask scheduler address, e.g. "tcp://HOST:8786"')
     if address:
         kw["cluster"] = address
+    team = data.get("team", {})
+    if isinstance(team, dict) and team.get("data_path"):
+        kw["data_path"] = str(team["data_path"])
     return replace(s, **kw)
 
 

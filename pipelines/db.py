@@ -42,6 +42,11 @@ class DatabaseError(RuntimeError):
     or not writable. The message says what is wrong and what to do; nothing was changed."""
 
 
+class LakeUnavailable(DatabaseError):
+    """Team mode cannot start (``pipelines.lake.LakeError``): no team extra, no data path for a
+    new lake, an unreachable catalog; the message says what to do."""
+
+
 class NotADuckDBFile(DatabaseError):
     """The path holds something else than a DuckDB database (a SQLite file, a folder, text)."""
 
@@ -65,6 +70,8 @@ CONNECT_CONFIG = {"autoinstall_known_extensions": False, "autoload_known_extensi
 
 def check_file(path: str | Path) -> None:
     """Refuse a path that exists and is not a DuckDB database, before DuckDB opens it."""
+    if is_lake(path):
+        return  # a DuckLake target (pipelines/lake.py): its catalog is checked when attached
     path = Path(path)
     if str(path) == ":memory:" or not os.path.lexists(path):
         return
@@ -189,7 +196,17 @@ def connect(
     by another process (PID N, name)...")``, then ``notice("waiting", None)`` when the file opens).
     Raises ``NotADuckDBFile`` for a path holding anything else (checked before DuckDB reads it),
     ``DatabaseBusy`` naming the holder and what to do when the wait runs out.
+
+    A DuckLake target (``ducklake:postgres:...``, ``pipelines/lake.py``) is attached in a new
+    in-memory connection instead: no file lock, so no wait.
     """
+    if is_lake(path):
+        from pipelines import lake
+
+        try:
+            return lake.connect(path, read_only=read_only, config=CONNECT_CONFIG)
+        except lake.LakeError as err:
+            raise LakeUnavailable(str(err)) from err
     path = Path(path)
     check_file(path)
     if not read_only:
@@ -259,6 +276,7 @@ def migrate(con: duckdb.DuckDBPyConnection) -> list[int]:
     ``SchemaTooNew`` before anything is written.
     """
     files = schema_files()
+    ddl = _ddl_for(con)
     known = max((int(f.name[:3]) for f in files), default=0)
     done: set[int] = set()
     if "schema_migrations" in tables(con):
@@ -270,14 +288,16 @@ def migrate(con: duckdb.DuckDBPyConnection) -> list[int]:
                 f"(up to {known}): it was written by a newer footfall. Upgrade footfall to sync into "
                 "it; nothing was written.")
     else:
-        con.execute(SCHEMA_MIGRATIONS_DDL)
+        con.execute(ddl(SCHEMA_MIGRATIONS_DDL))
     applied = []
     for f in files:
         version = int(f.name[:3])
         if version in done:
             continue
         with transaction(con):
-            con.execute(f.read_text())
+            if first(con.execute("SELECT count(*) FROM schema_migrations WHERE version = ?", [version]))[0]:
+                continue  # another writer to a lake applied it since (a file's lock rules it out)
+            con.execute(ddl(f.read_text()))
             con.execute(
                 "INSERT INTO schema_migrations VALUES (?, ?, ?)",
                 [version, f.stem, utcnow()],
@@ -334,9 +354,11 @@ def rollback(con: duckdb.DuckDBPyConnection) -> None:
 
 
 def database_path(con: duckdb.DuckDBPyConnection) -> str:
-    """The file behind a connection (for messages)."""
+    """The file behind a connection (for messages; a lake: its ``ducklake:...`` target)."""
     try:
-        row = first(con.execute("SELECT path FROM duckdb_databases() WHERE database_name = current_database()"))
+        row = first(con.execute("SELECT path, type FROM duckdb_databases() WHERE database_name = current_database()"))
+        if row and row[1] == "ducklake":
+            return f"ducklake:{row[0]}"
         return str(row[0]) if row and row[0] else "the database"
     except duckdb.Error:
         return "the database"
@@ -346,11 +368,16 @@ def open_for_writing(path: str | Path, *, wait_s: float = 30.0) -> list[int]:
     """Open the file for writing and migrate it, then close it: a sync calls this before it
     reads or decodes anything, so a database it could not write (not a DuckDB file, a newer
     schema, a read-only folder, a full disk) fails the sync at once. Returns the versions applied.
+    A lake's migrations are retried when another writer's commit conflicts (``retry_conflicts``).
     """
-    path = Path(path)
-    try:
+    path = path if is_lake(path) else Path(path)
+
+    def _migrate() -> list[int]:
         with connection(path, wait_s=wait_s) as con:
             return migrate(con)
+
+    try:
+        return retry_conflicts(path, "migrating the lake", _migrate)
     except (DatabaseError, DatabaseBusy):
         raise
     except (OSError, duckdb.Error) as err:
@@ -420,3 +447,67 @@ def quote_ident(name: str) -> str:
     if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):
         raise ValueError(f"bad identifier {name!r}")
     return name
+
+
+# --------------------------------------------------------------------------- DuckLake (team mode)
+
+
+def is_lake(target) -> bool:
+    """Is ``--db`` a DuckLake target (``ducklake:postgres:...``, ``pipelines/lake.py``)?"""
+    return str(target).startswith("ducklake:")
+
+
+def exists(target) -> bool:
+    """Is there a database at ``target`` yet (a file; for a lake: a catalog holding a lake)?"""
+    if is_lake(target):
+        from pipelines import lake
+
+        try:
+            return lake.exists(target)
+        except lake.LakeError as err:
+            raise LakeUnavailable(str(err)) from err
+    return Path(target).exists()
+
+
+def _ddl_for(con: duckdb.DuckDBPyConnection):
+    """``ddl(sql)``: the DDL as this connection's engine takes it (``lake.lake_ddl`` on a lake)."""
+    from pipelines import lake
+
+    if lake.is_lake_connection(con):
+        return lake.lake_ddl
+    return lambda sql: sql
+
+
+def ddl(con: duckdb.DuckDBPyConnection, sql: str) -> str:
+    """``con.execute(ddl(con, CREATE_TABLE_SQL))``: keys and checks dropped on a lake."""
+    return _ddl_for(con)(sql)
+
+
+def retry_conflicts(target, what: str, fn):
+    """``fn()``; on a lake, run again (up to ``lake.COMMIT_ATTEMPTS`` tries, a jittered wait
+    between) while its commit conflicts with another writer's; each retry says so (the log, and
+    the sync's notice line). ``fn`` must open its own connection and transaction. A DuckDB file
+    runs ``fn`` once (its lock already serialises writers)."""
+    if not is_lake(target):
+        return fn()
+    import logging
+
+    from pipelines import lake
+
+    log = logging.getLogger("footfall.lake")
+    for attempt in range(1, lake.COMMIT_ATTEMPTS + 1):
+        try:
+            result = fn()
+        except duckdb.Error as err:
+            if not lake.is_conflict(err) or attempt == lake.COMMIT_ATTEMPTS:
+                raise
+            delay = lake.retry_delay_s(attempt)
+            text = (f"{what}: another writer committed first ({one_line(err)[:160]}); "
+                    f"try {attempt + 1} of {lake.COMMIT_ATTEMPTS} in {delay:.1f} s")
+            log.warning(text)
+            progress.notice("waiting", text)
+            time.sleep(delay)
+            continue
+        if attempt > 1:
+            progress.notice("waiting", None)
+        return result

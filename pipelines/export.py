@@ -56,8 +56,10 @@ def copy_to_parquet(con: duckdb.DuckDBPyConnection, name: str, path: Path) -> in
 
 def export_parquet(db_path: str | Path, out_dir: str | Path, *, lock_wait_s: float = 60.0) -> dict[str, int]:
     """Write every mart of ``db_path`` to ``out_dir/<name>.parquet``; return {name: rows}."""
-    db_path, out_dir = Path(db_path), Path(out_dir)
-    if not db_path.exists():
+    from pipelines.db import exists
+
+    out_dir = Path(out_dir)
+    if not exists(db_path):
         raise ExportError(f"{db_path} does not exist; run `footfall sync PATH` first")
     with connection(db_path, read_only=True, wait_s=lock_wait_s) as con:
         names = mart_names(con)

@@ -242,8 +242,10 @@ def _record_duplicates(con, decision: Decision, athlete_id: str, now: datetime, 
         cand, kept = d.candidate, d.kept_id
         if d.landed:
             _delete_activity(con, aid)
+        # delete, then insert (not INSERT OR REPLACE: a DuckLake has no keys; same result)
+        con.execute("DELETE FROM activity_duplicates WHERE activity_id = ?", [aid])
         con.execute(
-            "INSERT OR REPLACE INTO activity_duplicates VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO activity_duplicates VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [aid, cand.file_id, athlete_id, cand.started_at, cand.source_format,
              cand.n_records, kept,
              f"same run as {kept}; kept the richer source", now],
@@ -390,8 +392,10 @@ def _land_sources(con, sources, athlete_id: str, now: datetime) -> None:
     )
     con.register("_sources", src.to_arrow())
     try:
+        # delete, then insert (not INSERT OR REPLACE: a DuckLake has no keys; same result)
+        con.execute("DELETE FROM sync_sources WHERE path IN (SELECT path FROM _sources)")
         con.execute(
-            "INSERT OR REPLACE INTO sync_sources "
+            "INSERT INTO sync_sources "
             "SELECT path, size_bytes, mtime_ns, ?, n_files, ? FROM _sources", [athlete_id, now])
     finally:
         con.unregister("_sources")

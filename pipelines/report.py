@@ -1001,8 +1001,9 @@ def write_report(db_path: str | Path, out: str | Path, *, athlete: str | None = 
     """Build the report from ``db_path`` (opened read-only) and write it to ``out`` atomically."""
     from pipelines.db import connection
 
-    db_path = Path(db_path)
-    if not db_path.exists():
+    from pipelines.db import exists
+
+    if not exists(db_path):
         raise ReportError(f"{db_path} does not exist; run `footfall sync PATH` first")
     with connection(db_path, read_only=True, wait_s=lock_wait_s) as con:
         report = build_report(con, athlete=athlete, configured_athlete=configured_athlete, weeks=weeks)

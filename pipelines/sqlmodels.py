@@ -47,7 +47,7 @@ import duckdb
 
 from models.thresholds import THRESHOLDS, value
 from pipelines.clock import local_today
-from pipelines.db import (SCHEMA_MIGRATIONS_DDL, SQL_DIR, quote_ident, rollback, table_columns, tables,
+from pipelines.db import (SCHEMA_MIGRATIONS_DDL, SQL_DIR, ddl, quote_ident, rollback, table_columns, tables,
                           transaction, utcnow)
 from pipelines.pausepoint import pause_point
 from pipelines.schema_docs import apply_comments
@@ -255,7 +255,7 @@ def _set_variables(con: duckdb.DuckDBPyConnection, variables: dict[str, object])
 
 
 def _load_thresholds(con: duckdb.DuckDBPyConnection, values: dict[str, float]) -> None:
-    con.execute(THRESHOLDS_DDL)
+    con.execute(ddl(con, THRESHOLDS_DDL))  # no keys on a DuckLake (db.ddl)
     con.executemany(
         "INSERT INTO thresholds VALUES (?, ?, ?, ?, ?, ?, ?)",
         [
@@ -289,18 +289,18 @@ def run_models(
     with transaction(con):
         _set_variables(con, variables)
         _load_thresholds(con, values)
-        con.execute(BUILD_INFO_DDL)
+        con.execute(ddl(con, BUILD_INFO_DDL))
         con.execute("INSERT INTO build_info VALUES (?, ?, ?)",
                     [variables["built_at"], variables["today"], [m.name for m in models]])
-        con.execute(FLAG_LOG_DDL)
+        con.execute(ddl(con, FLAG_LOG_DDL))
         for m in models:
             try:
                 con.execute(m.sql)
             except duckdb.Error as err:
                 raise ModelError(f"model {m.name} ({m.path}) failed: {err}") from err
         con.execute(
-            "INSERT OR IGNORE INTO flag_log "
-            "SELECT flag_id, athlete_id, rule, local_date, activity_id, first_raised_at FROM flags "
+            "INSERT INTO flag_log "  # one row per new flag_id (no OR IGNORE: a DuckLake has no keys)
+            "SELECT DISTINCT ON (flag_id) flag_id, athlete_id, rule, local_date, activity_id, first_raised_at FROM flags "
             "WHERE flag_id NOT IN (SELECT flag_id FROM flag_log)"
         )
         if "model_state" in tables(con):  # these models are current with the data they read

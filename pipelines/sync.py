@@ -337,14 +337,19 @@ def land_batch(db_path: Path, results: list[FileResult], batch: Batch, settings:
     are in the database now; the caller keeps statuses, decoders and counts), so a sync holds
     one batch of frames at a time, not two."""
     held = _LANDINGS.get(_landing_key(db_path))
-    if held is not None:  # inside decode_and_land: the sync's one landing connection
-        st = land_results(held.connection(), results, athlete_id=athlete_id,
-                          sources=batch.sources_done, export_rows=batch.export_rows_without_file)
-    else:
+
+    def _land() -> LandStats:
+        if held is not None:  # inside decode_and_land: the sync's one landing connection
+            return land_results(held.connection(), results, athlete_id=athlete_id,
+                                sources=batch.sources_done, export_rows=batch.export_rows_without_file)
         with dbm.connection(db_path, wait_s=settings.lock_wait_s) as con:
             _prepare_landing(con)
-            st = land_results(con, results, athlete_id=athlete_id, sources=batch.sources_done,
-                              export_rows=batch.export_rows_without_file)
+            return land_results(con, results, athlete_id=athlete_id, sources=batch.sources_done,
+                                export_rows=batch.export_rows_without_file)
+
+    # a lake: another writer's commit conflicted with this batch's; run it again (its own
+    # transaction rolled back, on the same landing connection)
+    st = dbm.retry_conflicts(db_path, "landing a batch", _land)
     release_frames(results)
     batch.items.clear()
     return st
@@ -373,11 +378,14 @@ def build_models(db_path: Path, settings: Settings, today: date | None = None) -
     from pipelines.sqlmodels import build_and_diff
 
     pause_point("before_build")
-    with dbm.connection(db_path, wait_s=settings.lock_wait_s) as con:
-        dbm.migrate(con)
-        after_sync(con)  # Strava gear/effort -> shoes/RPE, then the default-shoe rules
-        return build_and_diff(con, overrides=settings.thresholds,
-                              today=today or local_today(settings.timezone))
+    def _build() -> tuple[list[str], list[dict]]:
+        with dbm.connection(db_path, wait_s=settings.lock_wait_s) as con:
+            dbm.migrate(con)
+            after_sync(con)  # Strava gear/effort -> shoes/RPE, then the default-shoe rules
+            return build_and_diff(con, overrides=settings.thresholds,
+                                  today=today or local_today(settings.timezone))
+
+    return dbm.retry_conflicts(db_path, "building the models", _build)  # a lake: another writer's
 
 
 def record_sync_run(db_path: Path, summary: SyncSummary, paths: list[str], started_at, settings) -> None:

@@ -133,7 +133,7 @@ def plan_sync(db_path: Path, sources: list, settings: Settings) -> Plan:
     whether the models are current."""
     from pipelines.sqlmodels import models_stale
 
-    if not Path(db_path).exists():
+    if not dbm.exists(db_path):
         return Plan(sources=list(sources), unchanged=0, known_ids=set())
     with dbm.connection(db_path, read_only=True, wait_s=settings.lock_wait_s) as con:
         present = dbm.tables(con)
@@ -211,7 +211,7 @@ def plan_sources(paths: Iterable[str | Path], settings: Settings) -> SyncPlan:
     started_at = dbm.utcnow()
     paths = [str(p) for p in paths]
     sources, skipped, walk_errors = discover_sources(paths)
-    db_existed = Path(settings.db).exists()
+    db_existed = dbm.exists(settings.db)
     plan = plan_sync(settings.db, sources, settings)
     log.info("planned: %d sources found, %d new or changed, models %s", len(sources),
              len(plan.sources), "current" if plan.models_stale is None else "stale")

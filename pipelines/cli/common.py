@@ -19,7 +19,7 @@ from pipelines.startup import debug_on, process_age_s  # noqa: F401  (re-exporte
 console = Console()
 err_console = Console(stderr=True)
 
-DbOpt = Annotated[Optional[Path], typer.Option("--db", help="DuckDB file (default ./footfall.duckdb or config).")]
+DbOpt = Annotated[Optional[Path], typer.Option("--db", help="DuckDB file (default ./footfall.duckdb or config), or a team lake: ducklake:postgres:CONNINFO.")]
 ATHLETE_RULE = "default: the config's, else the only athlete in the database"
 AthleteOpt = Annotated[Optional[str], typer.Option("--athlete", help=f"Athlete id ({ATHLETE_RULE}).")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable output.")]
@@ -36,7 +36,9 @@ def require_database(db: Path, code: int = 2) -> None:
     """Refuse a database path that does not exist (``error: ...``, exit ``code``): the journal
     commands write to the file the runs are in, and a mistyped ``--db`` must not start a new,
     empty one the runs never reach."""
-    if not Path(db).exists():
+    from pipelines.db import exists
+
+    if not exists(db):
         fail(f"{db} does not exist: check --db (or `db` in the config), or run `footfall sync PATH` "
              "(or `footfall demo`) first; nothing was written", code)
 
@@ -178,8 +180,9 @@ def error_line(err: BaseException, db: str | None = None) -> str:
     """What a failure prints after ``error:``: its cause on one line (the first error of a
     chain, e.g. the full disk under a failed COMMIT), with what to do where footfall knows."""
     from pipelines import db as dbm
+    from pipelines.lake import LakeError  # team mode cannot start (e.g. `s.db.exists()` of a lake)
 
-    if isinstance(err, (dbm.DatabaseError, dbm.DatabaseBusy)):
+    if isinstance(err, (dbm.DatabaseError, dbm.DatabaseBusy, LakeError)):
         return dbm.one_line(err)
     if dbm.is_corruption(err):
         return dbm.damaged_message(db, err)

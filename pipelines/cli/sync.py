@@ -77,6 +77,15 @@ class _QuietKnownFailure:
         self.known = (DatabaseBusy, DatabaseError, ClusterError)
         self.names = tuple(k.__name__ for k in self.known)
 
+    def _names(self) -> tuple[str, ...]:
+        """The known classes' names and their subclasses' (pipelines.lake.LakeError, ...)."""
+        out, stack = list(self.names), list(self.known)
+        while stack:
+            for sub in stack.pop().__subclasses__():
+                out.append(sub.__name__)
+                stack.append(sub)
+        return tuple(out)
+
     def filter(self, record) -> bool:
         exc = record.exc_info[1] if record.exc_info else None
         if isinstance(exc, self.known):
@@ -85,7 +94,7 @@ class _QuietKnownFailure:
             msg = record.getMessage()
         except Exception:  # noqa: BLE001 - a record that cannot format is not ours to judge
             return True
-        return not any(n in msg for n in self.names)
+        return not any(n in msg for n in self._names())
 
 
 def contain_prefect_logs():
@@ -214,6 +223,7 @@ def sync(
     as_json: JsonOpt = False,
     always_run: Annotated[bool, typer.Option("--always-run", help="Run the Prefect flow even when no file changed.")] = False,
     cluster: Annotated[Optional[str], typer.Option("--cluster", metavar="tcp://HOST:PORT", help="Decode on this Dask cluster (needs the cluster extra; config [cluster] address, FOOTFALL_CLUSTER).")] = None,
+    data_path: Annotated[Optional[str], typer.Option("--data-path", help="Team mode (--db ducklake:postgres:...): the lake's shared data folder (default: data_path in the config's team table).")] = None,
 ) -> None:
     """Sync watch exports into the DuckDB file; print what landed and the flags raised.
 
@@ -221,9 +231,13 @@ def sync(
     nothing to decode, land or rebuild: the sync says so without starting a Prefect flow run
     (which costs several seconds on the temporary server). --always-run runs it anyway.
     """
+    import os
+
     from pipelines import progress
     from pipelines.db import wait_budget
 
+    if data_path:  # team mode: read by the settings (here and in the flow) as FOOTFALL_DATA_PATH
+        os.environ["FOOTFALL_DATA_PATH"] = data_path
     prog = make_progress(as_json)
     show_notices(prog)  # "waiting for the database: held by another process (PID N, name)"
     try:
