@@ -64,6 +64,18 @@ def _footfall(args: list[str], cwd: Path, **env) -> tuple[subprocess.CompletedPr
     return p, json.loads(p.stderr.strip().splitlines()[-1])
 
 
+@pytest.fixture(autouse=True)
+def _early_server_stopped_after_each_test():
+    """``main()`` run in this process may start the early temporary server; a real ``footfall``
+    process stops it at exit. Stop it after each test, so later tests' flow runs report to the
+    test harness's server, not to this one (found when test_sync_plan_once read another run's
+    parameters)."""
+    yield
+    from pipelines import prefect_api
+
+    prefect_api.stop_early_server()
+
+
 @pytest.fixture()
 def synced(prefect_harness, isolated_config):
     """A folder with one run, synced (the real flow); the database."""
