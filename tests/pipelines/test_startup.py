@@ -13,7 +13,6 @@ import logging
 import os
 import subprocess
 import sys
-from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -21,20 +20,10 @@ from typer.testing import CliRunner
 
 from pipelines import db
 from pipelines.cli import fast
+from tests.pipelines.test_sync_plan_once import _gpx  # one short GPX run per day, shared
 
 ROOT = Path(__file__).resolve().parents[2]
 HEAVY = ("prefect", "polars", "numpy", "pyarrow", "typer", "rich", "pandas", "psutil")
-
-
-def _gpx(day: int) -> bytes:
-    t0 = datetime(2026, 1, day, 8, 0)
-    pts = "\n".join(
-        f'<trkpt lat="{46 + i * 1e-4:.6f}" lon="{14 + i * 1e-4:.6f}">'
-        f'<time>{(t0 + timedelta(seconds=10 * i)).strftime("%Y-%m-%dT%H:%M:%SZ")}</time></trkpt>'
-        for i in range(30))
-    return (f'<?xml version="1.0"?>\n<gpx version="1.1" creator="test" '
-            f'xmlns="http://www.topografix.com/GPX/1/1"><trk><type>running</type><trkseg>\n'
-            f'{pts}\n</trkseg></trk></gpx>\n').encode()
 
 
 #: ``footfall ARGS`` in a fresh interpreter; stderr's last line: the heavy modules it imported
