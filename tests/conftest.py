@@ -95,6 +95,20 @@ def prefect_harness(tmp_path_factory):
         yield
 
 
+def user_cli_env(columns: int) -> dict[str, str]:
+    """The environment of ``footfall`` run as a user runs it, in a subprocess reporting to the
+    session's Prefect harness: Prefect's log levels not forced by the test session, no
+    FOOTFALL_DEBUG, a fixed terminal width. Call inside a test that uses ``prefect_harness``."""
+    from prefect.settings import PREFECT_API_URL
+
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("PREFECT_LOGGING_LEVEL", "PREFECT_INTERNAL_LOGGING_LEVEL",
+                        "PREFECT_LOGGING_ROOT_LEVEL", "FOOTFALL_DEBUG")}
+    env["PREFECT_API_URL"] = PREFECT_API_URL.value()
+    env["COLUMNS"] = str(columns)
+    return env
+
+
 @pytest.fixture()
 def isolated_config(tmp_path, monkeypatch):
     """No user config file or FOOTFALL_* variables leak into a test."""

@@ -18,8 +18,6 @@ real DuckDB files, and analysts as real separate processes:
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import subprocess
 import sys
 import time
@@ -32,6 +30,7 @@ import pytest
 from pipelines import db
 from pipelines import snapshot as snap
 from pipelines.config import Settings, load_settings
+from tests.conftest import user_cli_env
 from tests.pipelines.test_lock_wait import Run
 from tests.pipelines.test_reliability_db import _mount_tmpfs, _umount
 
@@ -94,13 +93,7 @@ def exports(tmp_path_factory) -> tuple[Path, Path]:
 @pytest.fixture()
 def cli(prefect_harness, isolated_config):
     """``footfall`` as a user runs it, in a subprocess, with this test's config file."""
-    from prefect.settings import PREFECT_API_URL
-
-    env = {k: v for k, v in os.environ.items()
-           if k not in ("PREFECT_LOGGING_LEVEL", "PREFECT_INTERNAL_LOGGING_LEVEL",
-                        "PREFECT_LOGGING_ROOT_LEVEL", "FOOTFALL_DEBUG")}
-    env["PREFECT_API_URL"] = PREFECT_API_URL.value()
-    env["COLUMNS"] = "100"
+    env = user_cli_env(columns=100)
     (isolated_config / "footfall.toml").write_text(f"batch_files = {BATCH_FILES}\nlock_wait_s = 10\n")
 
     def run(*args: str) -> Run:

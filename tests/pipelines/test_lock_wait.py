@@ -21,6 +21,7 @@ import pytest
 
 from pipelines import db
 from tests.pipelines.test_reliability_db import _migrated, _sample_export
+from tests.conftest import user_cli_env
 
 FOOTFALL = Path(sys.executable).parent / "footfall"
 LOCK_WAIT_S = 3.0
@@ -89,13 +90,7 @@ class Run:
 @pytest.fixture()
 def cli(prefect_harness, isolated_config):
     """Run ``footfall`` as a user does (Prefect's log level not forced by the test session)."""
-    from prefect.settings import PREFECT_API_URL
-
-    env = {k: v for k, v in os.environ.items()
-           if k not in ("PREFECT_LOGGING_LEVEL", "PREFECT_INTERNAL_LOGGING_LEVEL",
-                        "PREFECT_LOGGING_ROOT_LEVEL", "FOOTFALL_DEBUG")}
-    env["PREFECT_API_URL"] = PREFECT_API_URL.value()
-    env["COLUMNS"] = "100"
+    env = user_cli_env(columns=100)
     env["FOOTFALL_LOCK_WAIT_S"] = str(LOCK_WAIT_S)
 
     def run(*args: str, on_line=None, lock_wait_s: float = LOCK_WAIT_S, extra_env=None) -> Run:

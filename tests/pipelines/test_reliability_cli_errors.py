@@ -8,7 +8,6 @@ temporary server starts per command.
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 import sys
@@ -16,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import user_cli_env
 from tests.pipelines.test_reliability_db import (  # noqa: E402 - tests/ is a package (pytest rootdir on sys.path)
     _corrupt_a_block_of,
     _migrated,
@@ -36,13 +36,7 @@ def export(tmp_path_factory) -> Path:
 
 @pytest.fixture()
 def cli(prefect_harness, isolated_config):
-    from prefect.settings import PREFECT_API_URL
-
-    env = {k: v for k, v in os.environ.items()
-           if k not in ("PREFECT_LOGGING_LEVEL", "PREFECT_INTERNAL_LOGGING_LEVEL",
-                         "PREFECT_LOGGING_ROOT_LEVEL", "FOOTFALL_DEBUG")}
-    env["PREFECT_API_URL"] = PREFECT_API_URL.value()
-    env["COLUMNS"] = "80"
+    env = user_cli_env(columns=80)
 
     def run(*args: str, extra_env: dict | None = None, prefix: list[str] = ()) -> subprocess.CompletedProcess:
         return subprocess.run([*prefix, str(FOOTFALL), *args], capture_output=True, text=True,
