@@ -76,7 +76,7 @@ def sync(
             if applied and planned.db_existed:  # a migration changed the database under the plan
                 planned = t.replan(planned)
         summary = planned.summary()
-        s.decode_and_land(planned, summary, decode=t.decode_files, land=t.land_batch.submit)
+        s.decode_and_land(planned, summary, decode=t.submit_decode, land=t.submit_land)
         if build:
             progress.report("models", 0, 1)
             built, new_flags = t.build_models(settings.db, settings, date.fromisoformat(today) if today else None)

@@ -183,16 +183,23 @@ def decode_and_land(planned: SyncPlan, summary: SyncSummary, *, decode: Callable
     holds ``POOL_MIN_FILES`` files) while the previous batch lands. One writer: batches land one
     at a time and in order; the summary counts each batch once it has landed.
 
-    ``decode(items, ctx, pool)`` returns the batch's results (``decode_items``);
-    ``land(db, results, batch, settings, athlete_id)`` starts landing them (``land_batch``) and
-    returns a future (``.result()``). The flow passes its tasks: ``decode_files`` and
+    ``decode(items, ctx, pool)`` returns the batch's results (``decode_items``) or a future of
+    them (``.result()``); ``land(db, results, batch, settings, athlete_id)`` starts landing them
+    (``land_batch``) and returns a future. The flow passes its tasks: ``decode_files.submit`` and
     ``land_batch.submit``.
+
+    The pipeline keeps the decode workers busy (issue 17): batch k+1 is read and handed to the
+    workers *before* the sync waits for batch k's results, so the workers go on to k+1 the moment
+    k is done, instead of idling while this process reads the next files, waits for a landing
+    or for the slowest worker of a batch. In memory at once: the frames of the batch landing,
+    of the batch being collected, and the raw bytes of the batch queued behind it.
     """
     settings, plan = planned.settings, planned.plan
     progress.report("sources", 0, len(plan.sources))
     ctx = derive_context(settings)
     pool = None
     landing = None  # (future of land, its results, its batch): lands while the next decodes
+    decoding = None  # (batch, its results or a future of them): queued in the workers
 
     def finish_landing() -> None:
         nonlocal landing
@@ -201,6 +208,15 @@ def decode_and_land(planned: SyncPlan, summary: SyncSummary, *, decode: Callable
             landing = None
             summary.add(future.result(), results)
             summary.export_rows_without_file += len(batch.export_rows_without_file)
+
+    def collect_and_land() -> None:
+        nonlocal decoding, landing
+        batch, pending = decoding
+        decoding = None
+        results = batch.ready + (pending.result() if hasattr(pending, "result") else pending)
+        progress.report("files", len(results))
+        finish_landing()
+        landing = (land(settings.db, results, batch, settings, settings.athlete), results, batch)
 
     # one connection lands every batch (opened at the first landing, closed, and so
     # checkpointed once, when the last batch has landed): ``landing_connection``
@@ -213,13 +229,24 @@ def decode_and_land(planned: SyncPlan, summary: SyncSummary, *, decode: Callable
             ):
                 if pool is None and len(batch.items) >= POOL_MIN_FILES:
                     pool = make_executor(settings)
-                # the decode workers take this batch while the previous one lands
-                results = batch.ready + decode(batch.items, ctx, pool)
-                progress.report("files", len(results))
-                finish_landing()
-                landing = (land(settings.db, results, batch, settings, settings.athlete), results, batch)
+                ahead = (batch, decode(batch.items, ctx, pool))  # the workers queue it now
+                if decoding is not None:
+                    collect_and_land()
+                decoding = ahead
+            if decoding is not None:
+                collect_and_land()
             finish_landing()
         finally:
+            if decoding is not None:  # an error elsewhere: let the queued decoding end first
+                pending = decoding[1]
+                decoding = None
+                if pool is not None:
+                    pool.shutdown(wait=False, cancel_futures=True)
+                if hasattr(pending, "result"):
+                    try:
+                        pending.result()
+                    except Exception:  # noqa: BLE001 - the error already raised is the one to report
+                        pass
             if landing is not None:  # an error while the last batch landed: let it end first
                 try:
                     landing[0].result()
