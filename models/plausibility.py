@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
+import numpy as np
 import polars as pl
 
 from ingest import schema
@@ -181,6 +182,23 @@ def _bad(col: str, lower: float, upper: float, dtype) -> pl.Expr:
     return c.is_not_null() & ((c < lower) | (c > upper))
 
 
+def _any_bad(s: pl.Series, lower: float, upper: float) -> bool:
+    """Whether ``_bad`` holds for any value of ``s``: the same test on the column's numpy
+    values (a NULL is never bad, NaN and +-inf always are; an integer column compares as
+    float64 and a float32 one as float32, as polars does), without building an expression."""
+    nulls = s.null_count()
+    if nulls == s.len():
+        return False
+    v = s.to_numpy()  # NULL -> NaN (integers with NULLs become float64)
+    with np.errstate(invalid="ignore"):
+        bad = (v < lower) | (v > upper)
+        if v.dtype.kind == "f":
+            bad |= ~np.isfinite(v)
+    if nulls and bad.any():
+        bad &= s.is_not_null().to_numpy()
+    return bool(bad.any())
+
+
 def _null_out_of_bounds(df: pl.DataFrame, table: str, file_id: str, overrides,
                         checks: list[dict], mapping: dict[str, str] | None = None) -> pl.DataFrame:
     """Set values outside their bound (or NaN/inf) to NULL; one check row per activity x column."""
@@ -196,10 +214,7 @@ def _null_out_of_bounds(df: pl.DataFrame, table: str, file_id: str, overrides,
         elif b.name == "duration_s":
             upper = threshold("activity_max_duration_s", overrides)
         bounds[c] = (b, float(lower), float(upper))
-    counts = df.select(
-        [_bad(c, lo, hi, df.schema[c]).sum().alias(c) for c, (_, lo, hi) in bounds.items()]
-    ).row(0, named=True)
-    bad_cols = [c for c, n in counts.items() if n]
+    bad_cols = [c for c, (_, lo, hi) in bounds.items() if _any_bad(df.get_column(c), lo, hi)]
     if not bad_cols:
         return df
     for c in bad_cols:
