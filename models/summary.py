@@ -187,9 +187,25 @@ def derive_file(
     give the device's timer stops (FIT ``timer`` stop events), which ``models.gait`` reads as
     pauses. See ``models/quality.py`` for the checks.
     """
-    recs = schema.conform(records, "records").with_row_index("__row")
     laps = schema.conform(laps, "laps") if laps is not None else schema.empty("laps")
     events = schema.conform(events, "events") if events is not None else schema.empty("events")
+    base = schema.conform(records, "records")
+    if activities.height == 1 and _one_activity_in_order(base, activities["activity_id"][0]):
+        # the usual file: every record belongs to its one activity, already in record order, so
+        # the split by activity, the sort and the reassembly below would give these rows back
+        act = activities.row(0, named=True)
+        aid = act.get("activity_id")
+        part_out, derived = _derive_one(
+            act, base, laps=laps.filter(pl.col("activity_id") == aid),
+            stops_s=q.timer_stop_seconds(events, aid), athlete=athlete, overrides=overrides,
+            in_order=True,
+        )
+        row, row_checks = _metrics_row(act, derived, athlete, overrides)
+        checks = [{"activity_id": aid, **c} for c in derived["checks"] + row_checks]
+        metrics = schema.conform(pl.DataFrame([row]), "activity_metrics")
+        out = schema.conform(part_out.select(base.columns), "records")
+        return DerivedFile(out, metrics, q.checks_frame(checks))
+    recs = base.with_row_index("__row")
     out_parts: list[pl.DataFrame] = []
     rows: list[dict[str, Any]] = []
     checks: list[dict[str, Any]] = []
@@ -235,6 +251,28 @@ def derive_activity(
 # --------------------------------------------------------------------------------------------
 
 
+def _in_record_order(records: pl.DataFrame) -> bool:
+    """The rows are already as ``sort("record_index", nulls_last=True, maintain_order=True)``
+    leaves them: no NULL index, never decreasing (the sort is stable, so it would keep them)."""
+    ri = records.get_column("record_index")
+    if ri.null_count():
+        return False
+    v = ri.to_numpy()
+    return bool(v.size < 2 or np.all(v[1:] >= v[:-1]))
+
+
+def _one_activity_in_order(records: pl.DataFrame, activity_id: Any) -> bool:
+    """Every record belongs to ``activity_id`` (none NULL) and they are in record order."""
+    if activity_id is None:
+        return False
+    aid = records.get_column("activity_id")
+    if aid.null_count():
+        return False
+    if records.height and not (aid == activity_id).all():
+        return False
+    return _in_record_order(records)
+
+
 def _as_dict(activity: dict[str, Any] | pl.DataFrame) -> dict[str, Any]:
     if isinstance(activity, pl.DataFrame):
         if activity.height != 1:
@@ -273,13 +311,29 @@ def _segment_starts(secs: np.ndarray, laps: pl.DataFrame | None, fmt: str | None
     return starts
 
 
-def _clean_track(secs, lat, lon, starts: np.ndarray, ceiling: float, overrides) -> trk.TrackResult:
-    """``track.clean_track`` over each segment (see ``_segment_starts``), results combined."""
+def _clean_track(secs, lat, lon, starts: np.ndarray, ceiling: float, overrides,
+                 steps: dict | None = None) -> trk.TrackResult:
+    """``track.clean_track`` over each segment (see ``_segment_starts``), results combined.
+
+    ``steps``: a dict kept by the caller between the cleanings of one track (different
+    ceilings), so that each segment's haversine steps are computed once (``track.Steps``)."""
+    steps = {} if steps is None else steps
+
+    def segment(a: int, b: int) -> tuple:
+        if (a, b) not in steps:
+            la, lo = (lat, lon) if (a, b) == (0, len(secs)) else (lat[a:b], lon[a:b])
+            steps[(a, b)] = (secs[a:b], la, lo, trk.Steps(la, lo))
+        return steps[(a, b)]
+
     if not starts.any():
-        return trk.clean_track(secs, lat, lon, max_speed_mps=ceiling, overrides=overrides)
+        _, la, lo, st = segment(0, len(secs))
+        return trk.clean_track(secs, la, lo, max_speed_mps=ceiling, overrides=overrides, steps=st)
     bounds = [0, *np.flatnonzero(starts).tolist(), len(secs)]
-    parts = [trk.clean_track(secs[a:b], lat[a:b], lon[a:b], max_speed_mps=ceiling, overrides=overrides)
-             for a, b in zip(bounds[:-1], bounds[1:]) if b > a]
+    parts = []
+    for a, b in zip(bounds[:-1], bounds[1:]):
+        if b > a:
+            t_, la, lo, st = segment(a, b)
+            parts.append(trk.clean_track(t_, la, lo, max_speed_mps=ceiling, overrides=overrides, steps=st))
 
     def total(vals):
         vals = [v for v in vals if v is not None]
@@ -370,6 +424,7 @@ def _derive_one(
     athlete: AthleteProfile | None,
     overrides: dict[str, float] | None,
     file_summary: bool = True,
+    in_order: bool = False,
 ) -> tuple[pl.DataFrame, dict[str, Any]]:
     """(one activity's records with derived columns, derived metrics dict).
 
@@ -378,8 +433,12 @@ def _derive_one(
     (``models.sport``), then re-clean with the decided sport's ceiling and derive motion again
     when the kept positions changed or the decision moved the activity on or off foot.
     ``file_summary`` False: the session and laps are not candidates (``derive_from_records``).
+    ``in_order``: ``records`` are conformed and in record order already (``derive_file``).
     """
-    records = schema.conform(records, "records").sort("record_index", nulls_last=True, maintain_order=True)
+    if not in_order:
+        records = schema.conform(records, "records")
+        if not _in_record_order(records):
+            records = records.sort("record_index", nulls_last=True, maintain_order=True)
     # stops_s None: the file records no timer events (GPX/TCX, or a FIT without them); an empty
     # array: the device writes timer events and stopped nowhere (models.gait.sample_durations)
     label = act.get("sport")
@@ -393,7 +452,8 @@ def _derive_one(
 
     seg = _segment_starts(secs, laps, fmt)
     ceiling0 = trk.speed_ceiling_mps(None, overrides)
-    tr = _clean_track(secs, lat, lon, seg, ceiling0, overrides)
+    steps: dict = {}  # the track's haversine steps, shared by both cleanings
+    tr = _clean_track(secs, lat, lon, seg, ceiling0, overrides, steps)
     mo = _motion(records, label, act.get("cadence_raw_unit"), keep=tr.keep, counter=counter,
                  seg_starts=seg, stops_s=stops_s, overrides=overrides)
 
@@ -413,7 +473,7 @@ def _derive_one(
 
     ceiling = trk.speed_ceiling_mps(sport, overrides)
     if ceiling != ceiling0:
-        tr = _clean_track(secs, lat, lon, seg, ceiling, overrides)
+        tr = _clean_track(secs, lat, lon, seg, ceiling, overrides, steps)
     # motion depends on the sport only through "not on foot" (models.cadence, models.gait)
     if (cad.is_foot_sport(sport) is False) != (cad.is_foot_sport(label) is False) \
             or not np.array_equal(tr.keep, mo["keep"]):
