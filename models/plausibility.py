@@ -15,6 +15,12 @@ Bounds live in ``models/thresholds.py`` (``BOUNDS`` per quantity; the time-span 
 
 Nothing is silent: every refusal, drop and NULL gives one ``value_checks`` row per file x
 activity x table x column (``ingest.schema.VALUE_CHECKS``). Pure: polars and numpy.
+
+Determinism: the same bytes give the same rows whenever they are checked. The end of the time
+window (now + 1 day) depends on the clock, so a time-window row stores ``lower_bound`` (the FIT
+epoch) and ``upper_bound`` NULL (``FUTURE_BOUND_STORED``); its ``bound_name`` and ``reason`` say
+which end was crossed ("after now + 1 day"). Whether a date is in the future is still decided
+with the clock: only a file dated within a day of the check can land differently later.
 """
 
 from __future__ import annotations
@@ -95,6 +101,10 @@ ROW_TIMES = {"records": "recorded_at", "events": "recorded_at", "developer_value
 NULL_TIMES = {"laps": ("started_at", "ended_at")}
 
 TIME_UNIT = "s since 1970-01-01 UTC"
+#: ``value_checks.upper_bound`` of a time-window row (footfall's choice): NULL, not the checking
+#: clock + plausible_future_slack_s. That end moves with the clock, so storing it made two checks
+#: of the same bytes land different rows; the rows name it instead (bound_name, reason).
+FUTURE_BOUND_STORED = None
 #: A record's position is set NULL as a whole when either coordinate is refused.
 POSITION = ("latitude_deg", "longitude_deg")
 ACTIVITY_TABLES = ("activities", "laps", "records", "events", "developer_values", "field_sources")
@@ -149,7 +159,7 @@ def _refusals(acts: pl.DataFrame, lo: int, hi: int, overrides) -> dict[str, list
         pl.col("elapsed_time_s").cast(pl.Float64).alias("el"),
     )
     out: dict[str, list[tuple]] = {}
-    lo_s, hi_s = lo / 1e6, hi / 1e6
+    lo_s, hi_s = lo / 1e6, FUTURE_BOUND_STORED
     for aid, s, e, el in t.iter_rows():
         why = []
         if s is not None and s < lo:
@@ -261,7 +271,7 @@ def _drop_bad_times(df: pl.DataFrame, table: str, col: str, lo: int, hi: int, fi
     for aid, n, mn, mx in g.iter_rows():
         dropped[aid] = int(n)
         checks.append(_check_row(
-            file_id, aid, table, col, "row_dropped", n, mn / 1e6, mx / 1e6, lo / 1e6, hi / 1e6,
+            file_id, aid, table, col, "row_dropped", n, mn / 1e6, mx / 1e6, lo / 1e6, FUTURE_BOUND_STORED,
             TIME_UNIT, "plausible_earliest_unix_s" if mn < lo else "plausible_future_slack_s",
             f"{n} rows dated outside {_day(lo)}..now + 1 day ({_iso(mn)} to {_iso(mx)})"))
     return df.filter(~bad), dropped
@@ -280,7 +290,7 @@ def _null_bad_times(df: pl.DataFrame, table: str, cols, lo: int, hi: int, file_i
              .agg(pl.len().alias("n"), us.min().alias("mn"), us.max().alias("mx")))
         for aid, n, mn, mx in g.iter_rows():
             checks.append(_check_row(
-                file_id, aid, table, col, "set_null", n, mn / 1e6, mx / 1e6, lo / 1e6, hi / 1e6,
+                file_id, aid, table, col, "set_null", n, mn / 1e6, mx / 1e6, lo / 1e6, FUTURE_BOUND_STORED,
                 TIME_UNIT, "plausible_earliest_unix_s" if mn < lo else "plausible_future_slack_s",
                 f"{n} times outside {_day(lo)}..now + 1 day ({_iso(mn)} to {_iso(mx)})"))
         df = df.with_columns(pl.when(bad).then(None).otherwise(pl.col(col)).alias(col))
