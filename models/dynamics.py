@@ -33,6 +33,7 @@ from __future__ import annotations
 import numpy as np
 import polars as pl
 
+from models.frames import put_columns
 from models.thresholds import value as threshold
 
 #: Columns cleaned here, with the rule family that applies.
@@ -98,7 +99,7 @@ def clean_dynamics(
         if not counts[col] and int(present.sum()) == records.height - nulls:
             continue  # nothing set NULL and no NaN to turn into NULL: the column stays as it is
         exprs.append(pl.Series(col, np.where(valid, v, np.nan), nan_to_null=True).cast(records.schema[col]))
-    return (records.with_columns(exprs) if exprs else records), counts
+    return put_columns(records, exprs), counts
 
 
 def _mean(values: pl.Series) -> float | None:

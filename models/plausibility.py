@@ -124,6 +124,17 @@ def _us(col: str) -> pl.Expr:
     return pl.col(col).cast(pl.Datetime("us")).dt.epoch("us")
 
 
+def _us_np(s: pl.Series) -> tuple[np.ndarray, np.ndarray]:
+    """``_us`` of a column without a query plan: (int64 microseconds, not-NULL mask); the value
+    under a NULL is meaningless. The physical value of a Datetime("us") is its epoch in us."""
+    s = s.cast(pl.Datetime("us"))
+    v = s.to_numpy()  # datetime64[us], NaT under a NULL
+    ok = ~np.isnat(v)
+    if int(v.size - ok.sum()) != s.null_count():  # a value that is NaT's own bit pattern
+        ok = s.is_not_null().to_numpy()
+    return v.view(np.int64), ok
+
+
 def _iso(us: int | None) -> str:
     if us is None:
         return "?"
@@ -152,15 +163,14 @@ def _refusals(acts: pl.DataFrame, lo: int, hi: int, overrides) -> dict[str, list
     """activity_id -> [(column, value_us_or_s, bound_name, lower, upper, unit, why)]."""
     max_dur_s = threshold("activity_max_duration_s", overrides)
     slack = _slack(overrides)
-    t = acts.select(
-        "activity_id",
-        _us("started_at").alias("s"),
-        _us("ended_at").alias("e"),
-        pl.col("elapsed_time_s").cast(pl.Float64).alias("el"),
-    )
+    (s_us, s_ok), (e_us, e_ok) = _us_np(acts["started_at"]), _us_np(acts["ended_at"])
+    rows = zip(acts["activity_id"].to_list(),
+               [int(v) if ok else None for v, ok in zip(s_us.tolist(), s_ok.tolist())],
+               [int(v) if ok else None for v, ok in zip(e_us.tolist(), e_ok.tolist())],
+               acts["elapsed_time_s"].cast(pl.Float64).to_list())
     out: dict[str, list[tuple]] = {}
     lo_s, hi_s = lo / 1e6, FUTURE_BOUND_STORED
-    for aid, s, e, el in t.iter_rows():
+    for aid, s, e, el in rows:
         why = []
         if s is not None and s < lo:
             why.append(("started_at", s / 1e6, "plausible_earliest_unix_s", lo_s, hi_s, TIME_UNIT,
@@ -201,11 +211,16 @@ def _any_bad(s: pl.Series, lower: float, upper: float) -> bool:
         return False
     v = s.to_numpy()  # NULL -> NaN (integers with NULLs become float64)
     with np.errstate(invalid="ignore"):
-        bad = (v < lower) | (v > upper)
+        bad = (v < lower) | (v > upper)  # False for NaN
         if v.dtype.kind == "f":
-            bad |= ~np.isfinite(v)
-    if nulls and bad.any():
-        bad &= s.is_not_null().to_numpy()
+            odd = ~np.isfinite(v)  # NaN (a NULL's or a value's) and +-inf
+            if nulls:
+                nan = np.isnan(v)
+                if int(nan.sum()) == nulls:  # every NaN is a NULL: only inf is bad
+                    odd &= ~nan
+                else:
+                    odd &= s.is_not_null().to_numpy()
+            bad |= odd
     return bool(bad.any())
 
 
@@ -213,7 +228,8 @@ def _null_out_of_bounds(df: pl.DataFrame, table: str, file_id: str, overrides,
                         checks: list[dict], mapping: dict[str, str] | None = None) -> pl.DataFrame:
     """Set values outside their bound (or NaN/inf) to NULL; one check row per activity x column."""
     mapping = COLUMN_BOUNDS.get(table, {}) if mapping is None else mapping
-    cols = [(c, BOUNDS[b]) for c, b in mapping.items() if c in df.columns]
+    have = set(df.columns)
+    cols = [(c, BOUNDS[b]) for c, b in mapping.items() if c in have]
     if df.height == 0 or not cols:
         return df
     bounds = {}
@@ -257,9 +273,19 @@ def _null_out_of_bounds(df: pl.DataFrame, table: str, file_id: str, overrides,
     )
 
 
+def _times_inside(s: pl.Series, lo: int, hi: int) -> bool:
+    """Every non-NULL time of ``s`` is inside lo..hi (us since 1970): the test of ``_us`` on the
+    column's microseconds, read natively (the physical value of a Datetime("us"))."""
+    if s.null_count() == s.len():
+        return True
+    us, ok = _us_np(s)
+    us = us[ok]
+    return bool(us.min() >= lo and us.max() <= hi)
+
+
 def _drop_bad_times(df: pl.DataFrame, table: str, col: str, lo: int, hi: int, file_id: str,
                     checks: list[dict]) -> tuple[pl.DataFrame, dict[str, int]]:
-    if df.height == 0:
+    if df.height == 0 or _times_inside(df.get_column(col), lo, hi):
         return df, {}
     us = _us(col)
     bad = us.is_not_null() & ((us < lo) | (us > hi))
@@ -282,6 +308,8 @@ def _null_bad_times(df: pl.DataFrame, table: str, cols, lo: int, hi: int, file_i
     if df.height == 0:
         return df
     for col in cols:
+        if _times_inside(df.get_column(col), lo, hi):
+            continue
         us = _us(col)
         bad = us.is_not_null() & ((us < lo) | (us > hi))
         if not df.select(bad.any()).item():
@@ -335,13 +363,11 @@ def _no_distance_jump(rec: pl.DataFrame, vmax: float) -> bool:
     ds = rec.get_column("distance_m")
     if not ds.dtype.is_float():
         return False
-    has_d = ds.is_not_null().to_numpy()
     d = ds.to_numpy()  # NULL -> NaN
-    if np.isnan(d[has_d]).any():
+    has_d = ~np.isnan(d)
+    if int(d.size - has_d.sum()) != ds.null_count():  # a NaN of its own
         return False
-    ts = rec.get_column("recorded_at").cast(pl.Datetime("us")).dt.epoch("us")
-    has_t = ts.is_not_null().to_numpy()
-    t = ts.fill_null(0).to_numpy()
+    t, has_t = _us_np(rec.get_column("recorded_at"))
     pos = np.arange(rec.height)
     # the previous record with a distance (and, for its time, with a time too), as the polars
     # plan's shift(1).forward_fill() finds them; -1: none
@@ -362,6 +388,8 @@ def _null_too_fast_totals(df: pl.DataFrame, table: str, file_id: str, checks: li
     if df.height == 0 or "distance_m" not in df.columns or not cols:
         return df
     vmax = float(BOUNDS["speed_mps"].upper)
+    if _no_fast_total(df, cols, vmax):
+        return df
     secs = pl.max_horizontal([pl.col(c) for c in cols]).clip(lower_bound=1.0)
     speed = pl.col("distance_m") / secs
     bad = pl.col("distance_m").is_not_null() & secs.is_not_null() & (speed > vmax)
@@ -374,6 +402,27 @@ def _null_too_fast_totals(df: pl.DataFrame, table: str, file_id: str, checks: li
             f"the distance implies an average of {v:.3g} m/s, above {vmax:g} m/s "
             f"({BOUNDS['speed_mps'].source})"))
     return df.with_columns(pl.when(bad).then(None).otherwise(pl.col("distance_m")).alias("distance_m"))
+
+
+def _floats_no_nan(s: pl.Series) -> np.ndarray | None:
+    """The column as float64 (NULL -> NaN), or None when it holds a NaN of its own."""
+    v = s.cast(pl.Float64).to_numpy()
+    return None if int(np.isnan(v).sum()) != s.null_count() else v
+
+
+def _no_fast_total(df: pl.DataFrame, cols: list[str], vmax: float) -> bool:
+    """True when ``_null_too_fast_totals`` would find nothing: the same test in numpy (NULL
+    ignored by the max over the times, as ``max_horizontal`` does); False: "ask polars"."""
+    d = _floats_no_nan(df.get_column("distance_m"))
+    times = [_floats_no_nan(df.get_column(c)) for c in cols]
+    if d is None or any(t is None for t in times):
+        return False
+    secs = times[0]
+    for t in times[1:]:
+        secs = np.fmax(secs, t)  # NaN (NULL) only where every time is NULL
+    secs = np.maximum(secs, 1.0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return not bool(np.any(~np.isnan(d) & ~np.isnan(secs) & (d / secs > vmax)))
 
 
 #: activity_metrics columns (derived by models/ from the checked records) bounded once more.

@@ -71,6 +71,7 @@ from models import gait as gt
 from models import quality as q
 from models import sport as sp
 from models import track as trk
+from models.frames import put_columns
 from models.load import AthleteProfile, trimp_banister
 from models.thresholds import value as threshold
 
@@ -122,9 +123,9 @@ def elevation_gain_loss(
         return None, None
     h = threshold("elevation_hysteresis_m", overrides)
     gain = loss = 0.0
-    ref = alt[0]
+    ref = float(alt[0])
     direction = 0
-    for a in alt[1:]:
+    for a in alt[1:].tolist():  # Python floats: the same IEEE arithmetic, without numpy scalars
         d = a - ref
         if direction > 0:
             if d > 0:
@@ -202,8 +203,9 @@ def derive_file(
         )
         row, row_checks = _metrics_row(act, derived, athlete, overrides)
         checks = [{"activity_id": aid, **c} for c in derived["checks"] + row_checks]
-        metrics = schema.conform(pl.DataFrame([row]), "activity_metrics")
-        out = schema.conform(part_out.select(base.columns), "records")
+        metrics = _metrics_frame(row)
+        out = part_out if part_out.columns == base.columns else part_out.select(base.columns)
+        out = schema.conform(out, "records")
         return DerivedFile(out, metrics, q.checks_frame(checks))
     recs = base.with_row_index("__row")
     out_parts: list[pl.DataFrame] = []
@@ -249,6 +251,19 @@ def derive_activity(
 
 
 # --------------------------------------------------------------------------------------------
+
+
+def _metrics_frame(row: dict[str, Any]) -> pl.DataFrame:
+    """``schema.conform(pl.DataFrame([row]), "activity_metrics")`` built column by column with
+    the same casts (non-strict), without a query plan over ~60 columns."""
+    cols = schema.ACTIVITY_METRICS
+    if any(k not in cols for k in row):  # conform says which column is not in the schema
+        return schema.conform(pl.DataFrame([row]), "activity_metrics")
+    return pl.DataFrame([
+        pl.Series(name, [row[name]]).cast(dtype, strict=False) if name in row
+        else pl.Series(name, [None], dtype=dtype)
+        for name, dtype in cols.items()
+    ])
 
 
 def _in_record_order(records: pl.DataFrame) -> bool:
@@ -365,6 +380,14 @@ def _step_m(rec_dist: np.ndarray, lat: np.ndarray, lon: np.ndarray, keep: np.nda
     return np.where(seg_starts, np.nan, step)
 
 
+def _gait_array(gait: list[str | None]) -> np.ndarray:
+    """The gait labels as an object array with "" for no label (``x or ""`` per sample)."""
+    g = np.asarray(gait, dtype=object)
+    if g.size:
+        g[(g == None) | (g == "")] = ""  # noqa: E711  (elementwise)
+    return g
+
+
 def _motion(
     records: pl.DataFrame,
     sport: str | None,
@@ -407,7 +430,7 @@ def _motion(
         gait = gt.smooth_gait(gt.classify_gait(moving, spm, speed, overrides=overrides), dt, overrides=overrides)
     run_s = walk_s = None
     if foot is not False and n:
-        g = np.array([x or "" for x in gait])
+        g = _gait_array(gait)
         if np.any(g != ""):
             run_s, walk_s = float(dt[g == "run"].sum()), float(dt[g == "walk"].sum())
     return {"foot": foot, "dt": dt, "speed": speed, "raw_cad": raw_cad, "moving": moving, "spm": spm,
@@ -487,24 +510,25 @@ def _derive_one(
     foot, dt, speed, moving, spm, gait = (mo[k] for k in ("foot", "dt", "speed", "moving", "spm", "gait"))
     unit, cad_source = mo["unit"], mo["cad_source"]
     cleaned, rejected = dyn.clean_dynamics(records, spm, speed, overrides=overrides)
-    out = cleaned.with_columns(
-        pl.Series("cadence_spm", spm, dtype=pl.Float64).fill_nan(None),
-        pl.Series("is_moving", moving, dtype=pl.Float64).fill_nan(None).cast(pl.Boolean),
+    out = put_columns(cleaned, [
+        pl.Series("cadence_spm", spm, dtype=pl.Float64, nan_to_null=True),
+        pl.Series("is_moving", moving, dtype=pl.Float64, nan_to_null=True).cast(pl.Boolean),
         pl.Series("gait", gait, dtype=pl.Utf8),
         pl.Series("grade_pct", grade_pct(_floats(records, "altitude_m"), rec_dist,
-                                         overrides=overrides), dtype=pl.Float64).fill_nan(None),
-    )
+                                         overrides=overrides), dtype=pl.Float64, nan_to_null=True),
+    ])
 
     # --- activity-level values from the records ---
-    timed = out["recorded_at"].drop_nulls()
-    elapsed = (timed.max() - timed.min()).total_seconds() if timed.len() else None
+    timed = out["recorded_at"]
+    elapsed = ((timed.max() - timed.min()).total_seconds()
+               if timed.null_count() < timed.len() else None)  # max/min skip NULLs
     mv = moving == 1.0
     moving_time = float(dt[mv].sum()) if np.any(~np.isnan(moving)) else (float(dt.sum()) if n else None)
 
     run_time = walk_time = intervals = longest_bout = None
     cad_run = gct_run = None
     if foot is not False and n:
-        g = np.array([x or "" for x in gait])
+        g = _gait_array(gait)
         if np.any(g != ""):
             run_time = float(dt[g == "run"].sum())
             walk_time = float(dt[g == "walk"].sum())

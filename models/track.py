@@ -364,19 +364,24 @@ def _speed_chain(t, lat, lon, keep, max_speed_mps, lookback: int, steps: Steps |
         feas[:, o - 1] = feasible(o)
     # best[q]: kept positions in the best chain ending at q; a jump (no feasible predecessor in
     # the lookback) costs lb + 1 positions, so it is taken only when nothing else connects
-    best = np.ones(n, dtype=float)
-    prev = np.full(n, -1)
+    # plain Python floats and lists: the same arithmetic as numpy's, without a numpy call (and
+    # its overhead) for each of the lookback's few values at every point
+    best = [1.0] * n
+    prev = [-1] * n
     penalty = lb + 1.0
+    feas_rows = feas.tolist()
     for q in range(1, n):
-        lo_q = max(0, q - lb)
-        cand = best[lo_q:q][::-1]  # offsets 1..m
-        m = cand.size
-        ok = feas[q, :m]
-        score = np.where(ok, cand + 1.0, cand + 1.0 - penalty)
-        o = int(np.argmax(score))  # ties: the nearest predecessor
-        if score[o] > 1.0 or (score[o] == 1.0 and ok[o]):
-            best[q] = score[o]
-            prev[q] = q - 1 - o
+        ok = feas_rows[q]
+        top = None
+        o_top = 0
+        for o in range(min(q, lb)):  # offsets 1..m, nearest first
+            v = best[q - 1 - o] + 1.0 if ok[o] else best[q - 1 - o] + 1.0 - penalty
+            if top is None or v > top:  # ties: the nearest predecessor (numpy's argmax)
+                top, o_top = v, o
+        if top > 1.0 or (top == 1.0 and ok[o_top]):
+            best[q] = top
+            prev[q] = q - 1 - o_top
+    best = np.asarray(best)
     end = int(np.argmax(best))
     on = np.zeros(n, dtype=bool)
     q = end
