@@ -461,6 +461,14 @@ def check_metrics(dec, metrics: pl.DataFrame | None, *, overrides: dict | None =
     return metrics
 
 
+_NO_CHECKS = schema.empty("value_checks")
+
+
+def _no_checks() -> pl.DataFrame:
+    """``schema.empty("value_checks")``: a copy of one built once (a clone shares no state)."""
+    return _NO_CHECKS.clone()
+
+
 def check_decoded(dec, *, now: datetime | None = None, overrides: dict | None = None):
     """Apply the plausibility bounds to an ``ingest.decode.Decoded`` in place; return it.
 
@@ -470,7 +478,7 @@ def check_decoded(dec, *, now: datetime | None = None, overrides: dict | None = 
     checks: list[dict] = []
     acts = dec.activities
     if acts is None or acts.height == 0:
-        dec.value_checks = schema.empty("value_checks")
+        dec.value_checks = _no_checks()
         return dec
     lo, hi = time_window(now, overrides)
     fid = dec.file_id
@@ -547,5 +555,5 @@ def check_decoded(dec, *, now: datetime | None = None, overrides: dict | None = 
         note = "; ".join(notes) + " (see value_checks)"
         dec.reason = f"{dec.reason}; {note}" if dec.reason else note
     dec.value_checks = (schema.conform(pl.DataFrame(checks, infer_schema_length=None), "value_checks")
-                        if checks else schema.empty("value_checks"))
+                        if checks else _no_checks())
     return dec

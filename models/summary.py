@@ -197,7 +197,7 @@ def derive_file(
         act = activities.row(0, named=True)
         aid = act.get("activity_id")
         part_out, derived = _derive_one(
-            act, base, laps=laps.filter(pl.col("activity_id") == aid),
+            act, base, laps=laps if _all_of(laps, aid) else laps.filter(pl.col("activity_id") == aid),
             stops_s=q.timer_stop_seconds(events, aid), athlete=athlete, overrides=overrides,
             in_order=True,
         )
@@ -274,6 +274,12 @@ def _in_record_order(records: pl.DataFrame) -> bool:
         return False
     v = ri.to_numpy()
     return bool(v.size < 2 or np.all(v[1:] >= v[:-1]))
+
+
+def _all_of(df: pl.DataFrame, activity_id: Any) -> bool:
+    """Every row of ``df`` belongs to ``activity_id`` (a filter on it would keep them all)."""
+    aid = df.get_column("activity_id")
+    return activity_id is not None and aid.null_count() == 0 and bool((aid == activity_id).all())
 
 
 def _one_activity_in_order(records: pl.DataFrame, activity_id: Any) -> bool:
@@ -532,10 +538,16 @@ def _derive_one(
         if np.any(g != ""):
             run_time = float(dt[g == "run"].sum())
             walk_time = float(dt[g == "walk"].sum())
-            bouts = gt.gait_bouts(gait, dt)
-            intervals = gt.run_walk_intervals(bouts)
-            runs = bouts.filter(pl.col("gait") == "run")["duration_s"]
-            longest_bout = float(runs.max()) if runs.len() else 0.0
+            # gt.gait_bouts's bouts, without the frame: labels and durations
+            b_idx, b_labels, b_first, _ = gt._moving_runs(gait)
+            b_secs = gt._bout_seconds(dt, b_idx, b_first)
+            intervals = gt.run_walk_intervals_of(b_labels)
+            runs = b_secs[np.asarray(b_labels, dtype=object) == "run"] if b_labels else b_secs[:0]
+            if np.isnan(runs).any():  # polars' max, as before, decides what NaN means
+                runs = pl.Series(runs)
+                longest_bout = float(runs.max()) if runs.len() else 0.0
+            else:
+                longest_bout = float(runs.max()) if runs.size else 0.0
         is_run_sample = g == "run"
         if np.any(is_run_sample) and cad_source != "none":
             cad_run = cad.average_cadence_spm(np.where(is_run_sample, spm, np.nan), dt)
