@@ -2,13 +2,15 @@
 
 CONTRACT (fixed): pure numpy, no polars frames needed.
 
-``clean_track(seconds, lat_deg, lon_deg, *, max_speed_mps, overrides=None) -> TrackResult``
+``clean_track(seconds, lat_deg, lon_deg, *, max_speed_mps, overrides=None, steps=None) -> TrackResult``
     ``seconds``: epoch seconds per record (NaN when untimed), in record order; lat/lon in
     degrees (NaN where a record has no position). Drops positions that are impossible for the
     activity: duplicate and out-of-order timestamps, steps faster than ``max_speed_mps`` (the
     sport's ceiling, from ``models/thresholds.py``), out-and-back jumps (a spike that returns),
     interleaved position streams. ``keep`` is aligned with the input (False for a dropped or
-    unpositioned record). Distances are haversine sums (``ingest.geo.haversine_m``).
+    unpositioned record). Distances are haversine sums (``ingest.geo.haversine_m``). ``steps``
+    (optional, a ``Steps`` of the same lat/lon) shares the haversine steps between cleanings of
+    one track with different ceilings (``models.summary``); the result is the same without it.
 
 ``cumulative_distance_m(distance_m) -> float | None``
     The distance a cumulative counter covered, robust to backwards jitter (a 2 Hz counter that
