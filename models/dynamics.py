@@ -33,6 +33,7 @@ from __future__ import annotations
 import numpy as np
 import polars as pl
 
+from models.frames import put_columns
 from models.thresholds import value as threshold
 
 #: Columns cleaned here, with the rule family that applies.
@@ -82,6 +83,10 @@ def clean_dynamics(
     for col in ALL_COLUMNS:
         if col not in records.columns:
             continue
+        nulls = records[col].null_count()
+        if nulls == records.height:  # no value at all: nothing to clean
+            counts[col] = 0
+            continue
         v = np.array(records[col].cast(pl.Float64).to_numpy(), dtype=float)  # NULL -> NaN
         present = ~np.isnan(v)
         if col in CONTACT_COLUMNS:
@@ -91,8 +96,10 @@ def clean_dynamics(
         else:
             valid = present & (v > 0)
         counts[col] = int((present & ~valid).sum())
+        if not counts[col] and int(present.sum()) == records.height - nulls:
+            continue  # nothing set NULL and no NaN to turn into NULL: the column stays as it is
         exprs.append(pl.Series(col, np.where(valid, v, np.nan), nan_to_null=True).cast(records.schema[col]))
-    return (records.with_columns(exprs) if exprs else records), counts
+    return put_columns(records, exprs), counts
 
 
 def _mean(values: pl.Series) -> float | None:

@@ -322,7 +322,11 @@ def _moving_runs(gait: list[str | None]) -> tuple[np.ndarray, list[str], np.ndar
 
 def run_walk_intervals(bouts: pl.DataFrame) -> int:
     """Walk bouts with a run bout before and after them (walk breaks inside a run)."""
-    labels = bouts["gait"].to_list()
+    return run_walk_intervals_of(bouts["gait"].to_list())
+
+
+def run_walk_intervals_of(labels: list[str]) -> int:
+    """``run_walk_intervals`` on the bouts' labels, in order."""
     return sum(
         1
         for k, g in enumerate(labels)

@@ -14,13 +14,20 @@ Bounds live in ``models/thresholds.py`` (``BOUNDS`` per quantity; the time-span 
 3. **Values outside their bound, NaN or infinite, become NULL** (laps and activities too).
 
 Nothing is silent: every refusal, drop and NULL gives one ``value_checks`` row per file x
-activity x table x column (``ingest.schema.VALUE_CHECKS``). Pure: polars only.
+activity x table x column (``ingest.schema.VALUE_CHECKS``). Pure: polars and numpy.
+
+Determinism: the same bytes give the same rows whenever they are checked. The end of the time
+window (now + 1 day) depends on the clock, so a time-window row stores ``lower_bound`` (the FIT
+epoch) and ``upper_bound`` NULL (``FUTURE_BOUND_STORED``); its ``bound_name`` and ``reason`` say
+which end was crossed ("after now + 1 day"). Whether a date is in the future is still decided
+with the clock: only a file dated within a day of the check can land differently later.
 """
 
 from __future__ import annotations
 
 from datetime import datetime, timezone
 
+import numpy as np
 import polars as pl
 
 from ingest import schema
@@ -94,6 +101,10 @@ ROW_TIMES = {"records": "recorded_at", "events": "recorded_at", "developer_value
 NULL_TIMES = {"laps": ("started_at", "ended_at")}
 
 TIME_UNIT = "s since 1970-01-01 UTC"
+#: ``value_checks.upper_bound`` of a time-window row (footfall's choice): NULL, not the checking
+#: clock + plausible_future_slack_s. That end moves with the clock, so storing it made two checks
+#: of the same bytes land different rows; the rows name it instead (bound_name, reason).
+FUTURE_BOUND_STORED = None
 #: A record's position is set NULL as a whole when either coordinate is refused.
 POSITION = ("latitude_deg", "longitude_deg")
 ACTIVITY_TABLES = ("activities", "laps", "records", "events", "developer_values", "field_sources")
@@ -111,6 +122,17 @@ def time_window(now: datetime | None = None, overrides: dict | None = None) -> t
 
 def _us(col: str) -> pl.Expr:
     return pl.col(col).cast(pl.Datetime("us")).dt.epoch("us")
+
+
+def _us_np(s: pl.Series) -> tuple[np.ndarray, np.ndarray]:
+    """``_us`` of a column without a query plan: (int64 microseconds, not-NULL mask); the value
+    under a NULL is meaningless. The physical value of a Datetime("us") is its epoch in us."""
+    s = s.cast(pl.Datetime("us"))
+    v = s.to_numpy()  # datetime64[us], NaT under a NULL
+    ok = ~np.isnat(v)
+    if int(v.size - ok.sum()) != s.null_count():  # a value that is NaT's own bit pattern
+        ok = s.is_not_null().to_numpy()
+    return v.view(np.int64), ok
 
 
 def _iso(us: int | None) -> str:
@@ -141,15 +163,14 @@ def _refusals(acts: pl.DataFrame, lo: int, hi: int, overrides) -> dict[str, list
     """activity_id -> [(column, value_us_or_s, bound_name, lower, upper, unit, why)]."""
     max_dur_s = threshold("activity_max_duration_s", overrides)
     slack = _slack(overrides)
-    t = acts.select(
-        "activity_id",
-        _us("started_at").alias("s"),
-        _us("ended_at").alias("e"),
-        pl.col("elapsed_time_s").cast(pl.Float64).alias("el"),
-    )
+    (s_us, s_ok), (e_us, e_ok) = _us_np(acts["started_at"]), _us_np(acts["ended_at"])
+    rows = zip(acts["activity_id"].to_list(),
+               [int(v) if ok else None for v, ok in zip(s_us.tolist(), s_ok.tolist())],
+               [int(v) if ok else None for v, ok in zip(e_us.tolist(), e_ok.tolist())],
+               acts["elapsed_time_s"].cast(pl.Float64).to_list())
     out: dict[str, list[tuple]] = {}
-    lo_s, hi_s = lo / 1e6, hi / 1e6
-    for aid, s, e, el in t.iter_rows():
+    lo_s, hi_s = lo / 1e6, FUTURE_BOUND_STORED
+    for aid, s, e, el in rows:
         why = []
         if s is not None and s < lo:
             why.append(("started_at", s / 1e6, "plausible_earliest_unix_s", lo_s, hi_s, TIME_UNIT,
@@ -181,11 +202,34 @@ def _bad(col: str, lower: float, upper: float, dtype) -> pl.Expr:
     return c.is_not_null() & ((c < lower) | (c > upper))
 
 
+def _any_bad(s: pl.Series, lower: float, upper: float) -> bool:
+    """Whether ``_bad`` holds for any value of ``s``: the same test on the column's numpy
+    values (a NULL is never bad, NaN and +-inf always are; an integer column compares as
+    float64 and a float32 one as float32, as polars does), without building an expression."""
+    nulls = s.null_count()
+    if nulls == s.len():
+        return False
+    v = s.to_numpy()  # NULL -> NaN (integers with NULLs become float64)
+    with np.errstate(invalid="ignore"):
+        bad = (v < lower) | (v > upper)  # False for NaN
+        if v.dtype.kind == "f":
+            odd = ~np.isfinite(v)  # NaN (a NULL's or a value's) and +-inf
+            if nulls:
+                nan = np.isnan(v)
+                if int(nan.sum()) == nulls:  # every NaN is a NULL: only inf is bad
+                    odd &= ~nan
+                else:
+                    odd &= s.is_not_null().to_numpy()
+            bad |= odd
+    return bool(bad.any())
+
+
 def _null_out_of_bounds(df: pl.DataFrame, table: str, file_id: str, overrides,
                         checks: list[dict], mapping: dict[str, str] | None = None) -> pl.DataFrame:
     """Set values outside their bound (or NaN/inf) to NULL; one check row per activity x column."""
     mapping = COLUMN_BOUNDS.get(table, {}) if mapping is None else mapping
-    cols = [(c, BOUNDS[b]) for c, b in mapping.items() if c in df.columns]
+    have = set(df.columns)
+    cols = [(c, BOUNDS[b]) for c, b in mapping.items() if c in have]
     if df.height == 0 or not cols:
         return df
     bounds = {}
@@ -196,10 +240,7 @@ def _null_out_of_bounds(df: pl.DataFrame, table: str, file_id: str, overrides,
         elif b.name == "duration_s":
             upper = threshold("activity_max_duration_s", overrides)
         bounds[c] = (b, float(lower), float(upper))
-    counts = df.select(
-        [_bad(c, lo, hi, df.schema[c]).sum().alias(c) for c, (_, lo, hi) in bounds.items()]
-    ).row(0, named=True)
-    bad_cols = [c for c, n in counts.items() if n]
+    bad_cols = [c for c, (_, lo, hi) in bounds.items() if _any_bad(df.get_column(c), lo, hi)]
     if not bad_cols:
         return df
     for c in bad_cols:
@@ -232,9 +273,19 @@ def _null_out_of_bounds(df: pl.DataFrame, table: str, file_id: str, overrides,
     )
 
 
+def _times_inside(s: pl.Series, lo: int, hi: int) -> bool:
+    """Every non-NULL time of ``s`` is inside lo..hi (us since 1970): the test of ``_us`` on the
+    column's microseconds, read natively (the physical value of a Datetime("us"))."""
+    if s.null_count() == s.len():
+        return True
+    us, ok = _us_np(s)
+    us = us[ok]
+    return bool(us.min() >= lo and us.max() <= hi)
+
+
 def _drop_bad_times(df: pl.DataFrame, table: str, col: str, lo: int, hi: int, file_id: str,
                     checks: list[dict]) -> tuple[pl.DataFrame, dict[str, int]]:
-    if df.height == 0:
+    if df.height == 0 or _times_inside(df.get_column(col), lo, hi):
         return df, {}
     us = _us(col)
     bad = us.is_not_null() & ((us < lo) | (us > hi))
@@ -246,7 +297,7 @@ def _drop_bad_times(df: pl.DataFrame, table: str, col: str, lo: int, hi: int, fi
     for aid, n, mn, mx in g.iter_rows():
         dropped[aid] = int(n)
         checks.append(_check_row(
-            file_id, aid, table, col, "row_dropped", n, mn / 1e6, mx / 1e6, lo / 1e6, hi / 1e6,
+            file_id, aid, table, col, "row_dropped", n, mn / 1e6, mx / 1e6, lo / 1e6, FUTURE_BOUND_STORED,
             TIME_UNIT, "plausible_earliest_unix_s" if mn < lo else "plausible_future_slack_s",
             f"{n} rows dated outside {_day(lo)}..now + 1 day ({_iso(mn)} to {_iso(mx)})"))
     return df.filter(~bad), dropped
@@ -257,6 +308,8 @@ def _null_bad_times(df: pl.DataFrame, table: str, cols, lo: int, hi: int, file_i
     if df.height == 0:
         return df
     for col in cols:
+        if _times_inside(df.get_column(col), lo, hi):
+            continue
         us = _us(col)
         bad = us.is_not_null() & ((us < lo) | (us > hi))
         if not df.select(bad.any()).item():
@@ -265,7 +318,7 @@ def _null_bad_times(df: pl.DataFrame, table: str, cols, lo: int, hi: int, file_i
              .agg(pl.len().alias("n"), us.min().alias("mn"), us.max().alias("mx")))
         for aid, n, mn, mx in g.iter_rows():
             checks.append(_check_row(
-                file_id, aid, table, col, "set_null", n, mn / 1e6, mx / 1e6, lo / 1e6, hi / 1e6,
+                file_id, aid, table, col, "set_null", n, mn / 1e6, mx / 1e6, lo / 1e6, FUTURE_BOUND_STORED,
                 TIME_UNIT, "plausible_earliest_unix_s" if mn < lo else "plausible_future_slack_s",
                 f"{n} times outside {_day(lo)}..now + 1 day ({_iso(mn)} to {_iso(mx)})"))
         df = df.with_columns(pl.when(bad).then(None).otherwise(pl.col(col)).alias(col))
@@ -279,6 +332,8 @@ def _null_distance_jumps(rec: pl.DataFrame, file_id: str, checks: list[dict]) ->
     if rec.height < 2 or rec["distance_m"].null_count() == rec.height:
         return rec
     vmax = float(BOUNDS["speed_mps"].upper)
+    if _no_distance_jump(rec, vmax):
+        return rec
     d = pl.col("distance_m")
     t = pl.col("recorded_at").cast(pl.Datetime("us")).dt.epoch("us")
     prev_d = d.shift(1).forward_fill().over("activity_id")
@@ -299,6 +354,33 @@ def _null_distance_jumps(rec: pl.DataFrame, file_id: str, checks: list[dict]) ->
     return rec.with_columns(pl.when(flagged["bad"]).then(None).otherwise(d).alias("distance_m"))
 
 
+def _no_distance_jump(rec: pl.DataFrame, vmax: float) -> bool:
+    """True when ``_null_distance_jumps`` would find no jump: the same test in numpy for the
+    usual frame (one activity, no NaN distance); False means "look with the polars plan"."""
+    aid = rec.get_column("activity_id")
+    if aid.null_count() or aid.n_unique() != 1:
+        return False
+    ds = rec.get_column("distance_m")
+    if not ds.dtype.is_float():
+        return False
+    d = ds.to_numpy()  # NULL -> NaN
+    has_d = ~np.isnan(d)
+    if int(d.size - has_d.sum()) != ds.null_count():  # a NaN of its own
+        return False
+    t, has_t = _us_np(rec.get_column("recorded_at"))
+    pos = np.arange(rec.height)
+    # the previous record with a distance (and, for its time, with a time too), as the polars
+    # plan's shift(1).forward_fill() finds them; -1: none
+    prev_d = np.r_[-1, np.maximum.accumulate(np.where(has_d, pos, -1))[:-1]]
+    prev_t = np.r_[-1, np.maximum.accumulate(np.where(has_d & has_t, pos, -1))[:-1]]
+    tp = np.where(prev_t >= 0, prev_t, 0)
+    dt = np.where(has_t & (prev_t >= 0), (t - t[tp]) / 1e6, 1.0)
+    dt = np.maximum(dt, 1.0)
+    dp = np.where(prev_d >= 0, prev_d, 0)
+    jump = np.where(has_d & (prev_d >= 0), d - d[dp], 0.0)
+    return not bool(np.any(jump > vmax * dt))
+
+
 def _null_too_fast_totals(df: pl.DataFrame, table: str, file_id: str, checks: list[dict],
                           time_cols=("elapsed_time_s", "timer_time_s")) -> pl.DataFrame:
     """A total distance that implies an average speed over ``speed_mps`` becomes NULL."""
@@ -306,6 +388,8 @@ def _null_too_fast_totals(df: pl.DataFrame, table: str, file_id: str, checks: li
     if df.height == 0 or "distance_m" not in df.columns or not cols:
         return df
     vmax = float(BOUNDS["speed_mps"].upper)
+    if _no_fast_total(df, cols, vmax):
+        return df
     secs = pl.max_horizontal([pl.col(c) for c in cols]).clip(lower_bound=1.0)
     speed = pl.col("distance_m") / secs
     bad = pl.col("distance_m").is_not_null() & secs.is_not_null() & (speed > vmax)
@@ -318,6 +402,27 @@ def _null_too_fast_totals(df: pl.DataFrame, table: str, file_id: str, checks: li
             f"the distance implies an average of {v:.3g} m/s, above {vmax:g} m/s "
             f"({BOUNDS['speed_mps'].source})"))
     return df.with_columns(pl.when(bad).then(None).otherwise(pl.col("distance_m")).alias("distance_m"))
+
+
+def _floats_no_nan(s: pl.Series) -> np.ndarray | None:
+    """The column as float64 (NULL -> NaN), or None when it holds a NaN of its own."""
+    v = s.cast(pl.Float64).to_numpy()
+    return None if int(np.isnan(v).sum()) != s.null_count() else v
+
+
+def _no_fast_total(df: pl.DataFrame, cols: list[str], vmax: float) -> bool:
+    """True when ``_null_too_fast_totals`` would find nothing: the same test in numpy (NULL
+    ignored by the max over the times, as ``max_horizontal`` does); False: "ask polars"."""
+    d = _floats_no_nan(df.get_column("distance_m"))
+    times = [_floats_no_nan(df.get_column(c)) for c in cols]
+    if d is None or any(t is None for t in times):
+        return False
+    secs = times[0]
+    for t in times[1:]:
+        secs = np.fmax(secs, t)  # NaN (NULL) only where every time is NULL
+    secs = np.maximum(secs, 1.0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return not bool(np.any(~np.isnan(d) & ~np.isnan(secs) & (d / secs > vmax)))
 
 
 #: activity_metrics columns (derived by models/ from the checked records) bounded once more.
@@ -356,6 +461,14 @@ def check_metrics(dec, metrics: pl.DataFrame | None, *, overrides: dict | None =
     return metrics
 
 
+_NO_CHECKS = schema.empty("value_checks")
+
+
+def _no_checks() -> pl.DataFrame:
+    """``schema.empty("value_checks")``: a copy of one built once (a clone shares no state)."""
+    return _NO_CHECKS.clone()
+
+
 def check_decoded(dec, *, now: datetime | None = None, overrides: dict | None = None):
     """Apply the plausibility bounds to an ``ingest.decode.Decoded`` in place; return it.
 
@@ -365,7 +478,7 @@ def check_decoded(dec, *, now: datetime | None = None, overrides: dict | None = 
     checks: list[dict] = []
     acts = dec.activities
     if acts is None or acts.height == 0:
-        dec.value_checks = schema.empty("value_checks")
+        dec.value_checks = _no_checks()
         return dec
     lo, hi = time_window(now, overrides)
     fid = dec.file_id
@@ -442,5 +555,5 @@ def check_decoded(dec, *, now: datetime | None = None, overrides: dict | None = 
         note = "; ".join(notes) + " (see value_checks)"
         dec.reason = f"{dec.reason}; {note}" if dec.reason else note
     dec.value_checks = (schema.conform(pl.DataFrame(checks, infer_schema_length=None), "value_checks")
-                        if checks else schema.empty("value_checks"))
+                        if checks else _no_checks())
     return dec

@@ -239,20 +239,25 @@ def timer_stop_seconds(events: pl.DataFrame | None, activity_id: Any = None) -> 
     empty array when the device wrote timer events and none was a stop."""
     if events is None or events.height == 0 or "event" not in events.columns:
         return None
-    ev = events
-    if activity_id is not None and "activity_id" in ev.columns:
-        ev = ev.filter(pl.col("activity_id") == activity_id)
-    ev = ev.filter(pl.col("event").cast(pl.Utf8).str.to_lowercase().is_in(list(TIMER_EVENTS)))
-    if ev.height == 0:
+    # one pass over the events: which are this activity's timer events, which of those stop
+    timer = _TIMER_EVENT
+    if activity_id is not None and "activity_id" in events.columns:
+        timer = (pl.col("activity_id") == activity_id) & timer
+    m = events.select(timer.fill_null(False).alias("timer"), _TIMER_STOP.fill_null(False).alias("stop"),
+                      _EPOCH_US.alias("us"))
+    is_timer = m.get_column("timer").to_numpy()
+    if not is_timer.any():
         return None
-    ev = ev.filter(
-        pl.col("event_type").cast(pl.Utf8).str.to_lowercase().is_in(list(TIMER_STOP_TYPES))
-        & pl.col("recorded_at").is_not_null()
-    )
-    if ev.height == 0:
+    stop = is_timer & m.get_column("stop").to_numpy()
+    if not stop.any():
         return np.zeros(0)
-    us = ev["recorded_at"].cast(pl.Datetime("us")).dt.epoch("us").cast(pl.Float64).to_numpy()
-    return np.sort(us / 1e6)
+    return np.sort(m.get_column("us").to_numpy()[stop] / 1e6)
+
+
+_TIMER_EVENT = pl.col("event").cast(pl.Utf8).str.to_lowercase().is_in(list(TIMER_EVENTS))
+_TIMER_STOP = (pl.col("event_type").cast(pl.Utf8).str.to_lowercase().is_in(list(TIMER_STOP_TYPES))
+               & pl.col("recorded_at").is_not_null())
+_EPOCH_US = pl.col("recorded_at").cast(pl.Datetime("us")).dt.epoch("us").cast(pl.Float64)
 
 
 def guard_times(

@@ -137,19 +137,23 @@ class SportDecision:
 def _weighted_quantile(x: np.ndarray, w: np.ndarray, q: float) -> float | None:
     """Quantile ``q`` of the non-NaN ``x`` weighted by ``w`` (plain quantile when all weights
     are 0); None when nothing is left."""
+    return _weighted_quantiles(x, w, (q,))[0]
+
+
+def _weighted_quantiles(x: np.ndarray, w: np.ndarray, qs: tuple[float, ...]) -> list[float | None]:
+    """``_weighted_quantile`` for each of ``qs``, sorting ``x`` once."""
     x = np.asarray(x, dtype=float)
     w = np.asarray(w, dtype=float)
     ok = ~np.isnan(x)
     x, w = x[ok], np.where(np.isnan(w[ok]), 0.0, np.maximum(w[ok], 0.0))
     if x.size == 0:
-        return None
+        return [None for _ in qs]
     if w.sum() <= 0:
-        return float(np.quantile(x, q))
+        return [float(np.quantile(x, q)) for q in qs]
     order = np.argsort(x, kind="stable")
     x, w = x[order], w[order]
     cum = np.cumsum(w)
-    k = int(np.searchsorted(cum, q * cum[-1], side="left"))
-    return float(x[min(k, x.size - 1)])
+    return [float(x[min(int(np.searchsorted(cum, q * cum[-1], side="left")), x.size - 1)]) for q in qs]
 
 
 def evidence_from_arrays(
@@ -189,8 +193,7 @@ def evidence_from_arrays(
 
     with np.errstate(invalid="ignore"):
         sp = np.where(mv, speed, np.nan) if speed.size == n else np.full(n, np.nan)
-        med_speed = _weighted_quantile(sp, dt, 0.5)
-        p90_speed = _weighted_quantile(sp, dt, 0.9)
+        med_speed, p90_speed = _weighted_quantiles(sp, dt, (0.5, 0.9))
         med_raw = _weighted_quantile(moving_nonzero(raw), dt, 0.5)
         med_spm = _weighted_quantile(moving_nonzero(spm), dt, 0.5)
         med_gct = _weighted_quantile(moving_nonzero(gct), dt, 0.5)

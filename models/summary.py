@@ -71,6 +71,7 @@ from models import gait as gt
 from models import quality as q
 from models import sport as sp
 from models import track as trk
+from models.frames import put_columns
 from models.load import AthleteProfile, trimp_banister
 from models.thresholds import value as threshold
 
@@ -122,9 +123,9 @@ def elevation_gain_loss(
         return None, None
     h = threshold("elevation_hysteresis_m", overrides)
     gain = loss = 0.0
-    ref = alt[0]
+    ref = float(alt[0])
     direction = 0
-    for a in alt[1:]:
+    for a in alt[1:].tolist():  # Python floats: the same IEEE arithmetic, without numpy scalars
         d = a - ref
         if direction > 0:
             if d > 0:
@@ -187,9 +188,26 @@ def derive_file(
     give the device's timer stops (FIT ``timer`` stop events), which ``models.gait`` reads as
     pauses. See ``models/quality.py`` for the checks.
     """
-    recs = schema.conform(records, "records").with_row_index("__row")
     laps = schema.conform(laps, "laps") if laps is not None else schema.empty("laps")
     events = schema.conform(events, "events") if events is not None else schema.empty("events")
+    base = schema.conform(records, "records")
+    if activities.height == 1 and _one_activity_in_order(base, activities["activity_id"][0]):
+        # the usual file: every record belongs to its one activity, already in record order, so
+        # the split by activity, the sort and the reassembly below would give these rows back
+        act = activities.row(0, named=True)
+        aid = act.get("activity_id")
+        part_out, derived = _derive_one(
+            act, base, laps=laps if _all_of(laps, aid) else laps.filter(pl.col("activity_id") == aid),
+            stops_s=q.timer_stop_seconds(events, aid), athlete=athlete, overrides=overrides,
+            in_order=True,
+        )
+        row, row_checks = _metrics_row(act, derived, athlete, overrides)
+        checks = [{"activity_id": aid, **c} for c in derived["checks"] + row_checks]
+        metrics = _metrics_frame(row)
+        out = part_out if part_out.columns == base.columns else part_out.select(base.columns)
+        out = schema.conform(out, "records")
+        return DerivedFile(out, metrics, q.checks_frame(checks))
+    recs = base.with_row_index("__row")
     out_parts: list[pl.DataFrame] = []
     rows: list[dict[str, Any]] = []
     checks: list[dict[str, Any]] = []
@@ -235,6 +253,47 @@ def derive_activity(
 # --------------------------------------------------------------------------------------------
 
 
+def _metrics_frame(row: dict[str, Any]) -> pl.DataFrame:
+    """``schema.conform(pl.DataFrame([row]), "activity_metrics")`` built column by column with
+    the same casts (non-strict), without a query plan over ~60 columns."""
+    cols = schema.ACTIVITY_METRICS
+    if any(k not in cols for k in row):  # conform says which column is not in the schema
+        return schema.conform(pl.DataFrame([row]), "activity_metrics")
+    return pl.DataFrame([
+        pl.Series(name, [row[name]]).cast(dtype, strict=False) if name in row
+        else pl.Series(name, [None], dtype=dtype)
+        for name, dtype in cols.items()
+    ])
+
+
+def _in_record_order(records: pl.DataFrame) -> bool:
+    """The rows are already as ``sort("record_index", nulls_last=True, maintain_order=True)``
+    leaves them: no NULL index, never decreasing (the sort is stable, so it would keep them)."""
+    ri = records.get_column("record_index")
+    if ri.null_count():
+        return False
+    v = ri.to_numpy()
+    return bool(v.size < 2 or np.all(v[1:] >= v[:-1]))
+
+
+def _all_of(df: pl.DataFrame, activity_id: Any) -> bool:
+    """Every row of ``df`` belongs to ``activity_id`` (a filter on it would keep them all)."""
+    aid = df.get_column("activity_id")
+    return activity_id is not None and aid.null_count() == 0 and bool((aid == activity_id).all())
+
+
+def _one_activity_in_order(records: pl.DataFrame, activity_id: Any) -> bool:
+    """Every record belongs to ``activity_id`` (none NULL) and they are in record order."""
+    if activity_id is None:
+        return False
+    aid = records.get_column("activity_id")
+    if aid.null_count():
+        return False
+    if records.height and not (aid == activity_id).all():
+        return False
+    return _in_record_order(records)
+
+
 def _as_dict(activity: dict[str, Any] | pl.DataFrame) -> dict[str, Any]:
     if isinstance(activity, pl.DataFrame):
         if activity.height != 1:
@@ -273,13 +332,29 @@ def _segment_starts(secs: np.ndarray, laps: pl.DataFrame | None, fmt: str | None
     return starts
 
 
-def _clean_track(secs, lat, lon, starts: np.ndarray, ceiling: float, overrides) -> trk.TrackResult:
-    """``track.clean_track`` over each segment (see ``_segment_starts``), results combined."""
+def _clean_track(secs, lat, lon, starts: np.ndarray, ceiling: float, overrides,
+                 steps: dict | None = None) -> trk.TrackResult:
+    """``track.clean_track`` over each segment (see ``_segment_starts``), results combined.
+
+    ``steps``: a dict kept by the caller between the cleanings of one track (different
+    ceilings), so that each segment's haversine steps are computed once (``track.Steps``)."""
+    steps = {} if steps is None else steps
+
+    def segment(a: int, b: int) -> tuple:
+        if (a, b) not in steps:
+            la, lo = (lat, lon) if (a, b) == (0, len(secs)) else (lat[a:b], lon[a:b])
+            steps[(a, b)] = (secs[a:b], la, lo, trk.Steps(la, lo))
+        return steps[(a, b)]
+
     if not starts.any():
-        return trk.clean_track(secs, lat, lon, max_speed_mps=ceiling, overrides=overrides)
+        _, la, lo, st = segment(0, len(secs))
+        return trk.clean_track(secs, la, lo, max_speed_mps=ceiling, overrides=overrides, steps=st)
     bounds = [0, *np.flatnonzero(starts).tolist(), len(secs)]
-    parts = [trk.clean_track(secs[a:b], lat[a:b], lon[a:b], max_speed_mps=ceiling, overrides=overrides)
-             for a, b in zip(bounds[:-1], bounds[1:]) if b > a]
+    parts = []
+    for a, b in zip(bounds[:-1], bounds[1:]):
+        if b > a:
+            t_, la, lo, st = segment(a, b)
+            parts.append(trk.clean_track(t_, la, lo, max_speed_mps=ceiling, overrides=overrides, steps=st))
 
     def total(vals):
         vals = [v for v in vals if v is not None]
@@ -309,6 +384,14 @@ def _step_m(rec_dist: np.ndarray, lat: np.ndarray, lon: np.ndarray, keep: np.nda
         return np.where(step >= 0, step, np.nan)
     step = gt._backward_haversine(np.where(keep, lat, np.nan), np.where(keep, lon, np.nan))
     return np.where(seg_starts, np.nan, step)
+
+
+def _gait_array(gait: list[str | None]) -> np.ndarray:
+    """The gait labels as an object array with "" for no label (``x or ""`` per sample)."""
+    g = np.asarray(gait, dtype=object)
+    if g.size:
+        g[(g == None) | (g == "")] = ""  # noqa: E711  (elementwise)
+    return g
 
 
 def _motion(
@@ -353,7 +436,7 @@ def _motion(
         gait = gt.smooth_gait(gt.classify_gait(moving, spm, speed, overrides=overrides), dt, overrides=overrides)
     run_s = walk_s = None
     if foot is not False and n:
-        g = np.array([x or "" for x in gait])
+        g = _gait_array(gait)
         if np.any(g != ""):
             run_s, walk_s = float(dt[g == "run"].sum()), float(dt[g == "walk"].sum())
     return {"foot": foot, "dt": dt, "speed": speed, "raw_cad": raw_cad, "moving": moving, "spm": spm,
@@ -370,6 +453,7 @@ def _derive_one(
     athlete: AthleteProfile | None,
     overrides: dict[str, float] | None,
     file_summary: bool = True,
+    in_order: bool = False,
 ) -> tuple[pl.DataFrame, dict[str, Any]]:
     """(one activity's records with derived columns, derived metrics dict).
 
@@ -378,8 +462,12 @@ def _derive_one(
     (``models.sport``), then re-clean with the decided sport's ceiling and derive motion again
     when the kept positions changed or the decision moved the activity on or off foot.
     ``file_summary`` False: the session and laps are not candidates (``derive_from_records``).
+    ``in_order``: ``records`` are conformed and in record order already (``derive_file``).
     """
-    records = schema.conform(records, "records").sort("record_index", nulls_last=True, maintain_order=True)
+    if not in_order:
+        records = schema.conform(records, "records")
+        if not _in_record_order(records):
+            records = records.sort("record_index", nulls_last=True, maintain_order=True)
     # stops_s None: the file records no timer events (GPX/TCX, or a FIT without them); an empty
     # array: the device writes timer events and stopped nowhere (models.gait.sample_durations)
     label = act.get("sport")
@@ -393,7 +481,8 @@ def _derive_one(
 
     seg = _segment_starts(secs, laps, fmt)
     ceiling0 = trk.speed_ceiling_mps(None, overrides)
-    tr = _clean_track(secs, lat, lon, seg, ceiling0, overrides)
+    steps: dict = {}  # the track's haversine steps, shared by both cleanings
+    tr = _clean_track(secs, lat, lon, seg, ceiling0, overrides, steps)
     mo = _motion(records, label, act.get("cadence_raw_unit"), keep=tr.keep, counter=counter,
                  seg_starts=seg, stops_s=stops_s, overrides=overrides)
 
@@ -413,7 +502,7 @@ def _derive_one(
 
     ceiling = trk.speed_ceiling_mps(sport, overrides)
     if ceiling != ceiling0:
-        tr = _clean_track(secs, lat, lon, seg, ceiling, overrides)
+        tr = _clean_track(secs, lat, lon, seg, ceiling, overrides, steps)
     # motion depends on the sport only through "not on foot" (models.cadence, models.gait)
     if (cad.is_foot_sport(sport) is False) != (cad.is_foot_sport(label) is False) \
             or not np.array_equal(tr.keep, mo["keep"]):
@@ -427,31 +516,38 @@ def _derive_one(
     foot, dt, speed, moving, spm, gait = (mo[k] for k in ("foot", "dt", "speed", "moving", "spm", "gait"))
     unit, cad_source = mo["unit"], mo["cad_source"]
     cleaned, rejected = dyn.clean_dynamics(records, spm, speed, overrides=overrides)
-    out = cleaned.with_columns(
-        pl.Series("cadence_spm", spm, dtype=pl.Float64).fill_nan(None),
-        pl.Series("is_moving", moving, dtype=pl.Float64).fill_nan(None).cast(pl.Boolean),
+    out = put_columns(cleaned, [
+        pl.Series("cadence_spm", spm, dtype=pl.Float64, nan_to_null=True),
+        pl.Series("is_moving", moving, dtype=pl.Float64, nan_to_null=True).cast(pl.Boolean),
         pl.Series("gait", gait, dtype=pl.Utf8),
         pl.Series("grade_pct", grade_pct(_floats(records, "altitude_m"), rec_dist,
-                                         overrides=overrides), dtype=pl.Float64).fill_nan(None),
-    )
+                                         overrides=overrides), dtype=pl.Float64, nan_to_null=True),
+    ])
 
     # --- activity-level values from the records ---
-    timed = out["recorded_at"].drop_nulls()
-    elapsed = (timed.max() - timed.min()).total_seconds() if timed.len() else None
+    timed = out["recorded_at"]
+    elapsed = ((timed.max() - timed.min()).total_seconds()
+               if timed.null_count() < timed.len() else None)  # max/min skip NULLs
     mv = moving == 1.0
     moving_time = float(dt[mv].sum()) if np.any(~np.isnan(moving)) else (float(dt.sum()) if n else None)
 
     run_time = walk_time = intervals = longest_bout = None
     cad_run = gct_run = None
     if foot is not False and n:
-        g = np.array([x or "" for x in gait])
+        g = _gait_array(gait)
         if np.any(g != ""):
             run_time = float(dt[g == "run"].sum())
             walk_time = float(dt[g == "walk"].sum())
-            bouts = gt.gait_bouts(gait, dt)
-            intervals = gt.run_walk_intervals(bouts)
-            runs = bouts.filter(pl.col("gait") == "run")["duration_s"]
-            longest_bout = float(runs.max()) if runs.len() else 0.0
+            # gt.gait_bouts's bouts, without the frame: labels and durations
+            b_idx, b_labels, b_first, _ = gt._moving_runs(gait)
+            b_secs = gt._bout_seconds(dt, b_idx, b_first)
+            intervals = gt.run_walk_intervals_of(b_labels)
+            runs = b_secs[np.asarray(b_labels, dtype=object) == "run"] if b_labels else b_secs[:0]
+            if np.isnan(runs).any():  # polars' max, as before, decides what NaN means
+                runs = pl.Series(runs)
+                longest_bout = float(runs.max()) if runs.len() else 0.0
+            else:
+                longest_bout = float(runs.max()) if runs.size else 0.0
         is_run_sample = g == "run"
         if np.any(is_run_sample) and cad_source != "none":
             cad_run = cad.average_cadence_spm(np.where(is_run_sample, spm, np.nan), dt)

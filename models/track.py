@@ -2,13 +2,15 @@
 
 CONTRACT (fixed): pure numpy, no polars frames needed.
 
-``clean_track(seconds, lat_deg, lon_deg, *, max_speed_mps, overrides=None) -> TrackResult``
+``clean_track(seconds, lat_deg, lon_deg, *, max_speed_mps, overrides=None, steps=None) -> TrackResult``
     ``seconds``: epoch seconds per record (NaN when untimed), in record order; lat/lon in
     degrees (NaN where a record has no position). Drops positions that are impossible for the
     activity: duplicate and out-of-order timestamps, steps faster than ``max_speed_mps`` (the
     sport's ceiling, from ``models/thresholds.py``), out-and-back jumps (a spike that returns),
     interleaved position streams. ``keep`` is aligned with the input (False for a dropped or
-    unpositioned record). Distances are haversine sums (``ingest.geo.haversine_m``).
+    unpositioned record). Distances are haversine sums (``ingest.geo.haversine_m``). ``steps``
+    (optional, a ``Steps`` of the same lat/lon) shares the haversine steps between cleanings of
+    one track with different ceilings (``models.summary``); the result is the same without it.
 
 ``cumulative_distance_m(distance_m) -> float | None``
     The distance a cumulative counter covered, robust to backwards jitter (a 2 Hz counter that
@@ -70,15 +72,50 @@ class TrackResult:
     max_step_speed_raw_mps: float | None = None  # fastest step before cleaning
 
 
-def _haversine_sum(lat: np.ndarray, lon: np.ndarray) -> float | None:
+class Steps:
+    """Haversine distances between the positions of one track, computed once per set of points.
+
+    ``steps(idx, off)[q]`` is ``haversine_m`` from position ``idx[q]`` to ``idx[q + off]``: the
+    rules below (and both cleanings of an activity, see ``models.summary``) ask for the same
+    steps over the same points again and again (consecutive kept points, every other one), so
+    each is computed once. Elementwise the same numpy arithmetic on the same values as calling
+    ``haversine_m`` on those pairs directly, so the distances are the same to the bit.
+    """
+
+    def __init__(self, lat, lon):
+        self.source = (lat, lon)  # the objects given (``clean_track`` checks it was given these)
+        self.lat = np.asarray(lat, dtype=float).reshape(-1)
+        self.lon = np.asarray(lon, dtype=float).reshape(-1)
+        self._memo: dict[tuple[bytes, int], np.ndarray] = {}
+
+    def steps(self, idx: np.ndarray, off: int) -> np.ndarray:
+        idx = np.asarray(idx, dtype=np.intp)
+        key = (idx.tobytes(), off)
+        d = self._memo.get(key)
+        if d is None:
+            a, b = idx[:-off], idx[off:]
+            d = haversine_m(self.lat[a], self.lon[a], self.lat[b], self.lon[b])
+            if len(self._memo) > 64:  # a track that keeps changing: no unbounded growth
+                self._memo.clear()
+            self._memo[key] = d
+        return d
+
+
+def _haversine_sum(lat: np.ndarray, lon: np.ndarray, steps: Steps | None = None,
+                   at: np.ndarray | None = None) -> float | None:
+    """Haversine length over the positioned points of ``lat``/``lon`` (``steps`` with ``at``:
+    ``lat``/``lon`` are ``steps.lat[at]``/``steps.lon[at]``, and the steps come from there)."""
     have = np.flatnonzero(~np.isnan(lat) & ~np.isnan(lon))
     if len(have) < 2:
         return None
+    if steps is not None:
+        return float(np.nansum(steps.steps(at[have], 1)))
     a, b = have[:-1], have[1:]
     return float(np.nansum(haversine_m(lat[a], lon[a], lat[b], lon[b])))
 
 
-def _max_step_speed(t: np.ndarray, lat: np.ndarray, lon: np.ndarray) -> float | None:
+def _max_step_speed(t: np.ndarray, lat: np.ndarray, lon: np.ndarray,
+                    steps: Steps | None = None) -> float | None:
     """Fastest step between consecutive positioned records with a positive time step."""
     have = np.flatnonzero(~np.isnan(lat) & ~np.isnan(lon))
     if len(have) < 2:
@@ -88,16 +125,25 @@ def _max_step_speed(t: np.ndarray, lat: np.ndarray, lon: np.ndarray) -> float | 
     ok = dt > 0
     if not np.any(ok):
         return None
+    if steps is not None:
+        return float(np.max(steps.steps(have, 1)[ok] / dt[ok]))
     return float(np.max(haversine_m(lat[a[ok]], lon[a[ok]], lat[b[ok]], lon[b[ok]]) / dt[ok]))
 
 
-def clean_track(seconds, lat_deg, lon_deg, *, max_speed_mps: float, overrides=None) -> TrackResult:
-    """The positions that are possible for the activity, and the distance before and after."""
+def clean_track(seconds, lat_deg, lon_deg, *, max_speed_mps: float, overrides=None,
+                steps: Steps | None = None) -> TrackResult:
+    """The positions that are possible for the activity, and the distance before and after.
+
+    ``steps``: a ``Steps`` of these same ``lat_deg``/``lon_deg`` (float arrays), to share the
+    haversine steps between cleanings of one track with different ceilings; same result.
+    """
     lat = np.asarray(lat_deg, dtype=float).reshape(-1)
     lon = np.asarray(lon_deg, dtype=float).reshape(-1)
     t = np.asarray(seconds, dtype=float).reshape(-1)
     if not (t.size == lat.size == lon.size):
         raise ValueError(f"seconds, lat_deg, lon_deg differ in length: {t.size}, {lat.size}, {lon.size}")
+    if steps is None or steps.source[0] is not lat_deg or steps.source[1] is not lon_deg:
+        steps = Steps(lat, lon)
     positioned = ~np.isnan(lat) & ~np.isnan(lon)
     keep = positioned.copy()
     dropped = {r: 0 for r in REASONS}
@@ -110,19 +156,19 @@ def clean_track(seconds, lat_deg, lon_deg, *, max_speed_mps: float, overrides=No
 
     drop(_out_of_order(t, keep), "out_of_order")
     drop(_duplicate_times(t, lat, lon, keep, threshold("track_same_time_s", overrides)), "duplicate_time")
-    drop(_out_and_back(t, lat, lon, keep, max_speed_mps, overrides), "out_and_back")
-    drop(_interleaved(lat, lon, keep, overrides), "interleaved")
-    drop(_speed_chain(t, lat, lon, keep, max_speed_mps, int(threshold("track_lookback_points", overrides))),
-         "speed_ceiling")
+    drop(_out_and_back(t, lat, lon, keep, max_speed_mps, overrides, steps), "out_and_back")
+    drop(_interleaved(lat, lon, keep, overrides, steps), "interleaved")
+    drop(_speed_chain(t, lat, lon, keep, max_speed_mps, int(threshold("track_lookback_points", overrides)),
+                      steps), "speed_ceiling")
 
     kept = np.flatnonzero(keep)
-    clean = _haversine_sum(lat[kept], lon[kept]) if kept.size else None
+    clean = _haversine_sum(lat[kept], lon[kept], steps, kept) if kept.size else None
     return TrackResult(
         keep=keep,
-        distance_raw_m=_haversine_sum(lat, lon),
+        distance_raw_m=_haversine_sum(lat, lon, steps, np.arange(lat.size)),
         distance_clean_m=clean,
         dropped={r: n for r, n in dropped.items() if n},
-        max_step_speed_raw_mps=_max_step_speed(t, lat, lon),
+        max_step_speed_raw_mps=_max_step_speed(t, lat, lon, steps),
     )
 
 
@@ -186,7 +232,7 @@ def _duplicate_times(t, lat, lon, keep, same_s: float) -> np.ndarray:
 
 # --- 3. interleaved streams --------------------------------------------------------------
 
-def _interleaved(lat, lon, keep, overrides) -> np.ndarray:
+def _interleaved(lat, lon, keep, overrides, steps: Steps | None = None) -> np.ndarray:
     """Indices of the second stream wherever two position streams alternate point by point."""
     idx = np.flatnonzero(keep)
     w = int(threshold("track_interleave_window", overrides))
@@ -194,8 +240,9 @@ def _interleaved(lat, lon, keep, overrides) -> np.ndarray:
     if n < w + 2 or w < 2:
         return np.zeros(0, dtype=int)
     la, lo = lat[idx], lon[idx]
-    s1 = np.r_[0.0, haversine_m(la[:-1], lo[:-1], la[1:], lo[1:])]  # s1[k]: k-1 -> k
-    s2 = np.r_[0.0, 0.0, haversine_m(la[:-2], lo[:-2], la[2:], lo[2:])]  # s2[k]: k-2 -> k
+    steps = steps or Steps(lat, lon)
+    s1 = np.r_[0.0, steps.steps(idx, 1)]  # s1[k]: k-1 -> k
+    s2 = np.r_[0.0, 0.0, steps.steps(idx, 2)]  # s2[k]: k-2 -> k
     c1, c2 = np.cumsum(s1), np.cumsum(s2)
     a = np.arange(0, n - w)  # window = points a .. a+w (w steps)
     b = a + w
@@ -247,21 +294,22 @@ def _second_stream(la, lo, region, before, after) -> list[int]:
 
 # --- 4. out-and-back spikes --------------------------------------------------------------
 
-def _out_and_back(t, lat, lon, keep, max_speed_mps, overrides) -> np.ndarray:
+def _out_and_back(t, lat, lon, keep, max_speed_mps, overrides, steps: Steps | None = None) -> np.ndarray:
     spike_m = threshold("track_spike_min_m", overrides)
     back = threshold("track_spike_return_ratio", overrides)
     fast = threshold("track_spike_speed_fraction", overrides) * max_speed_mps
     untimed_ratio = threshold("track_spike_untimed_step_ratio", overrides)
     work = keep.copy()
     out: list[int] = []
+    steps = steps or Steps(lat, lon)
     while True:
         idx = np.flatnonzero(work)
         if idx.size < 3:
             break
         i, j, k = idx[:-2], idx[1:-1], idx[2:]
-        a = haversine_m(lat[i], lon[i], lat[j], lon[j])
-        b = haversine_m(lat[j], lon[j], lat[k], lon[k])
-        c = haversine_m(lat[i], lon[i], lat[k], lon[k])
+        s1 = steps.steps(idx, 1)
+        a, b = s1[:-1], s1[1:]  # i -> j, j -> k
+        c = steps.steps(idx, 2)  # i -> k
         legs = np.minimum(a, b)
         span = t[k] - t[i]
         with np.errstate(divide="ignore", invalid="ignore"):
@@ -291,17 +339,18 @@ def _out_and_back(t, lat, lon, keep, max_speed_mps, overrides) -> np.ndarray:
 
 # --- 5. speed ceiling --------------------------------------------------------------------
 
-def _speed_chain(t, lat, lon, keep, max_speed_mps, lookback: int) -> np.ndarray:
+def _speed_chain(t, lat, lon, keep, max_speed_mps, lookback: int, steps: Steps | None = None) -> np.ndarray:
     """Indices outside the longest chain of positions whose steps are all within the ceiling."""
     idx = np.flatnonzero(keep)
     n = idx.size
     if n < 2:
         return np.zeros(0, dtype=int)
-    la, lo, tt = lat[idx], lon[idx], t[idx]
+    tt = t[idx]
+    steps = steps or Steps(lat, lon)
 
     def feasible(off: int) -> np.ndarray:
         """ok[q] for the step from point q-off to point q (q >= off)."""
-        d = haversine_m(la[:-off], lo[:-off], la[off:], lo[off:])
+        d = steps.steps(idx, off)
         dt = tt[off:] - tt[:-off]
         with np.errstate(divide="ignore", invalid="ignore"):
             ok = np.where(np.isnan(dt), True, (dt > 0) & (d <= max_speed_mps * dt) | (d == 0))
@@ -317,19 +366,24 @@ def _speed_chain(t, lat, lon, keep, max_speed_mps, lookback: int) -> np.ndarray:
         feas[:, o - 1] = feasible(o)
     # best[q]: kept positions in the best chain ending at q; a jump (no feasible predecessor in
     # the lookback) costs lb + 1 positions, so it is taken only when nothing else connects
-    best = np.ones(n, dtype=float)
-    prev = np.full(n, -1)
+    # plain Python floats and lists: the same arithmetic as numpy's, without a numpy call (and
+    # its overhead) for each of the lookback's few values at every point
+    best = [1.0] * n
+    prev = [-1] * n
     penalty = lb + 1.0
+    feas_rows = feas.tolist()
     for q in range(1, n):
-        lo_q = max(0, q - lb)
-        cand = best[lo_q:q][::-1]  # offsets 1..m
-        m = cand.size
-        ok = feas[q, :m]
-        score = np.where(ok, cand + 1.0, cand + 1.0 - penalty)
-        o = int(np.argmax(score))  # ties: the nearest predecessor
-        if score[o] > 1.0 or (score[o] == 1.0 and ok[o]):
-            best[q] = score[o]
-            prev[q] = q - 1 - o
+        ok = feas_rows[q]
+        top = None
+        o_top = 0
+        for o in range(min(q, lb)):  # offsets 1..m, nearest first
+            v = best[q - 1 - o] + 1.0 if ok[o] else best[q - 1 - o] + 1.0 - penalty
+            if top is None or v > top:  # ties: the nearest predecessor (numpy's argmax)
+                top, o_top = v, o
+        if top > 1.0 or (top == 1.0 and ok[o_top]):
+            best[q] = top
+            prev[q] = q - 1 - o_top
+    best = np.asarray(best)
     end = int(np.argmax(best))
     on = np.zeros(n, dtype=bool)
     q = end

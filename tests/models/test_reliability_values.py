@@ -127,6 +127,48 @@ def test_two_activities_one_impossible_lands_the_other_with_a_note():
     assert actions == {"activity_refused": "a-1", "row_dropped": "a-0"}
 
 
+def _dated_file() -> Decoded:
+    """Built by hand: an activity refused for starting in 1980, and in another one a lap ending
+    in 2150 and a record dated 2150 among ordinary ones."""
+    fid = "d" * 64
+    acts = schema.conform(pl.DataFrame({
+        "activity_id": ["a-0", "a-1"], "file_id": [fid, fid], "session_index": [0, 1],
+        "started_at": [datetime(1980, 1, 1, 8), datetime(2026, 1, 2, 8)],
+        "ended_at": [datetime(1980, 1, 1, 9), datetime(2026, 1, 2, 9)],
+        "elapsed_time_s": [3600.0, 3600.0], "n_records": [1, 3]}), "activities")
+    laps = schema.conform(pl.DataFrame({
+        "activity_id": ["a-1"], "lap_index": [0], "started_at": [datetime(2026, 1, 2, 8)],
+        "ended_at": [datetime(2150, 1, 1)]}), "laps")
+    recs = schema.conform(pl.DataFrame({
+        "activity_id": ["a-0", "a-1", "a-1", "a-1"], "record_index": [0, 0, 1, 2],
+        "recorded_at": [datetime(1980, 1, 1, 8), datetime(2026, 1, 2, 8), datetime(2150, 1, 1),
+                        datetime(2026, 1, 2, 9)],
+        "heart_rate_bpm": [120.0, 121.0, 123.0, 124.0]}), "records")
+    return Decoded(file_id=fid, format="fit", activities=acts, laps=laps, records=recs)
+
+
+def test_the_same_file_checked_at_two_times_gives_the_same_value_checks():
+    """Determinism: two syncs of the same bytes land the same rows. The future is still refused
+    (the 2150 record is dropped, the 2150 lap end set NULL), but the end of the plausible window
+    (the checking clock + plausible_future_slack_s) is not stored as a number: the rows name it
+    (bound_name, reason) and keep upper_bound NULL, so they do not depend on when the check ran."""
+    first, second = _dated_file(), _dated_file()
+    check_decoded(first, now=datetime(2026, 6, 1, tzinfo=timezone.utc))
+    check_decoded(second, now=datetime(2031, 2, 3, 4, 5, 6, tzinfo=timezone.utc))
+    assert first.value_checks.equals(second.value_checks, null_equal=True)
+    vc = {(r["table_name"], r["column_name"], r["bound_name"]): r
+          for r in first.value_checks.iter_rows(named=True)}
+    assert set(vc) == {("activities", "started_at", "plausible_earliest_unix_s"),
+                       ("records", "recorded_at", "plausible_future_slack_s"),
+                       ("laps", "ended_at", "plausible_future_slack_s")}
+    for row in vc.values():
+        assert row["lower_bound"] == THRESHOLDS["plausible_earliest_unix_s"].value
+        assert row["upper_bound"] is None
+    assert first.records["recorded_at"].to_list() == [datetime(2026, 1, 2, 8), datetime(2026, 1, 2, 9)]
+    assert first.laps["ended_at"].to_list() == [None]
+    assert first.activities["activity_id"].to_list() == ["a-1"]
+
+
 def test_local_time_and_land_do_not_overflow_at_the_ends_of_the_calendar():
     """Defence in depth behind the bounds: year 1 west of UTC and year 9999 east of it."""
     acts = schema.conform(pl.DataFrame({
