@@ -245,7 +245,7 @@ def build_frame(rows: list[dict], kinds: dict[str, int]) -> pl.DataFrame:
     """One message name's frame from a row dict per message (``_message_index`` + values) and
     its columns' kinds in order of registration (first non-null value)."""
     cols: list[pl.Series] = [
-        pl.Series("_message_index", [r["_message_index"] for r in rows], dtype=pl.Int64)
+        new_series("_message_index", [r["_message_index"] for r in rows], pl.Int64)
     ]
     for key, kind in kinds.items():
         vals = [r.get(key) for r in rows]
@@ -253,11 +253,56 @@ def build_frame(rows: list[dict], kinds: dict[str, int]) -> pl.DataFrame:
     return pl.DataFrame(cols)
 
 
+# Series from Python lists through polars' own per-dtype constructor, without the generic
+# ``pl.Series`` front end (most of a small column's cost): the constructor and the fallback
+# are the ones ``pl.Series(name, values, dtype=..., strict=...)`` itself picks for such a list,
+# so the Series is the same; ``pl.Series`` when this polars has no such constructor.
+try:  # polars >= 1.32 keeps the binding in polars._plr, older ones in polars.polars
+    from polars._plr import PySeries as _PySeries
+except ImportError:  # pragma: no cover - depends on the polars version
+    try:
+        from polars.polars import PySeries as _PySeries
+    except ImportError:
+        _PySeries = None
+_CTORS = {}
+if _PySeries is not None and hasattr(pl.Series, "_from_pyseries"):
+    for _dt, _name in ((pl.Float64, "new_opt_f64"), (pl.Int64, "new_opt_i64"),
+                       (pl.Boolean, "new_opt_bool"), (pl.Utf8, "new_str")):
+        if hasattr(_PySeries, _name):
+            _CTORS[_dt] = getattr(_PySeries, _name)
+_wrap = pl.Series._from_pyseries if _CTORS else None
+
+
+def new_series(name: str, values: list, dtype, strict: bool = True) -> pl.Series:
+    """``pl.Series(name, values, dtype=dtype, strict=strict)`` for a list of Python scalars
+    (None, int, float, str, bool) and dtype Float64, Int64, Boolean or Utf8."""
+    ctor = _CTORS.get(dtype)
+    if ctor is not None:
+        try:
+            return _wrap(ctor(name, values, strict))
+        except (TypeError, OverflowError):  # pl.Series' own fallback (any-values) decides
+            pass
+    return pl.Series(name, values, dtype=dtype, strict=strict)
+
+
+#: below this magnitude, FIT seconds -> microseconds and to float are exact in Int64/Float64
+_SMALL_INT = 1 << 40
+
+
 def typed_series(key: str, vals: list, kind: int) -> list[pl.Series]:
     """A column's Python values (fitparse's, ``None`` for invalid) typed by the contract: one
     Series, or two for a ``date_time`` column with device-relative values (``<key>__device_s``)."""
     if kind == K_DT or kind == K_LOCAL_DT:
         ints = [v if type(v) is int else None for v in vals]
+        if all(v is None or -_SMALL_INT < v < _SMALL_INT for v in ints):
+            # the same as the Int64 arithmetic below, in Python ints (no overflow here)
+            lim = FIT_DEVICE_TIME_LIMIT if kind == K_DT else -_SMALL_INT
+            us = [None if v is None or v < lim else (v + FIT_EPOCH_S) * 1_000_000 for v in ints]
+            out = [new_series(key, us, pl.Int64).cast(pl.Datetime("us"))]
+            dev = [None if v is None or v >= lim else float(v) for v in ints]
+            if kind == K_DT and any(v is not None for v in dev):
+                out.append(new_series(f"{key}__device_s", dev, pl.Float64))
+            return out
         s = pl.Series(key, ints, dtype=pl.Int64)
         if kind == K_LOCAL_DT:
             return [fit_seconds_to_datetime(s)]
@@ -268,13 +313,13 @@ def typed_series(key: str, vals: list, kind: int) -> list[pl.Series]:
             out.append(dev.cast(pl.Float64).alias(f"{key}__device_s"))
         return out
     if kind == K_BOOL:
-        return [pl.Series(key, [None if v is None else bool(v) for v in vals], dtype=pl.Boolean)]
+        return [new_series(key, [None if v is None else bool(v) for v in vals], pl.Boolean)]
     if kind == K_TOD:
-        secs = pl.Series(key, [v if type(v) is int and 0 <= v < 86400 else None for v in vals], dtype=pl.Int64)
-        return [(secs * 1_000_000_000).cast(pl.Time).alias(key)]
+        ns = [v * 1_000_000_000 if type(v) is int and 0 <= v < 86400 else None for v in vals]
+        return [new_series(key, ns, pl.Int64).cast(pl.Time)]
     types = set(map(type, vals))
     if str in types:
-        return [pl.Series(key, [None if v is None else str(v) for v in vals], dtype=pl.Utf8)]
+        return [new_series(key, [None if v is None else str(v) for v in vals], pl.Utf8)]
     if tuple in types or list in types:
         seqs = [None if v is None else (v if isinstance(v, (tuple, list)) else (v,)) for v in vals]
         has_text = any(isinstance(x, str) for s in seqs if s is not None for x in s)
@@ -282,7 +327,7 @@ def typed_series(key: str, vals: list, kind: int) -> list[pl.Series]:
             seqs = [None if s is None else [None if x is None else str(x) for x in s] for s in seqs]
             return [pl.Series(key, seqs, dtype=pl.List(pl.Utf8))]
         return [pl.Series(key, seqs, dtype=pl.List(pl.Float64), strict=False)]
-    return [pl.Series(key, vals, dtype=pl.Float64, strict=False)]
+    return [new_series(key, vals, pl.Float64, strict=False)]
 
 
 def fit_seconds_to_datetime(s: pl.Series) -> pl.Series:
@@ -332,18 +377,18 @@ def num_col(df: pl.DataFrame, name: str) -> pl.Series:
     """A column as Float64 (all NULL when absent or not numeric)."""
     if name in df.columns and df[name].dtype.is_numeric():
         return df[name].cast(pl.Float64)
-    return pl.Series(name, [None] * df.height, dtype=pl.Float64)
+    return new_series(name, [None] * df.height, pl.Float64)
 
 
 def text_col(df: pl.DataFrame, name: str) -> pl.Series:
     """A column as text; numbers (enum values the profile does not name) as int strings."""
     if name not in df.columns:
-        return pl.Series(name, [None] * df.height, dtype=pl.Utf8)
+        return new_series(name, [None] * df.height, pl.Utf8)
     s = df[name]
     if s.dtype == pl.Utf8:
         return s
     if s.dtype.is_numeric():
-        return pl.Series(name, [None if v is None else _num_text(v) for v in s], dtype=pl.Utf8)
+        return new_series(name, [None if v is None else _num_text(v) for v in s], pl.Utf8)
     if isinstance(s.dtype, pl.List):
         return pl.Series(name, [None if v is None else ",".join(_num_text(x) for x in v if x is not None) for v in s], dtype=pl.Utf8)
     return s.cast(pl.Utf8, strict=False)
