@@ -285,6 +285,14 @@ def new_series(name: str, values: list, dtype, strict: bool = True) -> pl.Series
     return pl.Series(name, values, dtype=dtype, strict=strict)
 
 
+def null_series(name: str, dtype, n: int) -> pl.Series:
+    """``n`` NULLs of ``dtype`` (the same as ``pl.Series(name, [None] * n, dtype=dtype)``)."""
+    one = pl.Series(name, [None], dtype=dtype)
+    if _CTORS and hasattr(one._s, "new_from_index"):
+        return _wrap(one._s.new_from_index(0, n))
+    return pl.Series(name, [None] * n, dtype=dtype)
+
+
 #: below this magnitude, FIT seconds -> microseconds and to float are exact in Int64/Float64
 _SMALL_INT = 1 << 40
 
