@@ -503,7 +503,10 @@ def _build(msgs: FitMessages, file_id: str) -> dict | None:
         ev_ts = _time_series(events, "timestamp")
         ev_act = np.zeros(events.height, dtype=np.int64) if synthetic else _fill_assignment(
             _assign(_us(ev_ts), events["_message_index"], windows, file_starts))
-        event_frame = _events(events, ev_act, act_ids)
+        try:
+            event_frame = _events(events, ev_act, act_ids)
+        except _Slow:
+            event_frame = _events_polars(events, ev_act, act_ids)
 
     # --- activities ---
     activities, act_sources = _activities(msgs, file_id, ses, sessions, sports, synthetic, act_ids,
@@ -900,6 +903,18 @@ def _laps_numpy(laps: pl.DataFrame, lap_act, act_ids, sports) -> pl.DataFrame:
         v, ok = first(*(num(f) for f in fields))
         cols[col] = _f64_series(col, v, ok)
     return _frame_of("laps", cols, n)
+
+
+def _events_polars(events: pl.DataFrame, ev_act, act_ids) -> pl.DataFrame:
+    """The events frame in polars expressions (``_events`` when it cannot be exact in numpy)."""
+    data = [_num(events, c) for c in EVENT_DATA_FIELDS if c in events.columns]
+    return schema.conform(events.select(
+        pl.Series("activity_id", [act_ids[j] for j in ev_act], dtype=pl.Utf8),
+        _time(events, "timestamp").alias("recorded_at"),
+        pl.Series("event", text_col(events, "event")),
+        pl.Series("event_type", text_col(events, "event_type")),
+        (pl.coalesce(data) if data else pl.lit(None, dtype=pl.Float64)).alias("data"),
+    ), "events")
 
 
 def _events(events: pl.DataFrame, ev_act, act_ids) -> pl.DataFrame:
