@@ -375,6 +375,12 @@ def _fill_assignment(idx, default: int = 0):
 
 def _us(s: pl.Series):
     """Datetime series -> float64 numpy microseconds (NaN for NULL)."""
+    if s.dtype == schema.UTC_DT:
+        v = s.to_numpy()
+        if v.dtype == np.dtype("datetime64[us]"):
+            out = v.view(np.int64).astype(np.float64)
+            out[np.isnat(v)] = np.nan
+            return out
     return s.cast(pl.Int64).cast(pl.Float64).fill_null(float("nan")).to_numpy()
 
 
@@ -515,7 +521,10 @@ def _build(msgs: FitMessages, file_id: str) -> dict | None:
     # --- developer values ---
     dev_values = _developer_values(msgs, windows, file_starts, synthetic, act_ids, rec_act, lap_act)
 
-    sources = pl.concat([rec_sources, act_sources], how="vertical_relaxed")
+    if schema.is_canonical(rec_sources, "field_sources") and schema.is_canonical(act_sources, "field_sources"):
+        sources = rec_sources.vstack(act_sources)
+    else:
+        sources = pl.concat([rec_sources, act_sources], how="vertical_relaxed")
     return {
         "activities": activities,
         "laps": lap_frame,
@@ -980,11 +989,12 @@ def _local_offset(msgs: FitMessages) -> int | None:
         return None
     if not isinstance(act.schema["local_timestamp"], pl.Datetime) or not isinstance(act.schema["timestamp"], pl.Datetime):
         return None
-    both = act.filter(pl.col("local_timestamp").is_not_null() & pl.col("timestamp").is_not_null())
-    if both.height == 0:
+    for local, utc in zip(act.get_column("local_timestamp").to_list(), act.get_column("timestamp").to_list()):
+        if local is not None and utc is not None:
+            break
+    else:
         return None
-    d = both.row(0, named=True)
-    off = int(round((d["local_timestamp"] - d["timestamp"]).total_seconds()))
+    off = int(round((local - utc).total_seconds()))
     lo, hi = _UTC_OFFSET_RANGE_S
     return off if lo <= off <= hi else None
 
@@ -995,12 +1005,11 @@ def _device(msgs: FitMessages) -> tuple[dict[str, str | None], dict[str, str]]:
     src: dict[str, str] = {}
     fid = msgs.frames.get("file_id")
     di = msgs.frames.get("device_info")
-    creator_rows = None
+    creator = None  # the rows of the creator device (device_index 'creator' or 0)
     if di is not None and di.height:
-        dev_idx = text_col(di, "device_index")
-        creator_rows = di.filter((dev_idx == "creator") | (dev_idx == "0"))
-    for name, df in (("file_id", fid), ("device_info", creator_rows)):
-        if df is None or df.height == 0:
+        creator = [v in ("creator", "0") for v in text_col(di, "device_index").to_list()]
+    for name, df, rows in (("file_id", fid, None), ("device_info", di, creator)):
+        if df is None or df.height == 0 or (rows is not None and not any(rows)):
             continue
         for col, fields in (("manufacturer", ("manufacturer",)),
                             ("product", ("product_name", "garmin_product", "favero_product", "product")),
@@ -1009,8 +1018,9 @@ def _device(msgs: FitMessages) -> tuple[dict[str, str | None], dict[str, str]]:
                 continue
             for f in fields:
                 if f in df.columns:
-                    v = text_col(df, f).drop_nulls()
-                    if len(v):
+                    vals = text_col(df, f).to_list()
+                    v = [x for i, x in enumerate(vals) if x is not None and (rows is None or rows[i])]
+                    if v:
                         out[col], src[col] = v[0], f"fit:{name}.{f}"
                         break
     return out, src
@@ -1032,7 +1042,9 @@ def _activities(msgs, file_id, ses, sessions, sports, synthetic, act_ids, record
             pl.col("distance_m").max().alias("dist"),
         ).iter_rows(named=True):
             rec_stats[r["activity_id"]] = r
-    lap_counts = dict(laps.group_by("activity_id").len().iter_rows()) if laps.height else {}
+    lap_counts: dict[str, int] = {}
+    for aid in laps.get_column("activity_id").to_list():
+        lap_counts[aid] = lap_counts.get(aid, 0) + 1
     for j, (s, srow) in enumerate(zip(sessions, srows)):
         aid = act_ids[j]
         sport, sub = sports[j]
@@ -1048,8 +1060,10 @@ def _activities(msgs, file_id, ses, sessions, sports, synthetic, act_ids, record
         # name: the sport message of this sport, if it names it (no sport: nothing to match;
         # polars refuses ``Utf8 == None``)
         if sport is not None and sport_msg is not None and "name" in sport_msg.columns:
-            names = sport_msg.filter(pl.Series(text_col(sport_msg, "sport") == sport).fill_null(False))["name"].drop_nulls()
-            if len(names):
+            names = [nm for sp, nm in zip(text_col(sport_msg, "sport").to_list(),
+                                          sport_msg.get_column("name").to_list())
+                     if sp == sport and nm is not None]
+            if names:
                 row["name"], src["name"] = str(names[0]), "fit:sport.name"
         start = s["start"]
         row["started_at"] = start
@@ -1094,9 +1108,25 @@ def _activities(msgs, file_id, ses, sessions, sports, synthetic, act_ids, record
         for col, label in src.items():
             if label and row.get(col) is not None:
                 src_rows.append({"activity_id": aid, "column_name": col, "source": label, "n_values": 1})
-    acts = schema.conform(pl.DataFrame(rows, schema_overrides={k: v for k, v in schema.ACTIVITIES.items()}), "activities") if rows else schema.empty("activities")
+    acts = _rows_frame(rows, "activities") if rows else schema.empty("activities")
     srcs = pl.DataFrame(src_rows, schema=schema.FIELD_SOURCES) if src_rows else schema.empty("field_sources")
     return acts, srcs
+
+
+_ROW_DTYPES = (pl.Utf8, pl.Float64, pl.Int64, pl.Boolean)
+
+
+def _rows_frame(rows: list[dict], table: str) -> pl.DataFrame:
+    """A canonical frame from row dicts, column by column in the table's dtypes (what
+    ``pl.DataFrame(rows, schema_overrides=<the table>)`` and ``schema.conform`` made)."""
+    cols = []
+    for name, dtype in schema.TABLES[table].items():
+        vals = [r.get(name) for r in rows]
+        if dtype in _ROW_DTYPES:
+            cols.append(new_series(name, vals, dtype))
+        else:
+            cols.append(pl.Series(name, vals, dtype=dtype))
+    return pl.DataFrame(cols)
 
 
 def _session_cadence(srow: dict, sport: str | None, row: dict, src: dict) -> None:
