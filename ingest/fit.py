@@ -1161,50 +1161,72 @@ def _session_cadence(srow: dict, sport: str | None, row: dict, src: dict) -> Non
             row["device_total_strides"], src["device_total_strides"] = int(round(v)), "fit:session.total_strides"
 
 
+def _const(name: str, value, dtype, n: int) -> pl.Series:
+    """``n`` times ``value`` (``pl.lit(value, dtype)`` in a frame of ``n`` rows)."""
+    return pl.Series(name, [value], dtype=dtype).new_from_index(0, n)
+
+
 def _developer_values(msgs, windows, file_starts, synthetic, act_ids, rec_act, lap_act) -> pl.DataFrame:
-    """Every developer-field value, long format (see schema.DEVELOPER_VALUES)."""
+    """Every developer-field value, long format (see schema.DEVELOPER_VALUES): one row per
+    non-null value of a developer column, message by message name, column by column."""
     info = _dev_info(msgs)
     parts: list[pl.DataFrame] = []
     for mesg, df in msgs.frames.items():
         devs = _dev_columns(df)
         if not devs or df.height == 0:
             continue
-        ts = _time_series(df, "timestamp")
+        n = df.height
+        dtypes = dict(zip(df.columns, df.dtypes))
+        ts_us, ts_ok = _np_time(df, dtypes, "timestamp")
         if mesg == "record":
             act = rec_act
         elif mesg == "lap":
             act = lap_act
         elif mesg == "session" and not synthetic:
-            act = np.arange(df.height, dtype=np.int64)
+            act = np.arange(n, dtype=np.int64)
         elif synthetic:
-            act = np.zeros(df.height, dtype=np.int64)
+            act = np.zeros(n, dtype=np.int64)
         else:
+            ts = _time_series(df, "timestamp")
             act = _fill_assignment(_assign(_us(ts), df["_message_index"], windows, file_starts))
-        act = np.minimum(act, len(act_ids) - 1)
-        ids = pl.Series("activity_id", [act_ids[j] for j in act], dtype=pl.Utf8)
-        base = pl.DataFrame([ids, ts.alias("recorded_at")]).with_columns(
-            pl.int_range(pl.len(), dtype=pl.Int32).over("activity_id").alias("message_index")
-        )
+        act = np.minimum(np.asarray(act, dtype=np.int64), len(act_ids) - 1)
         if mesg == "session" and not synthetic:
-            base = base.with_columns(pl.Series("message_index", act, dtype=pl.Int32))
+            msg_index = act.astype(np.int32)
+        else:  # position among the messages of its activity
+            msg_index = _index_within(act, len(act_ids))
         for c, idx, name in devs:
             num, units = _dev_meta(info, idx, name)
-            s = df[c]
-            if s.dtype.is_numeric():
-                value, text = s.cast(pl.Float64), pl.Series([None] * df.height, dtype=pl.Utf8)
+            s = df.get_column(c)
+            if dtypes[c].is_numeric():
+                value, keep = _np_f64(s.cast(pl.Float64))
+                text = None
             else:
-                value, text = pl.Series([None] * df.height, dtype=pl.Float64), text_col(df, c)
-            part = base.with_columns(
-                pl.lit(mesg).alias("message"),
-                pl.lit(idx, dtype=pl.Int32).alias("developer_data_index"),
-                pl.lit(num, dtype=pl.Int32).alias("field_number"),
-                pl.lit(name).alias("field_name"),
-                pl.lit(units, dtype=pl.Utf8).alias("units"),
-                value.alias("value"),
-                text.alias("value_text"),
-            ).filter(pl.col("value").is_not_null() | pl.col("value_text").is_not_null())
-            if part.height:
-                parts.append(part)
+                text = text_col(df, c).to_list()
+                keep = np.array([t is not None for t in text], dtype=bool)
+            if not keep.any():
+                continue
+            rows = np.flatnonzero(keep)
+            m = rows.shape[0]
+            cols = [
+                _ids_series(act_ids, act[rows]),
+                _const("message", mesg, pl.Utf8, m),
+                pl.Series("message_index", msg_index[rows], dtype=pl.Int32),
+                _dt_series("recorded_at", ts_us[rows], ts_ok[rows]),
+                _const("developer_data_index", idx, pl.Int32, m),
+                _const("field_number", num, pl.Int32, m),
+                _const("field_name", name, pl.Utf8, m),
+                _const("units", units, pl.Utf8, m),
+            ]
+            if text is None:
+                cols.append(_f64_series("value", value[rows], np.ones(m, dtype=bool)))
+                cols.append(null_series("value_text", pl.Utf8, m))
+            else:
+                cols.append(null_series("value", pl.Float64, m))
+                cols.append(new_series("value_text", [text[i] for i in rows.tolist()], pl.Utf8))
+            parts.append(pl.DataFrame(cols))
     if not parts:
         return schema.empty("developer_values")
-    return schema.conform(pl.concat(parts, how="vertical_relaxed"), "developer_values")
+    out = parts[0]
+    for part in parts[1:]:
+        out = out.vstack(part)
+    return schema.conform(out, "developer_values")
