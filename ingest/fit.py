@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import re
 import struct
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Callable
 
 import numpy as np
@@ -308,6 +308,25 @@ def _time(df: pl.DataFrame, name: str) -> pl.Expr:
     return pl.lit(None, dtype=schema.UTC_DT)
 
 
+def _num_list(df: pl.DataFrame, name: str) -> list:
+    """``_num`` as a Python list."""
+    if name in df.columns:
+        dt = df.schema[name]
+        if dt.is_numeric() or dt == pl.Utf8 or dt == pl.Boolean:
+            return df.get_column(name).cast(pl.Float64, strict=False).to_list()
+    return [None] * df.height
+
+
+def _lap_start_us(laps: pl.DataFrame):
+    """Lap start_time, else timestamp, as float64 microseconds (NaN: neither) for ``_assign``."""
+    dtypes = dict(zip(laps.columns, laps.dtypes))
+    st, st_ok = _np_time(laps, dtypes, "start_time")
+    ts, ts_ok = _np_time(laps, dtypes, "timestamp")
+    out = np.where(st_ok, st, ts).astype(np.float64)
+    out[~(st_ok | ts_ok)] = np.nan
+    return out
+
+
 def _time_series(df: pl.DataFrame, name: str) -> pl.Series:
     """A Datetime column as a Series of df.height (all NULL when absent)."""
     if name in df.columns and isinstance(df.schema[name], pl.Datetime):
@@ -450,18 +469,13 @@ def _build(msgs: FitMessages, file_id: str) -> dict | None:
     # --- sessions: windows ---
     sessions: list[dict] = []
     if ses is not None and ses.height:
-        sdf = ses.select(
-            pl.col("_message_index"),
-            _time(ses, "start_time").alias("start_time"),
-            _time(ses, "timestamp").alias("timestamp"),
-            _num(ses, "total_elapsed_time").alias("elapsed"),
-        )
-        for r in sdf.iter_rows(named=True):
-            msg = r["_message_index"]
-            start, el = r["start_time"], r["elapsed"]
+        for msg, start, ts, el in zip(ses.get_column("_message_index").to_list(),
+                                      _time_series(ses, "start_time").to_list(),
+                                      _time_series(ses, "timestamp").to_list(),
+                                      _num_list(ses, "total_elapsed_time")):
             src = "fit:session.start_time"
-            if start is None and r["timestamp"] is not None and el is not None:
-                start, src = r["timestamp"] - timedelta(seconds=el), "fit:session.timestamp-total_elapsed_time"
+            if start is None and ts is not None and el is not None:
+                start, src = ts - timedelta(seconds=el), "fit:session.timestamp-total_elapsed_time"
             end = start + timedelta(seconds=el) if start is not None and el is not None else None
             sessions.append({"start": start, "end": end, "start_src": src if start else None,
                              "msg": msg})
@@ -498,9 +512,8 @@ def _build(msgs: FitMessages, file_id: str) -> dict | None:
     lap_frame = schema.empty("laps")
     lap_act = np.zeros(0, dtype=np.int64)
     if laps is not None and laps.height:
-        lap_start = _time_series(laps, "start_time").fill_null(_time_series(laps, "timestamp"))
         lap_act = np.zeros(laps.height, dtype=np.int64) if synthetic else _fill_assignment(
-            _assign(_us(lap_start), laps["_message_index"], windows, file_starts))
+            _assign(_lap_start_us(laps), laps["_message_index"], windows, file_starts))
         lap_frame = _laps(laps, lap_act, act_ids, sports)
 
     # --- events ---
@@ -1113,7 +1126,10 @@ def _activities(msgs, file_id, ses, sessions, sports, synthetic, act_ids, record
     return acts, srcs
 
 
-_ROW_DTYPES = (pl.Utf8, pl.Float64, pl.Int64, pl.Boolean)
+_ROW_DTYPES = (pl.Utf8, pl.Float64, pl.Int64, pl.Int32, pl.Boolean)
+_UNIX_EPOCH = datetime(1970, 1, 1)
+_UNIX_DATE = date(1970, 1, 1)
+_ONE_US = timedelta(microseconds=1)
 
 
 def _rows_frame(rows: list[dict], table: str) -> pl.DataFrame:
@@ -1124,6 +1140,12 @@ def _rows_frame(rows: list[dict], table: str) -> pl.DataFrame:
         vals = [r.get(name) for r in rows]
         if dtype in _ROW_DTYPES:
             cols.append(new_series(name, vals, dtype))
+        elif dtype == schema.UTC_DT and all(v is None or type(v) is datetime for v in vals):
+            us = [None if v is None else (v - _UNIX_EPOCH) // _ONE_US for v in vals]
+            cols.append(new_series(name, us, pl.Int64).cast(dtype))
+        elif dtype == pl.Date and all(v is None or type(v) is date for v in vals):
+            days = [None if v is None else (v - _UNIX_DATE).days for v in vals]
+            cols.append(new_series(name, days, pl.Int32).cast(dtype))
         else:
             cols.append(pl.Series(name, vals, dtype=dtype))
     return pl.DataFrame(cols)

@@ -266,7 +266,7 @@ except ImportError:  # pragma: no cover - depends on the polars version
         _PySeries = None
 _CTORS = {}
 if _PySeries is not None and hasattr(pl.Series, "_from_pyseries"):
-    for _dt, _name in ((pl.Float64, "new_opt_f64"), (pl.Int64, "new_opt_i64"),
+    for _dt, _name in ((pl.Float64, "new_opt_f64"), (pl.Int64, "new_opt_i64"), (pl.Int32, "new_opt_i32"),
                        (pl.Boolean, "new_opt_bool"), (pl.Utf8, "new_str")):
         if hasattr(_PySeries, _name):
             _CTORS[_dt] = getattr(_PySeries, _name)
@@ -275,7 +275,7 @@ _wrap = pl.Series._from_pyseries if _CTORS else None
 
 def new_series(name: str, values: list, dtype, strict: bool = True) -> pl.Series:
     """``pl.Series(name, values, dtype=dtype, strict=strict)`` for a list of Python scalars
-    (None, int, float, str, bool) and dtype Float64, Int64, Boolean or Utf8."""
+    (None, int, float, str, bool) and dtype Float64, Int64, Int32, Boolean or Utf8."""
     ctor = _CTORS.get(dtype)
     if ctor is not None:
         try:
@@ -356,20 +356,19 @@ def developer_fields(df: pl.DataFrame | None) -> pl.DataFrame:
     num = num_col(df, "field_definition_number") if "field_definition_number" in df.columns else None
     names = text_col(df, "field_name")
     if num is not None:
-        fallback = pl.Series([None if n is None else f"unnamed_dev_field_{int(n)}" for n in num])
-        names = names.zip_with(names.is_not_null(), fallback)
-    out = pl.DataFrame(
-        {
-            "developer_data_index": num_col(df, "developer_data_index"),
-            "field_number": num if num is not None else num_col(df, "field_definition_number"),
-            "field_name": names,
-            "units": text_col(df, "units"),
-            "native_field_num": num_col(df, "native_field_num"),
-            "base_type": text_col(df, "fit_base_type_id"),
-        }
-    )
-    return out.select(
-        [pl.col(c).cast(t, strict=False) for c, t in DEVELOPER_FIELDS_SCHEMA.items()]
+        names = new_series("field_name", [
+            name if name is not None else None if n is None else f"unnamed_dev_field_{int(n)}"
+            for name, n in zip(names.to_list(), num.to_list())], pl.Utf8)
+    cols = {
+        "developer_data_index": num_col(df, "developer_data_index"),
+        "field_number": num if num is not None else num_col(df, "field_definition_number"),
+        "field_name": names,
+        "units": text_col(df, "units"),
+        "native_field_num": num_col(df, "native_field_num"),
+        "base_type": text_col(df, "fit_base_type_id"),
+    }
+    return pl.DataFrame(
+        [cols[c].cast(t, strict=False).alias(c) for c, t in DEVELOPER_FIELDS_SCHEMA.items()]
     )
 
 
@@ -377,8 +376,7 @@ def file_type(df: pl.DataFrame | None) -> str | None:
     """``type`` of the first ``file_id`` message that has one (text), else None."""
     if df is None or "type" not in df.columns:
         return None
-    vals = text_col(df, "type").drop_nulls()
-    return vals[0] if len(vals) else None
+    return next((v for v in text_col(df, "type").to_list() if v is not None), None)
 
 
 def num_col(df: pl.DataFrame, name: str) -> pl.Series:
