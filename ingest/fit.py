@@ -29,7 +29,7 @@ from ingest import schema
 from ingest.fit_columnar import FallbackNeeded, read_fit_messages_columnar
 from ingest.fit_fitparse import read_fit_messages
 from ingest.errors import BadHeader, IngestError
-from ingest.fit_messages import FitMessages, fit_crc16, new_series, null_series, text_col
+from ingest.fit_messages import FitMessages, fit_crc16, new_series, np_series, null_series, text_col
 from ingest.schema import Decoded
 
 #: semicircles -> degrees
@@ -690,20 +690,20 @@ def _np_time(df: pl.DataFrame, dtypes: dict, name: str) -> tuple[np.ndarray, np.
 def _f64_series(name: str, v: np.ndarray, ok: np.ndarray) -> pl.Series:
     """Float64 Series of ``v``, NULL where not ``ok``."""
     if ok.all():
-        return pl.Series(name, v, dtype=pl.Float64)
+        return np_series(name, v)
     if not ok.any():
         return null_series(name, pl.Float64, ok.shape[0])
     w = np.where(ok, v, np.nan)
     if np.isnan(v[ok]).any():  # NaN values to keep beside the NULLs
-        return pl.Series(name, w, dtype=pl.Float64).scatter(np.flatnonzero(~ok), None)
-    return pl.Series(name, w, dtype=pl.Float64, nan_to_null=True)
+        return np_series(name, w).scatter(np.flatnonzero(~ok), None)
+    return np_series(name, w, nan_to_null=True)
 
 
 def _dt_series(name: str, us: np.ndarray, ok: np.ndarray) -> pl.Series:
     """Datetime('us') Series of int64 microseconds, NULL where not ``ok``."""
     if not ok.any():
         return null_series(name, schema.UTC_DT, ok.shape[0])
-    s = pl.Series(name, us, dtype=pl.Int64).cast(schema.UTC_DT)
+    s = np_series(name, us).cast(schema.UTC_DT)
     return s if ok.all() else s.scatter(np.flatnonzero(~ok), None)
 
 
@@ -825,7 +825,7 @@ def _records_numpy(msgs, rec: pl.DataFrame, rec_act, act_ids):
 
     act = np.asarray(rec_act, dtype=np.int64)
     cols["activity_id"] = _ids_series(act_ids, act)
-    cols["record_index"] = pl.Series("record_index", _index_within(act, k), dtype=pl.Int32)
+    cols["record_index"] = np_series("record_index", _index_within(act, k))
     records = _frame_of("records", cols, n)
 
     # field_sources: per activity (in order of its first record), per column, the fields used
@@ -902,7 +902,7 @@ def _laps_numpy(laps: pl.DataFrame, lap_act, act_ids, sports) -> pl.DataFrame:
     start, start_ok = first((st, st_ok), (ts - el_us, ts_ok & el_ok))
     cols: dict[str, pl.Series] = {
         "activity_id": _ids_series(act_ids, act),
-        "lap_index": pl.Series("lap_index", _index_within(act, len(act_ids)), dtype=pl.Int32),
+        "lap_index": np_series("lap_index", _index_within(act, len(act_ids))),
         "started_at": _dt_series("started_at", start, start_ok),
         "ended_at": _dt_series("ended_at", start + el_us, start_ok & el_ok),
     }
@@ -917,7 +917,7 @@ def _laps_numpy(laps: pl.DataFrame, lap_act, act_ids, sports) -> pl.DataFrame:
         raise _Slow("strides out of range")
     si = np.zeros(n, dtype=np.int64)
     si[strides_ok] = x.astype(np.int64)  # Float64 -> Int64 truncates, as polars' cast
-    s = pl.Series("total_strides", si, dtype=pl.Int64)
+    s = np_series("total_strides", si)
     cols["total_strides"] = s if strides_ok.all() else s.scatter(np.flatnonzero(~strides_ok), None)
     cols["intensity"] = text_col(laps, "intensity").alias("intensity")
     cols["lap_trigger"] = text_col(laps, "lap_trigger").alias("lap_trigger")
@@ -1232,7 +1232,7 @@ def _developer_values(msgs, windows, file_starts, synthetic, act_ids, rec_act, l
             cols = [
                 _ids_series(act_ids, act[rows]),
                 _const("message", mesg, pl.Utf8, m),
-                pl.Series("message_index", msg_index[rows], dtype=pl.Int32),
+                np_series("message_index", msg_index[rows]),
                 _dt_series("recorded_at", ts_us[rows], ts_ok[rows]),
                 _const("developer_data_index", idx, pl.Int32, m),
                 _const("field_number", num, pl.Int32, m),

@@ -74,6 +74,7 @@ from ingest.fit_messages import (
     file_type,
     fit_crc16,
     kind_of,
+    np_series,
 )
 
 __all__ = [
@@ -1463,7 +1464,7 @@ def _float_series(name: str, values: np.ndarray, null: np.ndarray) -> pl.Series:
     """Float64 with NULL where ``null`` (FIT values are never NaN: NaN is the invalid value)."""
     if null.any():
         values = np.where(null, np.nan, values)
-    return pl.Series(name, values, nan_to_null=True)
+    return np_series(name, values, nan_to_null=True)
 
 
 def _int_rows(p: _Piece) -> np.ndarray:

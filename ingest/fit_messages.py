@@ -285,9 +285,32 @@ def new_series(name: str, values: list, dtype, strict: bool = True) -> pl.Series
     return pl.Series(name, values, dtype=dtype, strict=strict)
 
 
+_NP_CTORS = {}
+if _CTORS:
+    for _np_dt, _name in ((np.dtype(np.float64), "new_f64"), (np.dtype(np.int64), "new_i64"),
+                          (np.dtype(np.int32), "new_i32")):
+        if hasattr(_PySeries, _name):
+            _NP_CTORS[_np_dt] = getattr(_PySeries, _name)
+
+
+def np_series(name: str, values: np.ndarray, nan_to_null: bool = False) -> pl.Series:
+    """``pl.Series(name, values, nan_to_null=nan_to_null)`` for a 1-D float64, int64 or int32
+    array, through the constructor ``pl.Series`` picks for it."""
+    ctor = _NP_CTORS.get(values.dtype)
+    if ctor is None or values.ndim != 1:
+        return pl.Series(name, values, nan_to_null=nan_to_null)
+    values = np.require(values, requirements=["A", "C"])
+    return _wrap(ctor(name, values, nan_to_null if values.dtype.kind == "f" else True))
+
+
+_NULL_ONE: dict = {}
+
+
 def null_series(name: str, dtype, n: int) -> pl.Series:
     """``n`` NULLs of ``dtype`` (the same as ``pl.Series(name, [None] * n, dtype=dtype)``)."""
-    one = pl.Series(name, [None], dtype=dtype)
+    one = _NULL_ONE.get((name, dtype))
+    if one is None:
+        one = _NULL_ONE[(name, dtype)] = pl.Series(name, [None], dtype=dtype)
     if _CTORS and hasattr(one._s, "new_from_index"):
         return _wrap(one._s.new_from_index(0, n))
     return pl.Series(name, [None] * n, dtype=dtype)
