@@ -29,7 +29,7 @@ from ingest import schema
 from ingest.fit_columnar import FallbackNeeded, read_fit_messages_columnar
 from ingest.fit_fitparse import read_fit_messages
 from ingest.errors import BadHeader, IngestError
-from ingest.fit_messages import FitMessages, fit_crc16, new_series, np_series, null_series, text_col
+from ingest.fit_messages import FitMessages, fit_crc16, frame, new_series, np_series, null_series, text_col
 from ingest.schema import Decoded
 
 #: semicircles -> degrees
@@ -754,7 +754,7 @@ def _frame_of(table: str, cols: dict[str, pl.Series], n: int) -> pl.DataFrame:
         elif s.dtype != dtype:  # as schema.conform
             s = s.cast(dtype, strict=False)
         out.append(s)
-    return pl.DataFrame(out)
+    return frame(out)
 
 
 def _records(msgs, rec: pl.DataFrame, rec_act, act_ids):
@@ -1148,7 +1148,7 @@ def _rows_frame(rows: list[dict], table: str) -> pl.DataFrame:
             cols.append(new_series(name, days, pl.Int32).cast(dtype))
         else:
             cols.append(pl.Series(name, vals, dtype=dtype))
-    return pl.DataFrame(cols)
+    return frame(cols)
 
 
 def _session_cadence(srow: dict, sport: str | None, row: dict, src: dict) -> None:
@@ -1245,7 +1245,7 @@ def _developer_values(msgs, windows, file_starts, synthetic, act_ids, rec_act, l
             else:
                 cols.append(null_series("value", pl.Float64, m))
                 cols.append(new_series("value_text", [text[i] for i in rows.tolist()], pl.Utf8))
-            parts.append(pl.DataFrame(cols))
+            parts.append(frame(cols))
     if not parts:
         return schema.empty("developer_values")
     out = parts[0]

@@ -73,6 +73,7 @@ from ingest.fit_messages import (
     developer_fields,
     file_type,
     fit_crc16,
+    frame,
     kind_of,
     np_series,
 )
@@ -1666,4 +1667,4 @@ def _frame(gs: list, comp_ts_by_lid: dict) -> pl.DataFrame:
     for name in names:
         pieces = [res[name][0] if name in res else None for res in per_layout]
         cols.extend(_series(name, _scatter(pieces, positions, ords.size), regs[name][1]))
-    return pl.DataFrame(cols)
+    return frame(cols)

@@ -250,7 +250,7 @@ def build_frame(rows: list[dict], kinds: dict[str, int]) -> pl.DataFrame:
     for key, kind in kinds.items():
         vals = [r.get(key) for r in rows]
         cols.extend(typed_series(key, vals, kind))
-    return pl.DataFrame(cols)
+    return frame(cols)
 
 
 # Series from Python lists through polars' own per-dtype constructor, without the generic
@@ -258,12 +258,12 @@ def build_frame(rows: list[dict], kinds: dict[str, int]) -> pl.DataFrame:
 # are the ones ``pl.Series(name, values, dtype=..., strict=...)`` itself picks for such a list,
 # so the Series is the same; ``pl.Series`` when this polars has no such constructor.
 try:  # polars >= 1.32 keeps the binding in polars._plr, older ones in polars.polars
-    from polars._plr import PySeries as _PySeries
+    from polars._plr import PyDataFrame as _PyDataFrame, PySeries as _PySeries
 except ImportError:  # pragma: no cover - depends on the polars version
     try:
-        from polars.polars import PySeries as _PySeries
+        from polars.polars import PyDataFrame as _PyDataFrame, PySeries as _PySeries
     except ImportError:
-        _PySeries = None
+        _PyDataFrame = _PySeries = None
 _CTORS = {}
 if _PySeries is not None and hasattr(pl.Series, "_from_pyseries"):
     for _dt, _name in ((pl.Float64, "new_opt_f64"), (pl.Int64, "new_opt_i64"), (pl.Int32, "new_opt_i32"),
@@ -301,6 +301,13 @@ def np_series(name: str, values: np.ndarray, nan_to_null: bool = False) -> pl.Se
         return pl.Series(name, values, nan_to_null=nan_to_null)
     values = np.require(values, requirements=["A", "C"])
     return _wrap(ctor(name, values, nan_to_null if values.dtype.kind == "f" else True))
+
+
+def frame(cols: list[pl.Series]) -> pl.DataFrame:
+    """``pl.DataFrame(cols)`` for named Series: the PyDataFrame it ends in, made directly."""
+    if _PyDataFrame is not None and hasattr(pl.DataFrame, "_from_pydf") and all(s.name for s in cols):
+        return pl.DataFrame._from_pydf(_PyDataFrame([s._s for s in cols]))
+    return pl.DataFrame(cols)
 
 
 _NULL_ONE: dict = {}
