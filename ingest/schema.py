@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 
 import polars as pl
 
+from ingest.fit_messages import frame, null_series
+
 UTC_DT = pl.Datetime("us")
 
 #: One row per activity (a FIT session, a GPX track set, a TCX activity).
@@ -295,13 +297,19 @@ def conform(df: pl.DataFrame | None, table: str) -> pl.DataFrame:
     extra = [c for c in df.columns if c not in cols]
     if extra:
         raise KeyError(f"columns not in the {table} schema: {extra}")
-    exprs = []
+    # column by column (Series casts, the cast ``pl.col(name).cast(dtype, strict=False)`` runs),
+    # without a query plan: the frames are small and a select's planning outweighs the casts
+    have = dict(zip(df.columns, df.dtypes))
+    out = []
     for name, dtype in cols.items():
-        if name in df.columns:
-            exprs.append(pl.col(name).cast(dtype, strict=False).alias(name))
+        dt = have.get(name)
+        if dt is None:
+            out.append(null_series(name, dtype, df.height))
+        elif dt == dtype:
+            out.append(df.get_column(name))
         else:
-            exprs.append(pl.lit(None, dtype=dtype).alias(name))
-    return df.select(exprs)
+            out.append(df.get_column(name).cast(dtype, strict=False))
+    return frame(out)
 
 
 def _nulls(height: int, cols: dict[str, pl.DataType]) -> pl.DataFrame:
