@@ -253,17 +253,20 @@ def build_frame(rows: list[dict], kinds: dict[str, int]) -> pl.DataFrame:
     return frame(cols)
 
 
-# Series from Python lists through polars' own per-dtype constructor, without the generic
-# ``pl.Series`` front end (most of a small column's cost): the constructor and the fallback
-# are the ones ``pl.Series(name, values, dtype=..., strict=...)`` itself picks for such a list,
-# so the Series is the same; ``pl.Series`` when this polars has no such constructor.
-try:  # polars >= 1.32 keeps the binding in polars._plr, older ones in polars.polars
-    from polars._plr import PyDataFrame as _PyDataFrame, PySeries as _PySeries
+# Series and frames through polars' own constructors, without the generic ``pl.Series`` /
+# ``pl.DataFrame`` front ends (most of a small column's cost): each helper calls the binding the
+# front end itself picks for such input (and its fallback), so the result is the same; the front
+# end when this polars has no such binding. The binding module is ``polars._plr`` in recent
+# polars, ``polars.polars`` in older ones.
+try:
+    import polars._plr as _plr
 except ImportError:  # pragma: no cover - depends on the polars version
     try:
-        from polars.polars import PyDataFrame as _PyDataFrame, PySeries as _PySeries
+        import polars.polars as _plr
     except ImportError:
-        _PyDataFrame = _PySeries = None
+        _plr = None
+_PySeries = getattr(_plr, "PySeries", None)
+_PyDataFrame = getattr(_plr, "PyDataFrame", None)
 _CTORS = {}
 if _PySeries is not None and hasattr(pl.Series, "_from_pyseries"):
     for _dt, _name in ((pl.Float64, "new_opt_f64"), (pl.Int64, "new_opt_i64"), (pl.Int32, "new_opt_i32"),
@@ -300,13 +303,19 @@ def np_series(name: str, values: np.ndarray, nan_to_null: bool = False) -> pl.Se
     if ctor is None or values.ndim != 1:
         return pl.Series(name, values, nan_to_null=nan_to_null)
     values = np.require(values, requirements=["A", "C"])
-    return _wrap(ctor(name, values, nan_to_null if values.dtype.kind == "f" else True))
+    try:
+        return _wrap(ctor(name, values, nan_to_null if values.dtype.kind == "f" else True))
+    except TypeError:  # pragma: no cover - another polars' binding: its front end decides
+        return pl.Series(name, values, nan_to_null=nan_to_null)
 
 
 def frame(cols: list[pl.Series]) -> pl.DataFrame:
     """``pl.DataFrame(cols)`` for named Series: the PyDataFrame it ends in, made directly."""
     if _PyDataFrame is not None and hasattr(pl.DataFrame, "_from_pydf") and all(s.name for s in cols):
-        return pl.DataFrame._from_pydf(_PyDataFrame([s._s for s in cols]))
+        try:
+            return pl.DataFrame._from_pydf(_PyDataFrame([s._s for s in cols]))
+        except TypeError:  # pragma: no cover - another polars' binding: its front end decides
+            pass
     return pl.DataFrame(cols)
 
 

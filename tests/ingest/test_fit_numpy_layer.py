@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
+import numpy as np
 import polars as pl
 import pytest
 
@@ -127,3 +128,40 @@ def test_lap_duration_that_does_not_fit_raises_as_before():
         pl.Series("total_elapsed_time", [NAN, 2.5, None]))
     with pytest.raises(pl.exceptions.InvalidOperationError):
         fit_messages_to_decoded(msgs, "d" * 64)
+
+
+@pytest.mark.parametrize("values,dtype,strict", [
+    ([1.0, 2, None, 3.5, True], pl.Float64, False),
+    ([2**70, None, -1], pl.Float64, False),  # too big for i64: the any-value fallback
+    ([1, None, 2**40], pl.Int64, True),
+    ([1, None, -7], pl.Int32, True),
+    ([True, None, False], pl.Boolean, True),
+    (["a", None, ""], pl.Utf8, True),
+    ([], pl.Float64, False),
+    ([None, None], pl.Utf8, True),
+])
+def test_fast_constructors_equal_the_polars_front_end(values, dtype, strict):
+    from ingest.fit_messages import new_series, null_series
+
+    got, want = new_series("c", values, dtype, strict), pl.Series("c", values, dtype=dtype, strict=strict)
+    assert got.dtype == want.dtype and got.name == want.name
+    assert got.equals(want, null_equal=True)
+    nul = null_series("c", dtype, len(values))
+    assert nul.dtype == dtype and nul.null_count() == len(values) and nul.name == "c"
+
+
+@pytest.mark.parametrize("arr", [
+    np.array([1.0, NAN, -0.0, np.inf]), np.arange(5, dtype=np.int64), np.arange(5, dtype=np.int32),
+    np.arange(10.0)[::3], np.array([], dtype=np.float64),
+])
+def test_numpy_constructor_and_frame_equal_the_polars_front_end(arr):
+    from ingest.fit_messages import frame, np_series
+
+    for nan_to_null in (False, True):
+        got, want = np_series("c", arr, nan_to_null), pl.Series("c", arr, nan_to_null=nan_to_null)
+        assert got.dtype == want.dtype
+        assert got.is_null().to_list() == want.is_null().to_list()
+        assert got.fill_null(0).cast(pl.Utf8).to_list() == want.fill_null(0).cast(pl.Utf8).to_list()
+    cols = [np_series("a", arr), pl.Series("b", [None] * len(arr), dtype=pl.Utf8)]
+    assert frame(cols).equals(pl.DataFrame(cols), null_equal=True)
+    assert frame(cols).schema == pl.DataFrame(cols).schema
