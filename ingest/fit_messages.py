@@ -302,7 +302,8 @@ def np_series(name: str, values: np.ndarray, nan_to_null: bool = False) -> pl.Se
     ctor = _NP_CTORS.get(values.dtype)
     if ctor is None or values.ndim != 1:
         return pl.Series(name, values, nan_to_null=nan_to_null)
-    values = np.require(values, requirements=["A", "C"])
+    if not (values.flags.c_contiguous and values.flags.aligned):
+        values = np.require(values, requirements=["A", "C"])
     try:
         return _wrap(ctor(name, values, nan_to_null if values.dtype.kind == "f" else True))
     except TypeError:  # pragma: no cover - another polars' binding: its front end decides
