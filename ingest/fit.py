@@ -10,7 +10,8 @@ and the helpers both readers share are in ``ingest.fit_messages``). Two readers 
   salvages what precedes the damage in a damaged file.
 
 Layer 2, ``fit_messages_to_decoded(msgs, file_id) -> Decoded`` (this module), gives the frames
-their meaning (sessions -> activities, units, developer fields, sources) in pure polars; it
+their meaning (sessions -> activities, units, developer fields, sources) in numpy and polars
+(no fitparse, no bytes; records, laps and events in numpy, see "layer 2 in numpy"); it
 accepts either reader's ``FitMessages``. ``decode_fit(data, file_id)`` runs the fast reader and
 falls back to the reference one.
 """
@@ -39,7 +40,7 @@ _UTC_OFFSET_RANGE_S = (-12 * 3600, 14 * 3600)
 
 
 # --------------------------------------------------------------------------------------------
-# Layer 2: FitMessages -> Decoded (pure polars; accepts either decoder's FitMessages)
+# Layer 2: FitMessages -> Decoded (numpy and polars; accepts either decoder's FitMessages)
 # --------------------------------------------------------------------------------------------
 
 #: Developer fields mapped into ``records`` by name (case-insensitive), whatever their number:
