@@ -10,7 +10,8 @@ and the helpers both readers share are in ``ingest.fit_messages``). Two readers 
   salvages what precedes the damage in a damaged file.
 
 Layer 2, ``fit_messages_to_decoded(msgs, file_id) -> Decoded`` (this module), gives the frames
-their meaning (sessions -> activities, units, developer fields, sources) in pure polars; it
+their meaning (sessions -> activities, units, developer fields, sources) in numpy and polars
+(no fitparse, no bytes; records, laps and events in numpy, see "layer 2 in numpy"); it
 accepts either reader's ``FitMessages``. ``decode_fit(data, file_id)`` runs the fast reader and
 falls back to the reference one.
 """
@@ -19,7 +20,7 @@ from __future__ import annotations
 
 import re
 import struct
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Callable
 
 import numpy as np
@@ -29,7 +30,7 @@ from ingest import schema
 from ingest.fit_columnar import FallbackNeeded, read_fit_messages_columnar
 from ingest.fit_fitparse import read_fit_messages
 from ingest.errors import BadHeader, IngestError
-from ingest.fit_messages import FitMessages, fit_crc16, text_col
+from ingest.fit_messages import FitMessages, fit_crc16, frame, new_series, np_series, null_series, text_col
 from ingest.schema import Decoded
 
 #: semicircles -> degrees
@@ -39,7 +40,7 @@ _UTC_OFFSET_RANGE_S = (-12 * 3600, 14 * 3600)
 
 
 # --------------------------------------------------------------------------------------------
-# Layer 2: FitMessages -> Decoded (pure polars; accepts either decoder's FitMessages)
+# Layer 2: FitMessages -> Decoded (numpy and polars; accepts either decoder's FitMessages)
 # --------------------------------------------------------------------------------------------
 
 #: Developer fields mapped into ``records`` by name (case-insensitive), whatever their number:
@@ -308,6 +309,25 @@ def _time(df: pl.DataFrame, name: str) -> pl.Expr:
     return pl.lit(None, dtype=schema.UTC_DT)
 
 
+def _num_list(df: pl.DataFrame, name: str) -> list:
+    """``_num`` as a Python list."""
+    if name in df.columns:
+        dt = df.schema[name]
+        if dt.is_numeric() or dt == pl.Utf8 or dt == pl.Boolean:
+            return df.get_column(name).cast(pl.Float64, strict=False).to_list()
+    return [None] * df.height
+
+
+def _lap_start_us(laps: pl.DataFrame):
+    """Lap start_time, else timestamp, as float64 microseconds (NaN: neither) for ``_assign``."""
+    dtypes = dict(zip(laps.columns, laps.dtypes))
+    st, st_ok = _np_time(laps, dtypes, "start_time")
+    ts, ts_ok = _np_time(laps, dtypes, "timestamp")
+    out = np.where(st_ok, st, ts).astype(np.float64)
+    out[~(st_ok | ts_ok)] = np.nan
+    return out
+
+
 def _time_series(df: pl.DataFrame, name: str) -> pl.Series:
     """A Datetime column as a Series of df.height (all NULL when absent)."""
     if name in df.columns and isinstance(df.schema[name], pl.Datetime):
@@ -375,6 +395,12 @@ def _fill_assignment(idx, default: int = 0):
 
 def _us(s: pl.Series):
     """Datetime series -> float64 numpy microseconds (NaN for NULL)."""
+    if s.dtype == schema.UTC_DT:
+        v = s.to_numpy()
+        if v.dtype == np.dtype("datetime64[us]"):
+            out = v.view(np.int64).astype(np.float64)
+            out[np.isnat(v)] = np.nan
+            return out
     return s.cast(pl.Int64).cast(pl.Float64).fill_null(float("nan")).to_numpy()
 
 
@@ -444,18 +470,13 @@ def _build(msgs: FitMessages, file_id: str) -> dict | None:
     # --- sessions: windows ---
     sessions: list[dict] = []
     if ses is not None and ses.height:
-        sdf = ses.select(
-            pl.col("_message_index"),
-            _time(ses, "start_time").alias("start_time"),
-            _time(ses, "timestamp").alias("timestamp"),
-            _num(ses, "total_elapsed_time").alias("elapsed"),
-        )
-        for r in sdf.iter_rows(named=True):
-            msg = r["_message_index"]
-            start, el = r["start_time"], r["elapsed"]
+        for msg, start, ts, el in zip(ses.get_column("_message_index").to_list(),
+                                      _time_series(ses, "start_time").to_list(),
+                                      _time_series(ses, "timestamp").to_list(),
+                                      _num_list(ses, "total_elapsed_time")):
             src = "fit:session.start_time"
-            if start is None and r["timestamp"] is not None and el is not None:
-                start, src = r["timestamp"] - timedelta(seconds=el), "fit:session.timestamp-total_elapsed_time"
+            if start is None and ts is not None and el is not None:
+                start, src = ts - timedelta(seconds=el), "fit:session.timestamp-total_elapsed_time"
             end = start + timedelta(seconds=el) if start is not None and el is not None else None
             sessions.append({"start": start, "end": end, "start_src": src if start else None,
                              "msg": msg})
@@ -486,15 +507,14 @@ def _build(msgs: FitMessages, file_id: str) -> dict | None:
     sports = _session_sports(msgs, ses, laps, synthetic, len(sessions))
 
     # --- records ---
-    records, rec_sources = _records(msgs, rec, rec_act, act_ids)
+    records, rec_sources, rec_stats = _records(msgs, rec, rec_act, act_ids)
 
     # --- laps ---
     lap_frame = schema.empty("laps")
     lap_act = np.zeros(0, dtype=np.int64)
     if laps is not None and laps.height:
-        lap_start = _time_series(laps, "start_time").fill_null(_time_series(laps, "timestamp"))
         lap_act = np.zeros(laps.height, dtype=np.int64) if synthetic else _fill_assignment(
-            _assign(_us(lap_start), laps["_message_index"], windows, file_starts))
+            _assign(_lap_start_us(laps), laps["_message_index"], windows, file_starts))
         lap_frame = _laps(laps, lap_act, act_ids, sports)
 
     # --- events ---
@@ -503,23 +523,22 @@ def _build(msgs: FitMessages, file_id: str) -> dict | None:
         ev_ts = _time_series(events, "timestamp")
         ev_act = np.zeros(events.height, dtype=np.int64) if synthetic else _fill_assignment(
             _assign(_us(ev_ts), events["_message_index"], windows, file_starts))
-        data = [_num(events, c) for c in EVENT_DATA_FIELDS if c in events.columns]
-        event_frame = schema.conform(events.select(
-            pl.Series("activity_id", [act_ids[j] for j in ev_act], dtype=pl.Utf8),
-            _time(events, "timestamp").alias("recorded_at"),
-            pl.Series("event", text_col(events, "event")),
-            pl.Series("event_type", text_col(events, "event_type")),
-            (pl.coalesce(data) if data else pl.lit(None, dtype=pl.Float64)).alias("data"),
-        ), "events")
+        try:
+            event_frame = _events(events, ev_act, act_ids)
+        except _Slow:
+            event_frame = _events_polars(events, ev_act, act_ids)
 
     # --- activities ---
     activities, act_sources = _activities(msgs, file_id, ses, sessions, sports, synthetic, act_ids,
-                                          records, lap_frame)
+                                          records, lap_frame, rec_stats)
 
     # --- developer values ---
     dev_values = _developer_values(msgs, windows, file_starts, synthetic, act_ids, rec_act, lap_act)
 
-    sources = pl.concat([rec_sources, act_sources], how="vertical_relaxed")
+    if schema.is_canonical(rec_sources, "field_sources") and schema.is_canonical(act_sources, "field_sources"):
+        sources = rec_sources.vstack(act_sources)
+    else:
+        sources = pl.concat([rec_sources, act_sources], how="vertical_relaxed")
     return {
         "activities": activities,
         "laps": lap_frame,
@@ -549,8 +568,9 @@ def _session_sports(msgs, ses, laps, synthetic: bool, n: int) -> list[tuple[str 
     return [("generic", None)] * n
 
 
-def _records(msgs, rec: pl.DataFrame, rec_act, act_ids) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """The records frame and its field_sources rows."""
+def _records_polars(msgs, rec: pl.DataFrame, rec_act, act_ids) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """The records frame and its field_sources rows (polars expressions: ``_records`` when it
+    cannot be exact in numpy)."""
     if rec.height == 0:
         return schema.empty("records"), schema.empty("field_sources")
     cols: list[pl.Expr] = [
@@ -620,6 +640,325 @@ def _records(msgs, rec: pl.DataFrame, rec_act, act_ids) -> tuple[pl.DataFrame, p
     return schema.conform(out.drop([f"__u{i}" for i in range(len(used))]), "records"), sources
 
 
+
+# --- layer 2 in numpy ---------------------------------------------------------------------
+# The frames are small (thousands of rows), so polars' per-expression cost (planning, a collect
+# per call) outweighs the work: records, laps and events are computed as numpy arrays (values +
+# a validity mask standing for polars' NULL) and each frame is made once, in schema order with
+# the schema's dtypes. The arithmetic is the same IEEE float64 arithmetic as the polars
+# expressions (``*_polars``), which remain for what numpy cannot reproduce exactly (``_Slow``).
+
+
+class _Slow(Exception):
+    """A value the numpy path cannot reproduce exactly: use the polars expressions."""
+
+
+def _np_f64(s: pl.Series) -> tuple[np.ndarray, np.ndarray]:
+    """A Float64 Series -> (float64 values, valid mask); NaN values (not NULL) stay valid."""
+    v = s.to_numpy()
+    nn = s.null_count()
+    if nn == 0:
+        return v, np.ones(v.shape[0], dtype=bool)
+    isn = np.isnan(v)
+    if int(isn.sum()) == nn:
+        return v, ~isn
+    return v, ~s.is_null().to_numpy()
+
+
+def _np_num(df: pl.DataFrame, dtypes: dict, name: str) -> tuple[np.ndarray, np.ndarray]:
+    """``_num`` in numpy: (values, valid), all invalid when absent or not numeric."""
+    dt = dtypes.get(name)
+    if dt is not None and (dt.is_numeric() or dt == pl.Utf8 or dt == pl.Boolean):
+        s = df.get_column(name)
+        return _np_f64(s if dt == pl.Float64 else s.cast(pl.Float64, strict=False))
+    return np.full(df.height, np.nan), np.zeros(df.height, dtype=bool)
+
+
+def _np_time(df: pl.DataFrame, dtypes: dict, name: str) -> tuple[np.ndarray, np.ndarray]:
+    """``_time`` in numpy: (int64 microseconds since 1970, valid)."""
+    dt = dtypes.get(name)
+    if dt is not None and isinstance(dt, pl.Datetime):
+        s = df.get_column(name)
+        if dt != schema.UTC_DT:
+            s = s.cast(schema.UTC_DT)
+        v = s.to_numpy()
+        if v.dtype != np.dtype("datetime64[us]"):
+            raise _Slow(f"{name} as {v.dtype}")
+        return v.view(np.int64), ~np.isnat(v)
+    return np.zeros(df.height, dtype=np.int64), np.zeros(df.height, dtype=bool)
+
+
+def _f64_series(name: str, v: np.ndarray, ok: np.ndarray) -> pl.Series:
+    """Float64 Series of ``v``, NULL where not ``ok``."""
+    if ok.all():
+        return np_series(name, v)
+    if not ok.any():
+        return null_series(name, pl.Float64, ok.shape[0])
+    w = np.where(ok, v, np.nan)
+    if np.isnan(v[ok]).any():  # NaN values to keep beside the NULLs
+        return np_series(name, w).scatter(np.flatnonzero(~ok), None)
+    return np_series(name, w, nan_to_null=True)
+
+
+def _dt_series(name: str, us: np.ndarray, ok: np.ndarray) -> pl.Series:
+    """Datetime('us') Series of int64 microseconds, NULL where not ``ok``."""
+    if not ok.any():
+        return null_series(name, schema.UTC_DT, ok.shape[0])
+    s = np_series(name, us).cast(schema.UTC_DT)
+    return s if ok.all() else s.scatter(np.flatnonzero(~ok), None)
+
+
+def _np_coalesce(cands: list[tuple[str, np.ndarray, np.ndarray]]):
+    """``_coalesce_sources`` in numpy: (values, valid, [(label, used mask)])."""
+    if not cands:
+        return None, None, []
+    _, v, ok = cands[0]
+    used = [(cands[0][0], ok)]
+    prev_null = ~ok
+    for label, cv, cok in cands[1:]:
+        u = prev_null & cok
+        used.append((label, u))
+        v = np.where(u, cv, v)
+        ok = ok | cok
+        prev_null = prev_null & ~cok
+    return v, ok, used
+
+
+def _index_within(act: np.ndarray, k: int) -> np.ndarray:
+    """``int_range(len).over(activity)``: each row's position among the rows of its activity."""
+    n = act.shape[0]
+    if k <= 1 or n == 0 or (act == act[0]).all():
+        return np.arange(n, dtype=np.int32)
+    order = np.argsort(act, kind="stable")
+    counts = np.bincount(act, minlength=k)
+    starts = np.cumsum(counts) - counts
+    out = np.empty(n, dtype=np.int64)
+    out[order] = np.arange(n) - starts[act[order]]
+    return out.astype(np.int32)
+
+
+def _ids_series(act_ids: list[str], act: np.ndarray) -> pl.Series:
+    """The activity_id column of rows assigned to activities ``act``."""
+    n = act.shape[0]
+    if n and (act == act[0]).all():
+        return pl.Series("activity_id", [act_ids[int(act[0])]], dtype=pl.Utf8).new_from_index(0, n)
+    return new_series("activity_id", [act_ids[j] for j in act.tolist()], pl.Utf8)
+
+
+def _frame_of(table: str, cols: dict[str, pl.Series], n: int) -> pl.DataFrame:
+    """A canonical frame from the columns computed (the others NULL), in schema order."""
+    out = []
+    for name, dtype in schema.TABLES[table].items():
+        s = cols.get(name)
+        if s is None:
+            s = null_series(name, dtype, n)
+        elif s.dtype != dtype:  # as schema.conform
+            s = s.cast(dtype, strict=False)
+        out.append(s)
+    return frame(out)
+
+
+def _records(msgs, rec: pl.DataFrame, rec_act, act_ids):
+    """The records frame, its field_sources rows, and per activity the numbers ``_activities``
+    needs (records, any position, max distance; None: ``_activities`` computes them)."""
+    if rec.height == 0:
+        return schema.empty("records"), schema.empty("field_sources"), {}
+    try:
+        return _records_numpy(msgs, rec, rec_act, act_ids)
+    except _Slow:
+        records, sources = _records_polars(msgs, rec, rec_act, act_ids)
+        return records, sources, None
+
+
+def _records_numpy(msgs, rec: pl.DataFrame, rec_act, act_ids):
+    n = rec.height
+    k = len(act_ids)
+    dtypes = dict(zip(rec.columns, rec.dtypes))
+    cols: dict[str, pl.Series] = {}
+    ts, ts_ok = _np_time(rec, dtypes, "timestamp")
+    cols["recorded_at"] = _dt_series("recorded_at", ts, ts_ok)
+    used: list[tuple[str, str, np.ndarray]] = [("recorded_at", "fit:record.timestamp", ts_ok)]
+    vals: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+    for col, cands in RECORD_FIELDS.items():
+        exprs = []
+        for f, kf in cands:
+            if f in dtypes:
+                v, ok = _np_num(rec, dtypes, f)
+                exprs.append((f"fit:record.{f}", v * kf if kf != 1.0 else v, ok))
+        v, ok, u = _np_coalesce(exprs)
+        if v is not None:
+            vals[col] = (v, ok)
+            cols[col] = _f64_series(col, v, ok)
+        used.extend((col, label, m) for label, m in u)
+    # cadence: cadence + fractional_cadence, else cadence, else cadence256
+    cad_cands = []
+    if "cadence" in dtypes:
+        cad, cad_ok = _np_num(rec, dtypes, "cadence")
+        if "fractional_cadence" in dtypes:
+            frac, frac_ok = _np_num(rec, dtypes, "fractional_cadence")
+            cad_cands.append(("fit:record.cadence+fractional_cadence", cad + frac, cad_ok & frac_ok))
+        cad_cands.append(("fit:record.cadence", cad, cad_ok))
+    if "cadence256" in dtypes:
+        cad_cands.append(("fit:record.cadence256", *_np_num(rec, dtypes, "cadence256")))
+    v, ok, u = _np_coalesce(cad_cands)
+    if v is not None:
+        cols["cadence_raw"] = _f64_series("cadence_raw", v, ok)
+    used.extend(("cadence_raw", label, m) for label, m in u)
+
+    # developer fields mapped by name
+    info = _dev_info(msgs)
+    targets: dict[str, list] = {}
+    for c, idx, name in sorted(_dev_columns(rec), key=lambda t: (t[1], t[0])):
+        m = DEV_FIELD_MAP.get(name.strip().lower())
+        if m is None or not dtypes[c].is_numeric():
+            continue
+        target, factors = m
+        units = _norm_units(_dev_meta(info, idx, name)[1])
+        factor = factors["*"] if "*" in factors else factors.get(units)
+        if factor is None:
+            continue
+        v, ok = _np_f64(rec.get_column(c).cast(pl.Float64))
+        targets.setdefault(target, []).append((f"fit_dev:{name}", v * factor, ok))
+    for target, exprs in targets.items():
+        v, ok, u = _np_coalesce(exprs)
+        cols[target] = _f64_series(target, v, ok)
+        used.extend((target, label, m) for label, m in u)
+
+    act = np.asarray(rec_act, dtype=np.int64)
+    cols["activity_id"] = _ids_series(act_ids, act)
+    cols["record_index"] = np_series("record_index", _index_within(act, k))
+    records = _frame_of("records", cols, n)
+
+    # field_sources: per activity (in order of its first record), per column, the fields used
+    first = np.full(k, n, dtype=np.int64)
+    np.minimum.at(first, act, np.arange(n))
+    order = [j for j in np.argsort(first, kind="stable").tolist() if first[j] < n]
+    counts = [np.bincount(act[m], minlength=k).tolist() for _, _, m in used]
+    rows = []
+    for j in order:
+        per_col: dict[str, list[tuple[str, int]]] = {}
+        for (col, label, _), cnt in zip(used, counts):
+            if cnt[j]:
+                per_col.setdefault(col, []).append((label, cnt[j]))
+        for col, parts in per_col.items():
+            rows.append({"activity_id": act_ids[j], "column_name": col,
+                         "source": "|".join(label for label, _ in parts),
+                         "n_values": sum(c for _, c in parts)})
+    sources = pl.DataFrame(rows, schema=schema.FIELD_SOURCES) if rows else schema.empty("field_sources")
+
+    # per activity: records, any row with both coordinates, max distance (NULL: none)
+    stats = None
+    lat, lon, dist = vals.get("latitude_deg"), vals.get("longitude_deg"), vals.get("distance_m")
+    if dist is None or not np.isnan(dist[0][dist[1]]).any():  # polars' max of NaN: not here
+        n_per = np.bincount(act, minlength=k)
+        pos = (lat[1] & lon[1]) if lat is not None and lon is not None else np.zeros(n, dtype=bool)
+        pos_per = np.bincount(act[pos], minlength=k)
+        stats = {}
+        for j in order:
+            st = {"n": int(n_per[j]), "pos": bool(pos_per[j]), "dist": None}
+            if dist is not None:
+                sel = (act == j) & dist[1]
+                if sel.any():
+                    st["dist"] = float(dist[0][sel].max())
+            stats[act_ids[j]] = st
+    return records, sources, stats
+
+
+def _laps(laps: pl.DataFrame, lap_act, act_ids, sports) -> pl.DataFrame:
+    try:
+        return _laps_numpy(laps, lap_act, act_ids, sports)
+    except _Slow:
+        return _laps_polars(laps, lap_act, act_ids, sports)
+
+
+def _np_duration_us(secs: np.ndarray, ok: np.ndarray) -> np.ndarray:
+    """``_duration``: float seconds -> int64 microseconds, rounded half to even."""
+    x = np.round(secs[ok] * 1e6)
+    if not np.isfinite(x).all() or (np.abs(x) >= 2.0**62).any():  # polars' strict cast: raise
+        raise _Slow("duration out of range")
+    out = np.zeros(secs.shape[0], dtype=np.int64)
+    out[ok] = x.astype(np.int64)
+    return out
+
+
+def _laps_numpy(laps: pl.DataFrame, lap_act, act_ids, sports) -> pl.DataFrame:
+    n = laps.height
+    dtypes = dict(zip(laps.columns, laps.dtypes))
+    act = np.asarray(lap_act, dtype=np.int64)
+    lap_sport = text_col(laps, "sport").to_list()
+    is_stride = np.array([(ls if ls is not None else sports[j][0]) in STRIDE_SPORTS
+                          for ls, j in zip(lap_sport, act.tolist())], dtype=bool)
+
+    def num(f):
+        return _np_num(laps, dtypes, f)
+
+    def first(*cands):
+        v, ok, _ = _np_coalesce([("", *c) for c in cands])
+        return v, ok
+
+    el, el_ok = num("total_elapsed_time")
+    el_us = _np_duration_us(el, el_ok)
+    st, st_ok = _np_time(laps, dtypes, "start_time")
+    ts, ts_ok = _np_time(laps, dtypes, "timestamp")
+    start, start_ok = first((st, st_ok), (ts - el_us, ts_ok & el_ok))
+    cols: dict[str, pl.Series] = {
+        "activity_id": _ids_series(act_ids, act),
+        "lap_index": np_series("lap_index", _index_within(act, len(act_ids))),
+        "started_at": _dt_series("started_at", start, start_ok),
+        "ended_at": _dt_series("ended_at", start + el_us, start_ok & el_ok),
+    }
+    cad, cad_ok = first(num("avg_running_cadence"), num("avg_cadence"))
+    frac, frac_ok = num("avg_fractional_cadence")
+    frac = np.where(frac_ok, frac, 0.0)
+    cols["avg_cadence_spm"] = _f64_series("avg_cadence_spm", 2.0 * (cad + frac), is_stride & cad_ok)
+    strides, strides_ok = first(num("total_strides"), num("total_cycles"))
+    strides_ok = strides_ok & is_stride
+    x = strides[strides_ok]
+    if not np.isfinite(x).all() or (np.abs(x) >= 2.0**62).any():  # conform's cast: NULL
+        raise _Slow("strides out of range")
+    si = np.zeros(n, dtype=np.int64)
+    si[strides_ok] = x.astype(np.int64)  # Float64 -> Int64 truncates, as polars' cast
+    s = np_series("total_strides", si)
+    cols["total_strides"] = s if strides_ok.all() else s.scatter(np.flatnonzero(~strides_ok), None)
+    cols["intensity"] = text_col(laps, "intensity").alias("intensity")
+    cols["lap_trigger"] = text_col(laps, "lap_trigger").alias("lap_trigger")
+    for col, fields in LAP_FIELDS.items():
+        v, ok = first(*(num(f) for f in fields))
+        cols[col] = _f64_series(col, v, ok)
+    return _frame_of("laps", cols, n)
+
+
+def _events_polars(events: pl.DataFrame, ev_act, act_ids) -> pl.DataFrame:
+    """The events frame in polars expressions (``_events`` when it cannot be exact in numpy)."""
+    data = [_num(events, c) for c in EVENT_DATA_FIELDS if c in events.columns]
+    return schema.conform(events.select(
+        pl.Series("activity_id", [act_ids[j] for j in ev_act], dtype=pl.Utf8),
+        _time(events, "timestamp").alias("recorded_at"),
+        pl.Series("event", text_col(events, "event")),
+        pl.Series("event_type", text_col(events, "event_type")),
+        (pl.coalesce(data) if data else pl.lit(None, dtype=pl.Float64)).alias("data"),
+    ), "events")
+
+
+def _events(events: pl.DataFrame, ev_act, act_ids) -> pl.DataFrame:
+    """The events frame (numpy; the same as the polars select it replaces)."""
+    n = events.height
+    dtypes = dict(zip(events.columns, events.dtypes))
+    act = np.asarray(ev_act, dtype=np.int64)
+    ts, ts_ok = _np_time(events, dtypes, "timestamp")
+    cands = [("", *_np_num(events, dtypes, c)) for c in EVENT_DATA_FIELDS if c in dtypes]
+    v, ok, _ = _np_coalesce(cands)
+    cols = {
+        "activity_id": _ids_series(act_ids, act),
+        "recorded_at": _dt_series("recorded_at", ts, ts_ok),
+        "event": text_col(events, "event").alias("event"),
+        "event_type": text_col(events, "event_type").alias("event_type"),
+    }
+    if v is not None:
+        cols["data"] = _f64_series("data", v, ok)
+    return _frame_of("events", cols, n)
+
+
 def _duration(seconds: pl.Expr) -> pl.Expr:
     """Float seconds -> a Duration (microseconds, rounded)."""
     return pl.duration(microseconds=(seconds * 1e6).round().cast(pl.Int64))
@@ -629,7 +968,8 @@ def _stride_sport(sport: str | None) -> bool:
     return sport in STRIDE_SPORTS
 
 
-def _laps(laps: pl.DataFrame, lap_act, act_ids, sports) -> pl.DataFrame:
+def _laps_polars(laps: pl.DataFrame, lap_act, act_ids, sports) -> pl.DataFrame:
+    """The laps frame in polars expressions (``_laps`` when it cannot be exact in numpy)."""
     lap_sport = text_col(laps, "sport")
     act_sport = pl.Series([sports[j][0] for j in lap_act], dtype=pl.Utf8)
     sport = lap_sport.zip_with(lap_sport.is_not_null(), act_sport)
@@ -663,11 +1003,12 @@ def _local_offset(msgs: FitMessages) -> int | None:
         return None
     if not isinstance(act.schema["local_timestamp"], pl.Datetime) or not isinstance(act.schema["timestamp"], pl.Datetime):
         return None
-    both = act.filter(pl.col("local_timestamp").is_not_null() & pl.col("timestamp").is_not_null())
-    if both.height == 0:
+    for local, utc in zip(act.get_column("local_timestamp").to_list(), act.get_column("timestamp").to_list()):
+        if local is not None and utc is not None:
+            break
+    else:
         return None
-    d = both.row(0, named=True)
-    off = int(round((d["local_timestamp"] - d["timestamp"]).total_seconds()))
+    off = int(round((local - utc).total_seconds()))
     lo, hi = _UTC_OFFSET_RANGE_S
     return off if lo <= off <= hi else None
 
@@ -678,12 +1019,11 @@ def _device(msgs: FitMessages) -> tuple[dict[str, str | None], dict[str, str]]:
     src: dict[str, str] = {}
     fid = msgs.frames.get("file_id")
     di = msgs.frames.get("device_info")
-    creator_rows = None
+    creator = None  # the rows of the creator device (device_index 'creator' or 0)
     if di is not None and di.height:
-        dev_idx = text_col(di, "device_index")
-        creator_rows = di.filter((dev_idx == "creator") | (dev_idx == "0"))
-    for name, df in (("file_id", fid), ("device_info", creator_rows)):
-        if df is None or df.height == 0:
+        creator = [v in ("creator", "0") for v in text_col(di, "device_index").to_list()]
+    for name, df, rows in (("file_id", fid, None), ("device_info", di, creator)):
+        if df is None or df.height == 0 or (rows is not None and not any(rows)):
             continue
         for col, fields in (("manufacturer", ("manufacturer",)),
                             ("product", ("product_name", "garmin_product", "favero_product", "product")),
@@ -692,29 +1032,33 @@ def _device(msgs: FitMessages) -> tuple[dict[str, str | None], dict[str, str]]:
                 continue
             for f in fields:
                 if f in df.columns:
-                    v = text_col(df, f).drop_nulls()
-                    if len(v):
+                    vals = text_col(df, f).to_list()
+                    v = [x for i, x in enumerate(vals) if x is not None and (rows is None or rows[i])]
+                    if v:
                         out[col], src[col] = v[0], f"fit:{name}.{f}"
                         break
     return out, src
 
 
-def _activities(msgs, file_id, ses, sessions, sports, synthetic, act_ids, records, laps):
+def _activities(msgs, file_id, ses, sessions, sports, synthetic, act_ids, records, laps, rec_stats=None):
     offset = _local_offset(msgs)
     device, dev_src = _device(msgs)
     creator = " ".join(v for v in (device["manufacturer"], device["product"]) if v) or None
     sport_msg = msgs.frames.get("sport")
     rows, src_rows = [], []
     srows = ses.iter_rows(named=True) if not synthetic else iter([{}])
-    rec_stats = {}
-    if records.height:
+    if rec_stats is None:
+        rec_stats = {}
+    if not rec_stats and records.height:
         for r in records.group_by("activity_id").agg(
             pl.len().alias("n"),
             (pl.col("latitude_deg").is_not_null() & pl.col("longitude_deg").is_not_null()).any().alias("pos"),
             pl.col("distance_m").max().alias("dist"),
         ).iter_rows(named=True):
             rec_stats[r["activity_id"]] = r
-    lap_counts = dict(laps.group_by("activity_id").len().iter_rows()) if laps.height else {}
+    lap_counts: dict[str, int] = {}
+    for aid in laps.get_column("activity_id").to_list():
+        lap_counts[aid] = lap_counts.get(aid, 0) + 1
     for j, (s, srow) in enumerate(zip(sessions, srows)):
         aid = act_ids[j]
         sport, sub = sports[j]
@@ -730,8 +1074,10 @@ def _activities(msgs, file_id, ses, sessions, sports, synthetic, act_ids, record
         # name: the sport message of this sport, if it names it (no sport: nothing to match;
         # polars refuses ``Utf8 == None``)
         if sport is not None and sport_msg is not None and "name" in sport_msg.columns:
-            names = sport_msg.filter(pl.Series(text_col(sport_msg, "sport") == sport).fill_null(False))["name"].drop_nulls()
-            if len(names):
+            names = [nm for sp, nm in zip(text_col(sport_msg, "sport").to_list(),
+                                          sport_msg.get_column("name").to_list())
+                     if sp == sport and nm is not None]
+            if names:
                 row["name"], src["name"] = str(names[0]), "fit:sport.name"
         start = s["start"]
         row["started_at"] = start
@@ -776,9 +1122,34 @@ def _activities(msgs, file_id, ses, sessions, sports, synthetic, act_ids, record
         for col, label in src.items():
             if label and row.get(col) is not None:
                 src_rows.append({"activity_id": aid, "column_name": col, "source": label, "n_values": 1})
-    acts = schema.conform(pl.DataFrame(rows, schema_overrides={k: v for k, v in schema.ACTIVITIES.items()}), "activities") if rows else schema.empty("activities")
+    acts = _rows_frame(rows, "activities") if rows else schema.empty("activities")
     srcs = pl.DataFrame(src_rows, schema=schema.FIELD_SOURCES) if src_rows else schema.empty("field_sources")
     return acts, srcs
+
+
+_ROW_DTYPES = (pl.Utf8, pl.Float64, pl.Int64, pl.Int32, pl.Boolean)
+_UNIX_EPOCH = datetime(1970, 1, 1)
+_UNIX_DATE = date(1970, 1, 1)
+_ONE_US = timedelta(microseconds=1)
+
+
+def _rows_frame(rows: list[dict], table: str) -> pl.DataFrame:
+    """A canonical frame from row dicts, column by column in the table's dtypes (what
+    ``pl.DataFrame(rows, schema_overrides=<the table>)`` and ``schema.conform`` made)."""
+    cols = []
+    for name, dtype in schema.TABLES[table].items():
+        vals = [r.get(name) for r in rows]
+        if dtype in _ROW_DTYPES:
+            cols.append(new_series(name, vals, dtype))
+        elif dtype == schema.UTC_DT and all(v is None or type(v) is datetime for v in vals):
+            us = [None if v is None else (v - _UNIX_EPOCH) // _ONE_US for v in vals]
+            cols.append(new_series(name, us, pl.Int64).cast(dtype))
+        elif dtype == pl.Date and all(v is None or type(v) is date for v in vals):
+            days = [None if v is None else (v - _UNIX_DATE).days for v in vals]
+            cols.append(new_series(name, days, pl.Int32).cast(dtype))
+        else:
+            cols.append(pl.Series(name, vals, dtype=dtype))
+    return frame(cols)
 
 
 def _session_cadence(srow: dict, sport: str | None, row: dict, src: dict) -> None:
@@ -813,50 +1184,72 @@ def _session_cadence(srow: dict, sport: str | None, row: dict, src: dict) -> Non
             row["device_total_strides"], src["device_total_strides"] = int(round(v)), "fit:session.total_strides"
 
 
+def _const(name: str, value, dtype, n: int) -> pl.Series:
+    """``n`` times ``value`` (``pl.lit(value, dtype)`` in a frame of ``n`` rows)."""
+    return pl.Series(name, [value], dtype=dtype).new_from_index(0, n)
+
+
 def _developer_values(msgs, windows, file_starts, synthetic, act_ids, rec_act, lap_act) -> pl.DataFrame:
-    """Every developer-field value, long format (see schema.DEVELOPER_VALUES)."""
+    """Every developer-field value, long format (see schema.DEVELOPER_VALUES): one row per
+    non-null value of a developer column, message by message name, column by column."""
     info = _dev_info(msgs)
     parts: list[pl.DataFrame] = []
     for mesg, df in msgs.frames.items():
         devs = _dev_columns(df)
         if not devs or df.height == 0:
             continue
-        ts = _time_series(df, "timestamp")
+        n = df.height
+        dtypes = dict(zip(df.columns, df.dtypes))
+        ts_us, ts_ok = _np_time(df, dtypes, "timestamp")
         if mesg == "record":
             act = rec_act
         elif mesg == "lap":
             act = lap_act
         elif mesg == "session" and not synthetic:
-            act = np.arange(df.height, dtype=np.int64)
+            act = np.arange(n, dtype=np.int64)
         elif synthetic:
-            act = np.zeros(df.height, dtype=np.int64)
+            act = np.zeros(n, dtype=np.int64)
         else:
+            ts = _time_series(df, "timestamp")
             act = _fill_assignment(_assign(_us(ts), df["_message_index"], windows, file_starts))
-        act = np.minimum(act, len(act_ids) - 1)
-        ids = pl.Series("activity_id", [act_ids[j] for j in act], dtype=pl.Utf8)
-        base = pl.DataFrame([ids, ts.alias("recorded_at")]).with_columns(
-            pl.int_range(pl.len(), dtype=pl.Int32).over("activity_id").alias("message_index")
-        )
+        act = np.minimum(np.asarray(act, dtype=np.int64), len(act_ids) - 1)
         if mesg == "session" and not synthetic:
-            base = base.with_columns(pl.Series("message_index", act, dtype=pl.Int32))
+            msg_index = act.astype(np.int32)
+        else:  # position among the messages of its activity
+            msg_index = _index_within(act, len(act_ids))
         for c, idx, name in devs:
             num, units = _dev_meta(info, idx, name)
-            s = df[c]
-            if s.dtype.is_numeric():
-                value, text = s.cast(pl.Float64), pl.Series([None] * df.height, dtype=pl.Utf8)
+            s = df.get_column(c)
+            if dtypes[c].is_numeric():
+                value, keep = _np_f64(s.cast(pl.Float64))
+                text = None
             else:
-                value, text = pl.Series([None] * df.height, dtype=pl.Float64), text_col(df, c)
-            part = base.with_columns(
-                pl.lit(mesg).alias("message"),
-                pl.lit(idx, dtype=pl.Int32).alias("developer_data_index"),
-                pl.lit(num, dtype=pl.Int32).alias("field_number"),
-                pl.lit(name).alias("field_name"),
-                pl.lit(units, dtype=pl.Utf8).alias("units"),
-                value.alias("value"),
-                text.alias("value_text"),
-            ).filter(pl.col("value").is_not_null() | pl.col("value_text").is_not_null())
-            if part.height:
-                parts.append(part)
+                text = text_col(df, c).to_list()
+                keep = np.array([t is not None for t in text], dtype=bool)
+            if not keep.any():
+                continue
+            rows = np.flatnonzero(keep)
+            m = rows.shape[0]
+            cols = [
+                _ids_series(act_ids, act[rows]),
+                _const("message", mesg, pl.Utf8, m),
+                np_series("message_index", msg_index[rows]),
+                _dt_series("recorded_at", ts_us[rows], ts_ok[rows]),
+                _const("developer_data_index", idx, pl.Int32, m),
+                _const("field_number", num, pl.Int32, m),
+                _const("field_name", name, pl.Utf8, m),
+                _const("units", units, pl.Utf8, m),
+            ]
+            if text is None:
+                cols.append(_f64_series("value", value[rows], np.ones(m, dtype=bool)))
+                cols.append(null_series("value_text", pl.Utf8, m))
+            else:
+                cols.append(null_series("value", pl.Float64, m))
+                cols.append(new_series("value_text", [text[i] for i in rows.tolist()], pl.Utf8))
+            parts.append(frame(cols))
     if not parts:
         return schema.empty("developer_values")
-    return schema.conform(pl.concat(parts, how="vertical_relaxed"), "developer_values")
+    out = parts[0]
+    for part in parts[1:]:
+        out = out.vstack(part)
+    return schema.conform(out, "developer_values")

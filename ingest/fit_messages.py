@@ -245,12 +245,96 @@ def build_frame(rows: list[dict], kinds: dict[str, int]) -> pl.DataFrame:
     """One message name's frame from a row dict per message (``_message_index`` + values) and
     its columns' kinds in order of registration (first non-null value)."""
     cols: list[pl.Series] = [
-        pl.Series("_message_index", [r["_message_index"] for r in rows], dtype=pl.Int64)
+        new_series("_message_index", [r["_message_index"] for r in rows], pl.Int64)
     ]
     for key, kind in kinds.items():
         vals = [r.get(key) for r in rows]
         cols.extend(typed_series(key, vals, kind))
+    return frame(cols)
+
+
+# Series and frames through polars' own constructors, without the generic ``pl.Series`` /
+# ``pl.DataFrame`` front ends (most of a small column's cost): each helper calls the binding the
+# front end itself picks for such input (and its fallback), so the result is the same; the front
+# end when this polars has no such binding. The binding module is ``polars._plr`` in recent
+# polars, ``polars.polars`` in older ones.
+try:
+    import polars._plr as _plr
+except ImportError:  # pragma: no cover - depends on the polars version
+    try:
+        import polars.polars as _plr
+    except ImportError:
+        _plr = None
+_PySeries = getattr(_plr, "PySeries", None)
+_PyDataFrame = getattr(_plr, "PyDataFrame", None)
+_CTORS = {}
+if _PySeries is not None and hasattr(pl.Series, "_from_pyseries"):
+    for _dt, _name in ((pl.Float64, "new_opt_f64"), (pl.Int64, "new_opt_i64"), (pl.Int32, "new_opt_i32"),
+                       (pl.Boolean, "new_opt_bool"), (pl.Utf8, "new_str")):
+        if hasattr(_PySeries, _name):
+            _CTORS[_dt] = getattr(_PySeries, _name)
+_wrap = pl.Series._from_pyseries if _CTORS else None
+
+
+def new_series(name: str, values: list, dtype, strict: bool = True) -> pl.Series:
+    """``pl.Series(name, values, dtype=dtype, strict=strict)`` for a list of Python scalars
+    (None, int, float, str, bool) and dtype Float64, Int64, Int32, Boolean or Utf8."""
+    ctor = _CTORS.get(dtype)
+    if ctor is not None:
+        try:
+            return _wrap(ctor(name, values, strict))
+        except (TypeError, OverflowError):  # pl.Series' own fallback (any-values) decides
+            pass
+    return pl.Series(name, values, dtype=dtype, strict=strict)
+
+
+_NP_CTORS = {}
+if _CTORS:
+    for _np_dt, _name in ((np.dtype(np.float64), "new_f64"), (np.dtype(np.int64), "new_i64"),
+                          (np.dtype(np.int32), "new_i32")):
+        if hasattr(_PySeries, _name):
+            _NP_CTORS[_np_dt] = getattr(_PySeries, _name)
+
+
+def np_series(name: str, values: np.ndarray, nan_to_null: bool = False) -> pl.Series:
+    """``pl.Series(name, values, nan_to_null=nan_to_null)`` for a 1-D float64, int64 or int32
+    array, through the constructor ``pl.Series`` picks for it."""
+    ctor = _NP_CTORS.get(values.dtype)
+    if ctor is None or values.ndim != 1:
+        return pl.Series(name, values, nan_to_null=nan_to_null)
+    if not (values.flags.c_contiguous and values.flags.aligned):
+        values = np.require(values, requirements=["A", "C"])
+    try:
+        return _wrap(ctor(name, values, nan_to_null if values.dtype.kind == "f" else True))
+    except TypeError:  # pragma: no cover - another polars' binding: its front end decides
+        return pl.Series(name, values, nan_to_null=nan_to_null)
+
+
+def frame(cols: list[pl.Series]) -> pl.DataFrame:
+    """``pl.DataFrame(cols)`` for named Series: the PyDataFrame it ends in, made directly."""
+    if _PyDataFrame is not None and hasattr(pl.DataFrame, "_from_pydf") and all(s.name for s in cols):
+        try:
+            return pl.DataFrame._from_pydf(_PyDataFrame([s._s for s in cols]))
+        except TypeError:  # pragma: no cover - another polars' binding: its front end decides
+            pass
     return pl.DataFrame(cols)
+
+
+_NULL_ONE: dict = {}
+
+
+def null_series(name: str, dtype, n: int) -> pl.Series:
+    """``n`` NULLs of ``dtype`` (the same as ``pl.Series(name, [None] * n, dtype=dtype)``)."""
+    one = _NULL_ONE.get((name, dtype))
+    if one is None:
+        one = _NULL_ONE[(name, dtype)] = pl.Series(name, [None], dtype=dtype)
+    if _CTORS and hasattr(one._s, "new_from_index"):
+        return _wrap(one._s.new_from_index(0, n))
+    return pl.Series(name, [None] * n, dtype=dtype)
+
+
+#: below this magnitude, FIT seconds -> microseconds and to float are exact in Int64/Float64
+_SMALL_INT = 1 << 40
 
 
 def typed_series(key: str, vals: list, kind: int) -> list[pl.Series]:
@@ -258,6 +342,15 @@ def typed_series(key: str, vals: list, kind: int) -> list[pl.Series]:
     Series, or two for a ``date_time`` column with device-relative values (``<key>__device_s``)."""
     if kind == K_DT or kind == K_LOCAL_DT:
         ints = [v if type(v) is int else None for v in vals]
+        if all(v is None or -_SMALL_INT < v < _SMALL_INT for v in ints):
+            # the same as the Int64 arithmetic below, in Python ints (no overflow here)
+            lim = FIT_DEVICE_TIME_LIMIT if kind == K_DT else -_SMALL_INT
+            us = [None if v is None or v < lim else (v + FIT_EPOCH_S) * 1_000_000 for v in ints]
+            out = [new_series(key, us, pl.Int64).cast(pl.Datetime("us"))]
+            dev = [None if v is None or v >= lim else float(v) for v in ints]
+            if kind == K_DT and any(v is not None for v in dev):
+                out.append(new_series(f"{key}__device_s", dev, pl.Float64))
+            return out
         s = pl.Series(key, ints, dtype=pl.Int64)
         if kind == K_LOCAL_DT:
             return [fit_seconds_to_datetime(s)]
@@ -268,13 +361,13 @@ def typed_series(key: str, vals: list, kind: int) -> list[pl.Series]:
             out.append(dev.cast(pl.Float64).alias(f"{key}__device_s"))
         return out
     if kind == K_BOOL:
-        return [pl.Series(key, [None if v is None else bool(v) for v in vals], dtype=pl.Boolean)]
+        return [new_series(key, [None if v is None else bool(v) for v in vals], pl.Boolean)]
     if kind == K_TOD:
-        secs = pl.Series(key, [v if type(v) is int and 0 <= v < 86400 else None for v in vals], dtype=pl.Int64)
-        return [(secs * 1_000_000_000).cast(pl.Time).alias(key)]
+        ns = [v * 1_000_000_000 if type(v) is int and 0 <= v < 86400 else None for v in vals]
+        return [new_series(key, ns, pl.Int64).cast(pl.Time)]
     types = set(map(type, vals))
     if str in types:
-        return [pl.Series(key, [None if v is None else str(v) for v in vals], dtype=pl.Utf8)]
+        return [new_series(key, [None if v is None else str(v) for v in vals], pl.Utf8)]
     if tuple in types or list in types:
         seqs = [None if v is None else (v if isinstance(v, (tuple, list)) else (v,)) for v in vals]
         has_text = any(isinstance(x, str) for s in seqs if s is not None for x in s)
@@ -282,7 +375,7 @@ def typed_series(key: str, vals: list, kind: int) -> list[pl.Series]:
             seqs = [None if s is None else [None if x is None else str(x) for x in s] for s in seqs]
             return [pl.Series(key, seqs, dtype=pl.List(pl.Utf8))]
         return [pl.Series(key, seqs, dtype=pl.List(pl.Float64), strict=False)]
-    return [pl.Series(key, vals, dtype=pl.Float64, strict=False)]
+    return [new_series(key, vals, pl.Float64, strict=False)]
 
 
 def fit_seconds_to_datetime(s: pl.Series) -> pl.Series:
@@ -303,20 +396,19 @@ def developer_fields(df: pl.DataFrame | None) -> pl.DataFrame:
     num = num_col(df, "field_definition_number") if "field_definition_number" in df.columns else None
     names = text_col(df, "field_name")
     if num is not None:
-        fallback = pl.Series([None if n is None else f"unnamed_dev_field_{int(n)}" for n in num])
-        names = names.zip_with(names.is_not_null(), fallback)
-    out = pl.DataFrame(
-        {
-            "developer_data_index": num_col(df, "developer_data_index"),
-            "field_number": num if num is not None else num_col(df, "field_definition_number"),
-            "field_name": names,
-            "units": text_col(df, "units"),
-            "native_field_num": num_col(df, "native_field_num"),
-            "base_type": text_col(df, "fit_base_type_id"),
-        }
-    )
-    return out.select(
-        [pl.col(c).cast(t, strict=False) for c, t in DEVELOPER_FIELDS_SCHEMA.items()]
+        names = new_series("field_name", [
+            name if name is not None else None if n is None else f"unnamed_dev_field_{int(n)}"
+            for name, n in zip(names.to_list(), num.to_list())], pl.Utf8)
+    cols = {
+        "developer_data_index": num_col(df, "developer_data_index"),
+        "field_number": num if num is not None else num_col(df, "field_definition_number"),
+        "field_name": names,
+        "units": text_col(df, "units"),
+        "native_field_num": num_col(df, "native_field_num"),
+        "base_type": text_col(df, "fit_base_type_id"),
+    }
+    return pl.DataFrame(
+        [cols[c].cast(t, strict=False).alias(c) for c, t in DEVELOPER_FIELDS_SCHEMA.items()]
     )
 
 
@@ -324,26 +416,25 @@ def file_type(df: pl.DataFrame | None) -> str | None:
     """``type`` of the first ``file_id`` message that has one (text), else None."""
     if df is None or "type" not in df.columns:
         return None
-    vals = text_col(df, "type").drop_nulls()
-    return vals[0] if len(vals) else None
+    return next((v for v in text_col(df, "type").to_list() if v is not None), None)
 
 
 def num_col(df: pl.DataFrame, name: str) -> pl.Series:
     """A column as Float64 (all NULL when absent or not numeric)."""
     if name in df.columns and df[name].dtype.is_numeric():
         return df[name].cast(pl.Float64)
-    return pl.Series(name, [None] * df.height, dtype=pl.Float64)
+    return new_series(name, [None] * df.height, pl.Float64)
 
 
 def text_col(df: pl.DataFrame, name: str) -> pl.Series:
     """A column as text; numbers (enum values the profile does not name) as int strings."""
     if name not in df.columns:
-        return pl.Series(name, [None] * df.height, dtype=pl.Utf8)
+        return new_series(name, [None] * df.height, pl.Utf8)
     s = df[name]
     if s.dtype == pl.Utf8:
         return s
     if s.dtype.is_numeric():
-        return pl.Series(name, [None if v is None else _num_text(v) for v in s], dtype=pl.Utf8)
+        return new_series(name, [None if v is None else _num_text(v) for v in s], pl.Utf8)
     if isinstance(s.dtype, pl.List):
         return pl.Series(name, [None if v is None else ",".join(_num_text(x) for x in v if x is not None) for v in s], dtype=pl.Utf8)
     return s.cast(pl.Utf8, strict=False)

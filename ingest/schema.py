@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 
 import polars as pl
 
+from ingest.fit_messages import frame, null_series
+
 UTC_DT = pl.Datetime("us")
 
 #: One row per activity (a FIT session, a GPX track set, a TCX activity).
@@ -260,9 +262,25 @@ def activity_id_for(file_id: str, session_index: int) -> str:
     return f"{file_id[:16]}-{session_index}"
 
 
+_EMPTY: dict[str, pl.DataFrame] = {}
+_NAMES_DTYPES: dict[str, tuple[list[str], list[pl.DataType]]] = {}
+
+
 def empty(table: str) -> pl.DataFrame:
-    """An empty frame of a canonical table."""
-    return pl.DataFrame(schema=_columns(table))
+    """An empty frame of a canonical table (a copy of one built once per table)."""
+    frame = _EMPTY.get(table)
+    if frame is None:
+        frame = _EMPTY[table] = pl.DataFrame(schema=_columns(table))
+    return frame.clone()
+
+
+def is_canonical(df: pl.DataFrame, table: str) -> bool:
+    """``df`` has exactly the columns of ``table``, in order, with its dtypes."""
+    nd = _NAMES_DTYPES.get(table)
+    if nd is None:
+        cols = _columns(table)
+        nd = _NAMES_DTYPES[table] = (list(cols), list(cols.values()))
+    return df.columns == nd[0] and df.dtypes == nd[1]
 
 
 def conform(df: pl.DataFrame | None, table: str) -> pl.DataFrame:
@@ -273,19 +291,25 @@ def conform(df: pl.DataFrame | None, table: str) -> pl.DataFrame:
     """
     cols = _columns(table)
     if df is None or df.width == 0:
-        return pl.DataFrame(schema=cols) if df is None or df.height == 0 else _nulls(df.height, cols)
-    if df.schema == cols and df.columns == list(cols):  # already canonical: nothing to cast
+        return empty(table) if df is None or df.height == 0 else _nulls(df.height, cols)
+    if is_canonical(df, table):  # already canonical: nothing to cast
         return df
     extra = [c for c in df.columns if c not in cols]
     if extra:
         raise KeyError(f"columns not in the {table} schema: {extra}")
-    exprs = []
+    # column by column (Series casts, the cast ``pl.col(name).cast(dtype, strict=False)`` runs),
+    # without a query plan: the frames are small and a select's planning outweighs the casts
+    have = dict(zip(df.columns, df.dtypes))
+    out = []
     for name, dtype in cols.items():
-        if name in df.columns:
-            exprs.append(pl.col(name).cast(dtype, strict=False).alias(name))
+        dt = have.get(name)
+        if dt is None:
+            out.append(null_series(name, dtype, df.height))
+        elif dt == dtype:
+            out.append(df.get_column(name))
         else:
-            exprs.append(pl.lit(None, dtype=dtype).alias(name))
-    return df.select(exprs)
+            out.append(df.get_column(name).cast(dtype, strict=False))
+    return frame(out)
 
 
 def _nulls(height: int, cols: dict[str, pl.DataType]) -> pl.DataFrame:
