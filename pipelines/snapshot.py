@@ -11,8 +11,9 @@ sync wait.
 
 Publishing (``publish``), with the writer's connection still open: ``CHECKPOINT`` (the WAL is
 written into the file, which is then complete on its own), copy the file to a temp name in the
-snapshot's folder (``shutil.copyfile``: ``copy_file_range``/``sendfile`` on Linux), fsync it, and
-``os.replace`` it onto the snapshot path. The rename is atomic: a reader that has the old snapshot
+snapshot's folder (``copy_file``: a reflink where the filesystem shares blocks, btrfs or XFS,
+else the kernel's ``copy_file_range``, else ``shutil.copyfile``), fsync it, and ``os.replace`` it
+onto the snapshot path. The rename is atomic: a reader that has the old snapshot
 open keeps its inode and sees the old state; a new open sees the new state; never half of one.
 A snapshot is the state after a completed command: a sync publishes once, after its last batch,
 its models and its ``sync_runs`` row (which tells when), never between batches.
@@ -31,6 +32,7 @@ speed; a team that needs several writers uses DuckLake on PostgreSQL (README "Fo
 
 from __future__ import annotations
 
+import errno
 import os
 import shutil
 import sys
@@ -73,7 +75,7 @@ def publish(con: duckdb.DuckDBPyConnection, db_path: str | Path, settings) -> Pa
             raise OSError(f"it is the database itself ({db_path})")
         con.execute("CHECKPOINT")  # the WAL into the file: the file alone holds every commit
         target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(db_path, tmp)
+        copy_file(db_path, tmp)
         shutil.copymode(db_path, tmp)  # a private database (health data) gives a private snapshot
         _fsync(tmp)
         os.replace(tmp, target)
@@ -86,6 +88,53 @@ def publish(con: duckdb.DuckDBPyConnection, db_path: str | Path, settings) -> Pa
             pass
         warn(target, db_path, err)
         return None
+
+
+#: Linux ``FICLONE`` ioctl (``_IOW(0x94, 9, int)``): the destination shares the source's blocks.
+FICLONE = 0x40049409
+#: errors after which the next way of copying is tried (the filesystem or kernel cannot do it)
+_CANNOT = {errno.EXDEV, errno.ENOSYS, errno.EOPNOTSUPP, errno.ENOTTY, errno.EINVAL, errno.EBADF,
+           errno.EPERM, errno.ETXTBSY}
+_CANNOT.add(getattr(errno, "ENOTSUP", errno.EOPNOTSUPP))
+
+
+def copy_file(src: str | Path, dst: str | Path) -> str:
+    """Copy ``src`` to a new file ``dst`` as cheaply as the filesystem allows; returns how:
+
+    - ``"reflink"``: the ``FICLONE`` ioctl (btrfs, XFS with reflink, bcachefs, ZFS 2.2+ on
+      Linux): the snapshot shares the database's blocks, nothing is written (milliseconds for
+      any size; later writes to the database copy only the blocks they change);
+    - ``"copy_file_range"``: the kernel copies (and may reflink or copy server-side on NFS);
+    - ``"copyfile"``: ``shutil.copyfile`` (``sendfile`` on Linux, ``fcopyfile`` on macOS).
+
+    Each way falls through to the next only when it cannot copy at all (another filesystem,
+    not supported); a real error (a full disk) is raised."""
+    with open(src, "rb") as fi, open(dst, "wb") as fo:
+        if hasattr(os, "copy_file_range"):  # Linux
+            try:
+                import fcntl
+
+                fcntl.ioctl(fo.fileno(), FICLONE, fi.fileno())
+                return "reflink"
+            except (ImportError, OSError) as err:
+                if isinstance(err, OSError) and err.errno not in _CANNOT:
+                    raise
+            size, done = os.fstat(fi.fileno()).st_size, 0
+            try:
+                while done < size:
+                    n = os.copy_file_range(fi.fileno(), fo.fileno(), size - done, done, done)
+                    if n == 0:
+                        break
+                    done += n
+                if done == size:
+                    return "copy_file_range"
+            except OSError as err:
+                if err.errno not in _CANNOT:
+                    raise
+            fo.seek(0)
+            fo.truncate()
+    shutil.copyfile(src, dst)
+    return "copyfile"
 
 
 def publish_db(db_path: str | Path, settings) -> Path | None:

@@ -18,6 +18,7 @@ real DuckDB files, and analysts as real separate processes:
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import time
@@ -156,6 +157,49 @@ def test_publish_copies_a_checkpointed_file_atomically(tmp_path):
     assert r.stdout.strip() == "1500", r.stderr
     assert not list(tmp_path.glob(".*tmp*")), list(tmp_path.iterdir())
     assert snap.publish(db.connect(path), path, Settings(db=path, snapshot=False)) is None
+
+
+def _checkpointed_db(path: Path) -> Path:
+    con = db.connect(path)
+    con.execute("CREATE TABLE t AS SELECT range AS i, md5(range::VARCHAR) AS s FROM range(200000)")
+    con.execute("CHECKPOINT")
+    con.close()
+    return path
+
+
+def test_copy_file_copies_every_byte_the_cheapest_way(tmp_path):
+    """copy_file (the snapshot's copy): the same bytes; on Linux through the kernel (a reflink
+    where the filesystem shares blocks, else copy_file_range), never through Python's buffers."""
+    src = _checkpointed_db(tmp_path / "f.duckdb")
+    how = snap.copy_file(src, tmp_path / "copy.duckdb")
+    assert (tmp_path / "copy.duckdb").read_bytes() == src.read_bytes()
+    if sys.platform.startswith("linux"):
+        assert how in ("reflink", "copy_file_range"), how
+    else:
+        assert how == "copyfile"
+
+
+def test_copy_file_falls_back_when_the_kernel_cannot(tmp_path, monkeypatch):
+    """No reflink (ext4: EOPNOTSUPP) and no copy_file_range (another filesystem, an old kernel:
+    EXDEV/ENOSYS): shutil's copy, the same bytes; a real error (a full disk) is raised."""
+    import errno
+    import fcntl
+
+    src = _checkpointed_db(tmp_path / "f.duckdb")
+
+    def refuse(code):
+        def f(*a, **k):
+            raise OSError(code, os.strerror(code))
+        return f
+
+    monkeypatch.setattr(fcntl, "ioctl", refuse(errno.EOPNOTSUPP))
+    monkeypatch.setattr(os, "copy_file_range", refuse(errno.EXDEV), raising=False)
+    assert snap.copy_file(src, tmp_path / "a.duckdb") == "copyfile"
+    assert (tmp_path / "a.duckdb").read_bytes() == src.read_bytes()
+    monkeypatch.setattr(os, "copy_file_range", refuse(errno.ENOSPC))
+    with pytest.raises(OSError) as info:
+        snap.copy_file(src, tmp_path / "b.duckdb")
+    assert info.value.errno == errno.ENOSPC
 
 
 @pytest.mark.parametrize("case", ["full-disk", "read-only"])
