@@ -202,6 +202,50 @@ def test_copy_file_falls_back_when_the_kernel_cannot(tmp_path, monkeypatch):
     assert info.value.errno == errno.ENOSPC
 
 
+def test_publish_patches_the_spare_in_place_unless_a_reader_holds_it(tmp_path, monkeypatch):
+    """From the third publish on, the spare (the snapshot before the last one) is patched into
+    the database's bytes and swapped with the snapshot (no whole copy): the snapshot is then the
+    database byte for byte, and the previous snapshot is the spare. An analyst holding the spare
+    (who opened the snapshot before the swap) keeps it intact: the whole file is copied instead."""
+    if not sys.platform.startswith("linux"):
+        pytest.skip("the in-place publish is Linux's (renameat2)")
+    copies = []
+    real_copy = snap.copy_file
+    monkeypatch.setattr(snap, "copy_file", lambda a, b: copies.append(b) or real_copy(a, b))
+    path = tmp_path / "f.duckdb"
+    con = db.connect(path)
+    con.execute("CREATE TABLE t AS SELECT range AS i, md5(range::VARCHAR) AS s FROM range(300000)")
+    settings = Settings(db=path)
+    out = snap.publish(con, path, settings)
+    spare = snap.spare_path(out)
+    assert not spare.exists() and len(copies) == 1
+    con.execute("INSERT INTO t SELECT range, 'b' FROM range(300000, 300100)")
+    assert snap.publish(con, path, settings) == out and len(copies) == 2  # no spare yet: a copy
+    assert spare.is_file()  # the first snapshot, kept
+    second = out.stat().st_ino
+    for n, rows in ((3, 300200), (4, 300300)):
+        con.execute(f"INSERT INTO t SELECT range, 'c' FROM range({rows - 100}, {rows})")
+        assert snap.publish(con, path, settings) == out
+        assert len(copies) == 2, f"publish {n} copied the whole file"
+        assert out.read_bytes() == path.read_bytes()
+        assert spare.stat().st_ino == second  # the snapshot it replaced, swapped out intact
+        second = out.stat().st_ino
+        assert duckdb.connect(str(out), read_only=True).execute("SELECT count(*) FROM t").fetchall()[0][0] == rows
+    # an analyst opened the snapshot (the 4th): after the 5th publish it is the spare, held
+    held = duckdb.connect(str(out), read_only=True)
+    con.execute("INSERT INTO t SELECT range, 'd' FROM range(300300, 300400)")
+    assert snap.publish(con, path, settings) == out and len(copies) == 2  # 5th: the 3rd patched
+    con.execute("INSERT INTO t SELECT range, 'e' FROM range(300400, 300500)")
+    assert snap.publish(con, path, settings) == out and len(copies) == 3  # 6th: the spare is held
+    assert held.execute("SELECT count(*) FROM t").fetchall()[0][0] == 300300  # untouched
+    held.close()
+    con.close()
+    assert duckdb.connect(str(out), read_only=True).execute("SELECT count(*) FROM t").fetchall()[0][0] == 300500
+    assert out.read_bytes() == path.read_bytes()
+    assert not list(tmp_path.glob(".*tmp*")) and not list(tmp_path.glob(".*keep*")), list(tmp_path.iterdir())
+    assert (out.stat().st_mode & 0o777) == (path.stat().st_mode & 0o777)
+
+
 @pytest.mark.parametrize("case", ["full-disk", "read-only"])
 def test_a_failed_publish_warns_and_keeps_the_previous_snapshot(tmp_path, case, capsys):
     """The snapshot's folder fills up (a tmpfs of 1 MB) or is read-only: publish warns on stderr,
