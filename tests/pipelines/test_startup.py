@@ -235,3 +235,22 @@ def test_footfall_skips_the_interpreters_last_collection(tmp_path):
                        text=True, timeout=300)
     assert p.returncode == 0, p.stderr
     assert "frozen: True" in p.stderr, p.stderr
+
+
+def test_the_flow_import_leaves_the_collector_as_it_was():
+    """The sync imports its flow with the garbage collector paused (``_import_flows``) and gives
+    it back as it found it: on when it was on, off when the caller had it off."""
+    import gc
+
+    from pipelines.cli.sync import _import_flows
+    from pipelines.flows import run_planned_sync
+
+    assert gc.isenabled()
+    assert _import_flows() is run_planned_sync
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        _import_flows()
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
