@@ -20,7 +20,8 @@ snapshot before the last one, kept beside it as ``.<name>.spare`` (the copy keep
 replaces under that name). When no process has the spare open (every DuckDB connection holds a
 lock on its file), the chunks of it that differ from the database are rewritten (a one-file
 sync changes ~20 MB of the 5-year bench's 437 MB), it is fsynced, then swapped with the snapshot
-in one ``renameat2(RENAME_EXCHANGE)`` (Linux): the same atomic switch as the rename, without
+in one ``renameat2(RENAME_EXCHANGE)`` (Linux, on a local filesystem: ``IN_PLACE_FILESYSTEMS``;
+a shared folder gets the copy): the same atomic switch as the rename, without
 writing, fsyncing and deleting the whole file. An analyst holding a snapshot keeps it intact: a
 held spare is never patched (the whole file is copied then). The cost: the spare's disk space,
 one more copy of the database beside the snapshot; and a program that reads the snapshot without
@@ -127,6 +128,33 @@ PATCH_CHUNK_BYTES = 1 << 20
 RENAME_EXCHANGE = 2
 
 
+#: Local filesystems with RENAME_EXCHANGE whose locks every reader of the file shares: a shared
+#: folder (NFS, SMB, FUSE) may hold readers on other machines whose locks this one may not see,
+#: so the snapshot is copied there as before.
+IN_PLACE_FILESYSTEMS = frozenset({"ext4", "ext3", "xfs", "btrfs", "tmpfs", "f2fs", "bcachefs"})
+
+
+def filesystem_type(folder: Path) -> str | None:
+    """The type of the filesystem ``folder`` is on (Linux ``/proc/self/mountinfo``: the mount
+    with the longest matching mount point), None when unknown."""
+    try:
+        where = os.path.realpath(folder)
+        best, kind = "", None
+        with open("/proc/self/mountinfo", encoding="utf-8", errors="replace") as fh:
+            for line in fh:
+                left, _, right = line.partition(" - ")
+                fields = left.split()
+                if len(fields) < 5 or not right:
+                    continue
+                mount = fields[4].replace("\\040", " ")
+                inside = where == mount or where.startswith(mount.rstrip("/") + "/")
+                if inside and len(mount) >= len(best):
+                    best, kind = mount, right.split()[0]
+        return kind
+    except OSError:
+        return None
+
+
 def spare_path(target: Path) -> Path:
     return target.with_name(f".{target.name}{SPARE_SUFFIX}")
 
@@ -164,7 +192,7 @@ def _publish_in_place(db_path: Path, target: Path) -> bool:
     """
     spare = spare_path(target)
     if not (sys.platform.startswith("linux") and struct.calcsize("P") == 8) or not spare.is_file() \
-            or not target.is_file():
+            or not target.is_file() or filesystem_type(target.parent) not in IN_PLACE_FILESYSTEMS:
         return False
     import fcntl
 

@@ -246,6 +246,25 @@ def test_publish_patches_the_spare_in_place_unless_a_reader_holds_it(tmp_path, m
     assert (out.stat().st_mode & 0o777) == (path.stat().st_mode & 0o777)
 
 
+def test_a_shared_folder_gets_a_copy_not_a_patched_spare(tmp_path, monkeypatch):
+    """On a network or FUSE filesystem (readers on other machines, locks this machine may not
+    see) the spare is never patched: every publish copies the whole file, as before."""
+    copies = []
+    real_copy = snap.copy_file
+    monkeypatch.setattr(snap, "copy_file", lambda a, b: copies.append(b) or real_copy(a, b))
+    monkeypatch.setattr(snap, "filesystem_type", lambda folder: "nfs4")
+    path = tmp_path / "f.duckdb"
+    con = db.connect(path)
+    con.execute("CREATE TABLE t AS SELECT range AS i FROM range(1000)")
+    for n in range(1, 5):
+        con.execute(f"INSERT INTO t SELECT {n}")
+        out = snap.publish(con, path, Settings(db=path))
+        assert len(copies) == n
+        assert out.read_bytes() == path.read_bytes()
+    con.close()
+    assert snap.filesystem_type(tmp_path) is not None or not sys.platform.startswith("linux")
+
+
 @pytest.mark.parametrize("case", ["full-disk", "read-only"])
 def test_a_failed_publish_warns_and_keeps_the_previous_snapshot(tmp_path, case, capsys):
     """The snapshot's folder fills up (a tmpfs of 1 MB) or is read-only: publish warns on stderr,
