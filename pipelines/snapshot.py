@@ -199,6 +199,8 @@ def _publish_in_place(db_path: Path, target: Path) -> bool:
     if not hasattr(fcntl, "F_OFD_SETLK"):
         return False
     try:
+        if spare.samefile(target) or spare.samefile(db_path):  # other names of a live file
+            return False
         fd = os.open(spare, os.O_RDWR)
     except OSError:
         return False
@@ -234,7 +236,10 @@ def _publish_in_place(db_path: Path, target: Path) -> bool:
     except OSError:
         os.close(fd)
         fd = -1
-        spare.unlink(missing_ok=True)  # half patched: of no use; the copy follows
+        try:
+            spare.unlink(missing_ok=True)  # half patched: of no use; the copy follows
+        except OSError:
+            pass
         return False
     finally:
         if fd >= 0:
@@ -244,7 +249,6 @@ def _publish_in_place(db_path: Path, target: Path) -> bool:
     except OSError:
         return False
     return True
-
 
 
 #: Linux ``FICLONE`` ioctl (``_IOW(0x94, 9, int)``): the destination shares the source's blocks.
