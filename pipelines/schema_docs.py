@@ -278,20 +278,20 @@ def apply_comments(con: duckdb.DuckDBPyConnection, *, extra_ddl: tuple[str, ...]
     :func:`wanted_comments`); return how many were written. Runs inside the caller's
     transaction (DuckDB allows COMMENT ON in one)."""
     rels = _relations(con)
-    n = 0
     # a DuckLake (team mode) takes no COMMENT ON COLUMN of a view: their columns stay bare there
     lake = con.execute("SELECT type = 'ducklake' FROM duckdb_databases() "
                        "WHERE database_name = current_database()").fetchall() == [(True,)]
+    todo: list[str] = []
     for name, (kind, comment, cols) in wanted_comments(con, extra_ddl=extra_ddl, models=models).items():
         have = rels[name][1]
         if comment and have[""][1] != comment:
-            con.execute(f"COMMENT ON {kind} {_ident(name)} IS {_literal(comment)}")
-            n += 1
+            todo.append(f"COMMENT ON {kind} {_ident(name)} IS {_literal(comment)}")
         for col, text in ({} if lake and kind.upper() == "VIEW" else cols).items():
             if text and have.get(col, ("", None))[1] != text:
-                con.execute(f"COMMENT ON COLUMN {_ident(name)}.{_ident(col)} IS {_literal(text)}")
-                n += 1
-    return n
+                todo.append(f"COMMENT ON COLUMN {_ident(name)}.{_ident(col)} IS {_literal(text)}")
+    if todo:  # one call: a model build writes ~480 of them (issue 17: 0.44 s one by one, 0.15 s so)
+        con.execute(";\n".join(todo))
+    return len(todo)
 
 
 def missing_comments(con: duckdb.DuckDBPyConnection) -> list[str]:

@@ -256,14 +256,11 @@ def _set_variables(con: duckdb.DuckDBPyConnection, variables: dict[str, object])
 
 def _load_thresholds(con: duckdb.DuckDBPyConnection, values: dict[str, float]) -> None:
     con.execute(ddl(con, THRESHOLDS_DDL))  # no keys on a DuckLake (db.ddl)
-    con.executemany(
-        "INSERT INTO thresholds VALUES (?, ?, ?, ?, ?, ?, ?)",
-        [
-            [t.name, values[t.name], float(t.value), values[t.name] != float(t.value), t.unit,
-             t.source, t.note]
-            for t in THRESHOLDS.values()
-        ],
-    )
+    rows = [[t.name, values[t.name], float(t.value), values[t.name] != float(t.value), t.unit,
+             t.source, t.note] for t in THRESHOLDS.values()]
+    # one INSERT of every row (executemany runs one statement per row: ~0.06 s per build)
+    con.execute("INSERT INTO thresholds VALUES " + ", ".join(["(?, ?, ?, ?, ?, ?, ?)"] * len(rows)),
+                [v for row in rows for v in row])
 
 
 def run_models(

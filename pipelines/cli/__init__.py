@@ -50,11 +50,32 @@ def start_early_server() -> None:
         prefect_api.start_early_server()
 
 
+def skip_the_last_collection() -> None:
+    """At the process's exit, after the exit handlers registered from here on: ``gc.freeze()``,
+    so the interpreter's last garbage collection does not walk every object Prefect and pydantic
+    made (issue 17: ~0.45 s of a one-new-file sync's ~3.5 s on 2 cores, measured with py-spy;
+    ``wall_seconds`` never saw it). Registered first, so it runs after Prefect's and footfall's
+    own exit handlers (atexit runs last-registered first), which still run and flush. Only the
+    search for unreachable reference cycles is skipped (the OS takes their memory back): footfall
+    closes every connection and file it opens, none is left for that collection to close."""
+    global _FREEZE_AT_EXIT
+    if not _FREEZE_AT_EXIT:
+        import atexit
+        import gc
+
+        atexit.register(gc.freeze)
+        _FREEZE_AT_EXIT = True
+
+
+_FREEZE_AT_EXIT = False
+
+
 def main() -> None:
     """The ``footfall`` command: every failure ends with one ``error: <cause>`` line on stderr and
     exit code 1; the traceback (and Prefect's failure logs) only with ``--debug`` or
     FOOTFALL_DEBUG=1."""
     started = time.perf_counter() - state.process_age_s()
+    skip_the_last_collection()
     args = sys.argv[1:]
     direct = None  # a plain `footfall sync` with work to do (pipelines/cli/fast.py), run without typer
     if args[:1] == ["sync"] and not debug_on():

@@ -18,6 +18,7 @@ real DuckDB files, and analysts as real separate processes:
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import time
@@ -156,6 +157,112 @@ def test_publish_copies_a_checkpointed_file_atomically(tmp_path):
     assert r.stdout.strip() == "1500", r.stderr
     assert not list(tmp_path.glob(".*tmp*")), list(tmp_path.iterdir())
     assert snap.publish(db.connect(path), path, Settings(db=path, snapshot=False)) is None
+
+
+def _checkpointed_db(path: Path) -> Path:
+    con = db.connect(path)
+    con.execute("CREATE TABLE t AS SELECT range AS i, md5(range::VARCHAR) AS s FROM range(200000)")
+    con.execute("CHECKPOINT")
+    con.close()
+    return path
+
+
+def test_copy_file_copies_every_byte_the_cheapest_way(tmp_path):
+    """copy_file (the snapshot's copy): the same bytes; on Linux through the kernel (a reflink
+    where the filesystem shares blocks, else copy_file_range), never through Python's buffers."""
+    src = _checkpointed_db(tmp_path / "f.duckdb")
+    how = snap.copy_file(src, tmp_path / "copy.duckdb")
+    assert (tmp_path / "copy.duckdb").read_bytes() == src.read_bytes()
+    if sys.platform.startswith("linux"):
+        assert how in ("reflink", "copy_file_range"), how
+    else:
+        assert how == "copyfile"
+
+
+def test_copy_file_falls_back_when_the_kernel_cannot(tmp_path, monkeypatch):
+    """No reflink (ext4: EOPNOTSUPP) and no copy_file_range (another filesystem, an old kernel:
+    EXDEV/ENOSYS): shutil's copy, the same bytes; a real error (a full disk) is raised."""
+    import errno
+    import fcntl
+
+    src = _checkpointed_db(tmp_path / "f.duckdb")
+
+    def refuse(code):
+        def f(*a, **k):
+            raise OSError(code, os.strerror(code))
+        return f
+
+    monkeypatch.setattr(fcntl, "ioctl", refuse(errno.EOPNOTSUPP))
+    monkeypatch.setattr(os, "copy_file_range", refuse(errno.EXDEV), raising=False)
+    assert snap.copy_file(src, tmp_path / "a.duckdb") == "copyfile"
+    assert (tmp_path / "a.duckdb").read_bytes() == src.read_bytes()
+    monkeypatch.setattr(os, "copy_file_range", refuse(errno.ENOSPC))
+    with pytest.raises(OSError) as info:
+        snap.copy_file(src, tmp_path / "b.duckdb")
+    assert info.value.errno == errno.ENOSPC
+
+
+def test_publish_patches_the_spare_in_place_unless_a_reader_holds_it(tmp_path, monkeypatch):
+    """From the third publish on, the spare (the snapshot before the last one) is patched into
+    the database's bytes and swapped with the snapshot (no whole copy): the snapshot is then the
+    database byte for byte, and the previous snapshot is the spare. An analyst holding the spare
+    (who opened the snapshot before the swap) keeps it intact: the whole file is copied instead."""
+    if not sys.platform.startswith("linux"):
+        pytest.skip("the in-place publish is Linux's (renameat2)")
+    copies = []
+    real_copy = snap.copy_file
+    monkeypatch.setattr(snap, "copy_file", lambda a, b: copies.append(b) or real_copy(a, b))
+    path = tmp_path / "f.duckdb"
+    con = db.connect(path)
+    con.execute("CREATE TABLE t AS SELECT range AS i, md5(range::VARCHAR) AS s FROM range(300000)")
+    settings = Settings(db=path)
+    out = snap.publish(con, path, settings)
+    spare = snap.spare_path(out)
+    assert not spare.exists() and len(copies) == 1
+    con.execute("INSERT INTO t SELECT range, 'b' FROM range(300000, 300100)")
+    assert snap.publish(con, path, settings) == out and len(copies) == 2  # no spare yet: a copy
+    assert spare.is_file()  # the first snapshot, kept
+    second = out.stat().st_ino
+    for n, rows in ((3, 300200), (4, 300300)):
+        con.execute(f"INSERT INTO t SELECT range, 'c' FROM range({rows - 100}, {rows})")
+        assert snap.publish(con, path, settings) == out
+        assert len(copies) == 2, f"publish {n} copied the whole file"
+        assert out.read_bytes() == path.read_bytes()
+        assert spare.stat().st_ino == second  # the snapshot it replaced, swapped out intact
+        second = out.stat().st_ino
+        assert duckdb.connect(str(out), read_only=True).execute("SELECT count(*) FROM t").fetchall()[0][0] == rows
+    # an analyst opened the snapshot (the 4th): after the 5th publish it is the spare, held
+    held = duckdb.connect(str(out), read_only=True)
+    con.execute("INSERT INTO t SELECT range, 'd' FROM range(300300, 300400)")
+    assert snap.publish(con, path, settings) == out and len(copies) == 2  # 5th: the 3rd patched
+    con.execute("INSERT INTO t SELECT range, 'e' FROM range(300400, 300500)")
+    assert snap.publish(con, path, settings) == out and len(copies) == 3  # 6th: the spare is held
+    assert held.execute("SELECT count(*) FROM t").fetchall()[0][0] == 300300  # untouched
+    held.close()
+    con.close()
+    assert duckdb.connect(str(out), read_only=True).execute("SELECT count(*) FROM t").fetchall()[0][0] == 300500
+    assert out.read_bytes() == path.read_bytes()
+    assert not list(tmp_path.glob(".*tmp*")) and not list(tmp_path.glob(".*keep*")), list(tmp_path.iterdir())
+    assert (out.stat().st_mode & 0o777) == (path.stat().st_mode & 0o777)
+
+
+def test_a_shared_folder_gets_a_copy_not_a_patched_spare(tmp_path, monkeypatch):
+    """On a network or FUSE filesystem (readers on other machines, locks this machine may not
+    see) the spare is never patched: every publish copies the whole file, as before."""
+    copies = []
+    real_copy = snap.copy_file
+    monkeypatch.setattr(snap, "copy_file", lambda a, b: copies.append(b) or real_copy(a, b))
+    monkeypatch.setattr(snap, "filesystem_type", lambda folder: "nfs4")
+    path = tmp_path / "f.duckdb"
+    con = db.connect(path)
+    con.execute("CREATE TABLE t AS SELECT range AS i FROM range(1000)")
+    for n in range(1, 5):
+        con.execute(f"INSERT INTO t SELECT {n}")
+        out = snap.publish(con, path, Settings(db=path))
+        assert len(copies) == n
+        assert out.read_bytes() == path.read_bytes()
+    con.close()
+    assert snap.filesystem_type(tmp_path) is not None or not sys.platform.startswith("linux")
 
 
 @pytest.mark.parametrize("case", ["full-disk", "read-only"])
