@@ -13,7 +13,7 @@ CREATE TABLE IF NOT EXISTS value_checks (
     min_seen DOUBLE,                  -- among the rejected values (times: seconds since 1970 UTC)
     max_seen DOUBLE,                  -- largest rejected value
     lower_bound DOUBLE,               -- lowest plausible value, in unit
-    upper_bound DOUBLE,               -- highest plausible value, in unit
+    upper_bound DOUBLE,               -- highest plausible value, in unit (NULL for a time window's "now" end: the check's clock is not stored)
     unit VARCHAR,
     bound_name VARCHAR,               -- name in models/thresholds.py
     reason VARCHAR
