@@ -423,6 +423,24 @@ def _dev_columns(df: pl.DataFrame) -> list[tuple[str, int, str]]:
     return out
 
 
+def _mapped_dev_fields(rec: pl.DataFrame, dtypes, msgs) -> list[tuple[str, str, str, float]]:
+    """(canonical column, record column, field name, factor) for each numeric developer field
+    that ``DEV_FIELD_MAP`` maps by name and whose units it knows, in (developer index, column)
+    order: what both the numpy and the polars record paths fill the ``dev_*`` columns from."""
+    info = _dev_info(msgs)
+    out = []
+    for c, idx, name in sorted(_dev_columns(rec), key=lambda t: (t[1], t[0])):
+        m = DEV_FIELD_MAP.get(name.strip().lower())
+        if m is None or not dtypes[c].is_numeric():
+            continue
+        target, factors = m
+        units = _norm_units(_dev_meta(info, idx, name)[1])
+        factor = factors["*"] if "*" in factors else factors.get(units)
+        if factor is not None:
+            out.append((target, c, name, factor))
+    return out
+
+
 def _dev_info(msgs: FitMessages) -> dict[tuple[int, str], tuple[int | None, str | None]]:
     """(developer_data_index, field_name) -> (field_number, units), first description wins."""
     info: dict[tuple[int, str], tuple[int | None, str | None]] = {}
@@ -600,17 +618,8 @@ def _records_polars(msgs, rec: pl.DataFrame, rec_act, act_ids) -> tuple[pl.DataF
     used.extend(("cadence_raw", label, e) for label, e in u)
 
     # developer fields mapped by name
-    info = _dev_info(msgs)
     targets: dict[str, list[tuple[str, pl.Expr]]] = {}
-    for c, idx, name in sorted(_dev_columns(rec), key=lambda t: (t[1], t[0])):
-        m = DEV_FIELD_MAP.get(name.strip().lower())
-        if m is None or not rec.schema[c].is_numeric():
-            continue
-        target, factors = m
-        units = _norm_units(_dev_meta(info, idx, name)[1])
-        factor = factors["*"] if "*" in factors else factors.get(units)
-        if factor is None:
-            continue
+    for target, c, name, factor in _mapped_dev_fields(rec, rec.schema, msgs):
         targets.setdefault(target, []).append(
             (f"fit_dev:{name}", pl.col(c).cast(pl.Float64) * factor))
     for target, exprs in targets.items():
@@ -806,17 +815,8 @@ def _records_numpy(msgs, rec: pl.DataFrame, rec_act, act_ids):
     used.extend(("cadence_raw", label, m) for label, m in u)
 
     # developer fields mapped by name
-    info = _dev_info(msgs)
     targets: dict[str, list] = {}
-    for c, idx, name in sorted(_dev_columns(rec), key=lambda t: (t[1], t[0])):
-        m = DEV_FIELD_MAP.get(name.strip().lower())
-        if m is None or not dtypes[c].is_numeric():
-            continue
-        target, factors = m
-        units = _norm_units(_dev_meta(info, idx, name)[1])
-        factor = factors["*"] if "*" in factors else factors.get(units)
-        if factor is None:
-            continue
+    for target, c, name, factor in _mapped_dev_fields(rec, dtypes, msgs):
         v, ok = _np_f64(rec.get_column(c).cast(pl.Float64))
         targets.setdefault(target, []).append((f"fit_dev:{name}", v * factor, ok))
     for target, exprs in targets.items():
