@@ -372,17 +372,36 @@ def _speed_chain(t, lat, lon, keep, max_speed_mps, lookback: int, steps: Steps |
     prev = [-1] * n
     penalty = lb + 1.0
     feas_rows = feas.tolist()
-    for q in range(1, n):
+    # where the step from the point before is too fast: only there (and until the chain is back
+    # on top of its lookback window) can the best predecessor be other than the point before
+    bad = np.flatnonzero(~f1[1:]) + 1
+    next_bad = 0  # index into bad
+    q = 1
+    while q < n:
         ok = feas_rows[q]
+        m = min(q, lb)
+        if ok[0] and best[q - 1] >= max(best[q - m:q]):
+            # the point before is feasible and at least as good as any other in the window, so
+            # it wins (ties go to the nearest) here and at every following point up to the next
+            # too-fast step: each adds one to the chain (exactly what the loop below computes)
+            while next_bad < bad.size and bad[next_bad] <= q:
+                next_bad += 1
+            end = int(bad[next_bad]) if next_bad < bad.size else n
+            base = best[q - 1]
+            best[q:end] = [base + k for k in range(1, end - q + 1)]
+            prev[q:end] = range(q - 1, end - 1)
+            q = end
+            continue
         top = None
         o_top = 0
-        for o in range(min(q, lb)):  # offsets 1..m, nearest first
+        for o in range(m):  # offsets 1..m, nearest first
             v = best[q - 1 - o] + 1.0 if ok[o] else best[q - 1 - o] + 1.0 - penalty
             if top is None or v > top:  # ties: the nearest predecessor (numpy's argmax)
                 top, o_top = v, o
         if top > 1.0 or (top == 1.0 and ok[o_top]):
             best[q] = top
             prev[q] = q - 1 - o_top
+        q += 1
     best = np.asarray(best)
     end = int(np.argmax(best))
     on = np.zeros(n, dtype=bool)
