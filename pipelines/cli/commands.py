@@ -8,7 +8,19 @@ from typing import Annotated
 
 import typer
 
-from pipelines.cli import activity, check, common, demo, flags, journal, plan, report, schema, serve, sync
+# each command module by its full name: the package (pipelines/cli/__init__.py) loads this module,
+# so importing names from the package here would be a cycle
+import pipelines.cli.activity as activity
+import pipelines.cli.check as check
+import pipelines.cli.common as common
+import pipelines.cli.demo as demo
+import pipelines.cli.flags as flags
+import pipelines.cli.journal as journal
+import pipelines.cli.plan as plan
+import pipelines.cli.report as report
+import pipelines.cli.schema as schema
+import pipelines.cli.serve as serve
+import pipelines.cli.sync as sync
 
 app = typer.Typer(
     add_completion=False,
