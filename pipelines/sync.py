@@ -185,8 +185,8 @@ def decode_and_land(planned: SyncPlan, summary: SyncSummary, *, decode: Callable
 
     ``decode(items, ctx, pool)`` returns the batch's results (``decode_items``) or a future of
     them (``.result()``); ``land(db, results, batch, settings, athlete_id)`` starts landing them
-    (``land_batch``) and returns a future. The flow passes its tasks: ``decode_files.submit`` and
-    ``land_batch.submit``.
+    (``land_batch``) and returns a future. The flow passes its tasks, submitted with the batch passed
+    through Prefect untouched: ``tasks.submit_decode`` and ``tasks.submit_land``.
 
     The pipeline keeps the decode workers busy (issue 17): batch k+1 is read and handed to the
     workers *before* the sync waits for batch k's results, so the workers go on to k+1 the moment
