@@ -178,6 +178,86 @@ def derive_context(settings: Settings) -> DeriveContext:
     )
 
 
+def read_batches(planned: SyncPlan) -> Iterator[Batch]:
+    """The plan's files in batches, as the settings bound them (``iter_batches``); each source
+    read counts on the "sources" progress bar."""
+    settings = planned.settings
+    return iter_batches(
+        planned.plan, batch_files=settings.batch_files, limits=settings.read_limits(),
+        max_batch_bytes=settings.max_batch_bytes, max_sync_bytes=settings.max_sync_bytes,
+        on_source=lambda _src: progress.report("sources", 1),
+    )
+
+
+# --------------------------------------------------------------------------- the head start
+
+#: Batches ``footfall sync`` reads and queues in the decode workers before its flow run starts
+#: (``HeadStart``). Prefect's temporary server takes ~3 s to answer on 2 cores (the CLI waited
+#: for it with the workers not yet started, issue 17); three batches of 60 files are ~2 s of
+#: the two workers' time, and ~75 MB of frames each held until the flow lands them.
+HEAD_START_BATCHES = 3
+
+
+class Prefetched(list):
+    """A batch's files (a list, as ``Batch.items``) whose decoding the head start already queued
+    in the pool: ``decode_items`` collects its futures instead of submitting the files again."""
+
+    def __init__(self, items: list, ctx: DeriveContext, futures: list):
+        super().__init__(items)
+        self.ctx, self.futures = ctx, futures
+
+
+class HeadStart:
+    """The first batches of a planned sync, read and queued in a new process pool by the CLI
+    before it imports Prefect and waits for a server (``start``); the flow run takes them and the
+    pool over (``decode_and_land``), so its decode tasks collect work that began seconds earlier.
+    The same batches, pool, files per chunk and derive context as the flow's own: what lands is
+    the same. Only for the local pool (a Dask cluster is checked when the flow starts), and only
+    when the first batch holds ``POOL_MIN_FILES`` files (a smaller sync decodes in the flow's
+    process, as before). ``close`` shuts the pool down if no flow run took it (a failed start)."""
+
+    def __init__(self, planned: SyncPlan):
+        self.planned = planned
+        self.ctx = derive_context(planned.settings)
+        self.pool: Executor | None = None
+        self.ready: list[Batch] = []  # read (and queued, when the pool is up), not yet taken
+        self.error: BaseException | None = None  # raised by reading: raised again in the flow
+        self._batches = read_batches(planned)
+        self.taken = False
+
+    def start(self, most: int = HEAD_START_BATCHES) -> HeadStart:
+        progress.report("sources", 0, len(self.planned.plan.sources))
+        try:
+            for batch in self._batches:
+                if self.pool is None:
+                    if len(batch.items) < POOL_MIN_FILES:
+                        self.ready.append(batch)  # decoded in the flow's own process
+                        break
+                    self.pool = make_pool(self.planned.settings.workers)
+                batch.items = Prefetched(batch.items, self.ctx, submit_chunks(batch.items, self.ctx, self.pool))
+                self.ready.append(batch)
+                if len(self.ready) >= most:
+                    break
+        except Exception as err:  # noqa: BLE001 - the flow run raises it, as if it had read the batch
+            self.error = err
+        return self
+
+    def batches(self) -> Iterator[Batch]:
+        """The batches read ahead, then the rest of the plan's (the flow run's iteration)."""
+        self.taken = True
+        while self.ready:
+            yield self.ready.pop(0)
+        if self.error is not None:
+            raise self.error
+        yield from self._batches
+
+    def close(self) -> None:
+        self.ready.clear()
+        if self.pool is not None and not self.taken:
+            self.pool.shutdown(wait=True, cancel_futures=True)
+        self._batches.close()
+
+
 def decode_and_land(planned: SyncPlan, summary: SyncSummary, *, decode: Callable, land: Callable) -> None:
     """Read the planned sources in batches; decode each batch (in worker processes once a batch
     holds ``POOL_MIN_FILES`` files) while the previous batch lands. One writer: batches land one
@@ -197,7 +277,10 @@ def decode_and_land(planned: SyncPlan, summary: SyncSummary, *, decode: Callable
     settings, plan = planned.settings, planned.plan
     progress.report("sources", 0, len(plan.sources))
     ctx = derive_context(settings)
-    pool = None
+    head = planned.head_start
+    if head is not None and (head.taken or head.ctx != ctx or head.planned.plan is not plan):
+        head = None  # not this plan's (a plan made again after a migration): read afresh
+    pool = head.pool if head is not None else None
     landing = None  # (future of land, its results, its batch): lands while the next decodes
     decoding = None  # (batch, its results or a future of them): queued in the workers
 
@@ -222,11 +305,7 @@ def decode_and_land(planned: SyncPlan, summary: SyncSummary, *, decode: Callable
     # checkpointed once, when the last batch has landed): ``landing_connection``
     with landing_connection(settings.db, settings):
         try:
-            for batch in iter_batches(
-                plan, batch_files=settings.batch_files, limits=settings.read_limits(),
-                max_batch_bytes=settings.max_batch_bytes, max_sync_bytes=settings.max_sync_bytes,
-                on_source=lambda _src: progress.report("sources", 1),
-            ):
+            for batch in (head.batches() if head is not None else read_batches(planned)):
                 if pool is None and len(batch.items) >= POOL_MIN_FILES:
                     pool = make_executor(settings)
                 ahead = (batch, decode(batch.items, ctx, pool))  # the workers queue it now
@@ -256,16 +335,24 @@ def decode_and_land(planned: SyncPlan, summary: SyncSummary, *, decode: Callable
                 pool.shutdown(cancel_futures=True)
 
 
+def submit_chunks(items: list[tuple], ctx: DeriveContext, pool: Executor) -> list:
+    """Queue a batch's files in the pool, in chunks (``chunk_items``): the futures, in order."""
+    # pickled polars frames: Arrow IPC (one stream per table and chunk) measured ~3% less CPU
+    # in the parent and ~100 MB more peak memory (issue 17, throughput report): not taken
+    return [pool.submit(decode_batch, c, ctx)
+            for c in chunk_items(items, getattr(pool, "_max_workers", 1) or 1)]
+
+
 def decode_items(items: list[tuple], ctx: DeriveContext, pool: Executor | None) -> list[FileResult]:
     """Decode files, in worker processes when a pool is given; results keep the input order."""
     if not items:
         return []
-    if pool is None or len(items) <= CHUNK_FILES:
+    if isinstance(items, Prefetched) and items.ctx == ctx:
+        futures = items.futures  # queued by the head start
+    elif pool is None or len(items) <= CHUNK_FILES:
         return decode_batch(items, ctx)
-    # pickled polars frames: Arrow IPC (one stream per table and chunk) measured ~3% less CPU
-    # in the parent and ~100 MB more peak memory (issue 17, throughput report): not taken
-    futures = [pool.submit(decode_batch, c, ctx)
-               for c in chunk_items(items, getattr(pool, "_max_workers", 1) or 1)]
+    else:
+        futures = submit_chunks(items, ctx, pool)
     out: list[FileResult] = []
     for f in futures:
         out.extend(f.result())

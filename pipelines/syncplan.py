@@ -190,6 +190,8 @@ class SyncPlan:
     db_existed: bool  # the plan was read from a database file (not a new one)
     started_at: datetime
     seconds: float  # spent discovering and planning
+    #: the first batches, already queued in the decode workers by the CLI (``sync.HeadStart``)
+    head_start: object = field(default=None, repr=False, compare=False)
 
     @property
     def nothing_to_do(self) -> bool:
@@ -223,4 +225,5 @@ def plan_sources(paths: Iterable[str | Path], settings: Settings) -> SyncPlan:
 def replan(planned: SyncPlan) -> SyncPlan:
     """The same sources planned again (after a migration changed the database under the plan)."""
     log.info("planned again after a migration")
-    return replace(planned, plan=plan_sync(planned.settings.db, planned.sources, planned.settings))
+    return replace(planned, plan=plan_sync(planned.settings.db, planned.sources, planned.settings),
+                   head_start=None)  # read under the old plan: the CLI shuts it down

@@ -4,6 +4,7 @@ hand the plan to the sync flow; print the summary and the flags raised."""
 from __future__ import annotations
 
 import json
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -143,7 +144,7 @@ def run_sync(planned, quiet: bool, prog=None) -> dict:
     try:
         # --cluster: connect and check the workers before Prefect starts and the flow opens
         # the database (a cluster that cannot be used fails the sync with nothing written)
-        with session(planned.settings.cluster):
+        with session(planned.settings.cluster), head_start(planned):
             run_planned_sync = _import_flows()
 
             with prog:
@@ -155,6 +156,31 @@ def run_sync(planned, quiet: bool, prog=None) -> dict:
     finally:
         uncontain()
         progress.set_hook(None)
+
+
+@contextmanager
+def head_start(planned):
+    """Read the first batches and queue them in the decode workers before Prefect is imported
+    and its server answers (``pipelines.sync.HeadStart``): the flow run takes them over. Not
+    with a Dask cluster (``--cluster``: the flow's executor). Shut down if no flow run took it."""
+    if planned.settings.cluster:
+        yield None
+        return
+    import gc
+
+    was = gc.isenabled()
+    gc.disable()  # polars and numpy's objects live to the end: no collection need walk them now
+    try:
+        from pipelines.sync import HeadStart
+    finally:
+        if was:
+            gc.enable()
+    head = planned.head_start = HeadStart(planned).start()
+    try:
+        yield head
+    finally:
+        planned.head_start = None
+        head.close()
 
 
 def _import_flows():
