@@ -175,9 +175,9 @@ def head_start(planned):
     finally:
         if was:
             gc.enable()
-    head = planned.head_start = HeadStart(planned).start()
-    try:
-        yield head
+    head = planned.head_start = HeadStart(planned)
+    try:  # Ctrl-C while it reads: its pool is shut down too
+        yield head.start()
     finally:
         planned.head_start = None
         head.close()
