@@ -340,9 +340,21 @@ def run_walk_intervals_of(labels: list[str]) -> int:
 def _epoch_seconds(ts: pl.Series) -> np.ndarray:
     if ts.dtype == pl.Null or ts.len() == 0:
         return np.full(ts.len(), np.nan)
-    # the physical value of a Datetime("us") is its epoch in us (native casts: no query plan)
-    us = ts.cast(pl.Datetime("us")).to_physical().cast(pl.Float64)
-    return us.to_numpy() / 1e6  # NULL -> NaN
+    # the physical value of a Datetime("us") is its epoch in us: numpy's datetime64[us] view of
+    # it, as int64, to float64 (the cast polars' Int64 -> Float64 makes), NaN under a NULL
+    # (half the time of .to_physical().cast(pl.Float64).to_numpy(), 2-4 calls a file)
+    s = ts.cast(pl.Datetime("us"))
+    v = s.to_numpy()  # datetime64[us], NaT under a NULL
+    if v.dtype != np.dtype("datetime64[us]"):  # pragma: no cover - another polars' conversion
+        return s.to_physical().cast(pl.Float64).to_numpy() / 1e6
+    nulls = s.null_count()
+    out = v.view(np.int64).astype(np.float64)
+    if nulls:
+        ok = ~np.isnat(v)
+        if int(v.size - ok.sum()) != nulls:  # a value that is NaT's own bit pattern
+            ok = s.is_not_null().to_numpy()
+        out[~ok] = np.nan
+    return out / 1e6
 
 
 def _floats(s: pl.Series) -> np.ndarray:

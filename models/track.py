@@ -315,10 +315,13 @@ def _out_and_back(t, lat, lon, keep, max_speed_mps, overrides, steps: Steps | No
         with np.errstate(divide="ignore", invalid="ignore"):
             speed = (a + b) / span
         timed = ~np.isnan(span)
-        # untimed: geometry only, so the legs must also dwarf the track's usual step
-        median_step = float(np.median(np.r_[a[:1], b])) if b.size else 0.0
-        far = legs >= untimed_ratio * median_step
-        quick = np.where(timed, (span <= 0) | (speed > fast), far)
+        quick = (span <= 0) | (speed > fast)
+        if not timed.all():
+            # untimed: geometry only, so the legs must also dwarf the track's usual step (the
+            # median, ~10% of this rule's time, is taken only when a triple is untimed)
+            median_step = float(np.median(np.r_[a[:1], b])) if b.size else 0.0
+            far = legs >= untimed_ratio * median_step
+            quick = np.where(timed, quick, far)
         spike = (legs >= spike_m) & (c < back * legs) & quick
         if not np.any(spike):
             break
