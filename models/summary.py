@@ -59,6 +59,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from datetime import date, datetime, timedelta
 from typing import Any
 
 import numpy as np
@@ -264,6 +265,9 @@ def _metrics_frame(row: dict[str, Any]) -> pl.DataFrame:
                   for name, dtype in cols.items()])
 
 
+_EPOCH = datetime(1970, 1, 1)
+_US = timedelta(microseconds=1)
+
 #: the dtype ``pl.Series(name, [v])`` infers for a Python scalar of this exact type
 _SCALAR_DTYPES = {float: pl.Float64, str: pl.Utf8, bool: pl.Boolean, int: pl.Int64}
 
@@ -276,6 +280,11 @@ def _metric_series(name: str, v: Any, dtype: pl.DataType) -> pl.Series:
     else (dates, numpy scalars) through ``pl.Series``."""
     if v is None:
         return null_series(name, dtype, 1)
+    if type(v) is datetime and v.tzinfo is None and dtype == pl.Datetime("us"):
+        # pl.Series' own conversion: the microseconds since 1970 (exact in Python ints)
+        return new_series(name, [(v - _EPOCH) // _US], pl.Int64).cast(dtype)
+    if type(v) is date and dtype == pl.Date:
+        return new_series(name, [(v - _EPOCH.date()).days], pl.Int32).cast(dtype)
     inferred = _SCALAR_DTYPES.get(type(v))
     if inferred is None or (inferred is pl.Int64 and not -(1 << 63) <= v < (1 << 63)):
         return pl.Series(name, [v]).cast(dtype, strict=False)
@@ -433,13 +442,15 @@ def _motion(
     dropped = ~keep & ~np.isnan(lat) & ~np.isnan(lon)
     if not counter or np.any(dropped):
         # speed from the kept positions (a GPX's records distance is its raw positions)
+        # (columns put in place, not ``with_columns``; NaN -> NULL at construction, not
+        # ``fill_nan(None)``: each of those ran a query)
         cols = []
         if not counter:
-            cols.append(pl.lit(None, dtype=pl.Float64).alias("distance_m"))
+            cols.append(null_series("distance_m", pl.Float64, n))
         if np.any(dropped):
-            cols += [pl.Series("latitude_deg", np.where(keep, lat, np.nan)).fill_nan(None),
-                     pl.Series("longitude_deg", np.where(keep, lon, np.nan)).fill_nan(None)]
-        speed_recs = records.with_columns(cols)
+            cols += [pl.Series("latitude_deg", np.where(keep, lat, np.nan), nan_to_null=True),
+                     pl.Series("longitude_deg", np.where(keep, lon, np.nan), nan_to_null=True)]
+        speed_recs = put_columns(records, cols)
     speed = gt.derive_speed(speed_recs, dt, overrides=overrides)
     raw_cad = _floats(records, "cadence_raw")
     dev_cad = _floats(records, "dev_cadence_raw")
