@@ -420,6 +420,16 @@ def _gait_array(gait: list[str | None]) -> np.ndarray:
     return g
 
 
+def _gait_masks(gait: list[str | None]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(labelled, run, walk) per sample: ``g != ""``, ``g == "run"``, ``g == "walk"`` of
+    ``_gait_array(gait)``, from the labels' codes (``models.gait.gait_codes``) when it has them."""
+    codes = gt.gait_codes(gait)
+    if codes is None:
+        g = _gait_array(gait)
+        return g != "", g == "run", g == "walk"
+    return codes != gt.GAIT_NONE, codes == gt.GAIT_RUN, codes == gt.GAIT_WALK
+
+
 def _motion(
     records: pl.DataFrame,
     sport: str | None,
@@ -464,9 +474,9 @@ def _motion(
         gait = gt.smooth_gait(gt.classify_gait(moving, spm, speed, overrides=overrides), dt, overrides=overrides)
     run_s = walk_s = None
     if foot is not False and n:
-        g = _gait_array(gait)
-        if np.any(g != ""):
-            run_s, walk_s = float(dt[g == "run"].sum()), float(dt[g == "walk"].sum())
+        labelled, run, walk = _gait_masks(gait)
+        if np.any(labelled):
+            run_s, walk_s = float(dt[run].sum()), float(dt[walk].sum())
     return {"foot": foot, "dt": dt, "speed": speed, "raw_cad": raw_cad, "moving": moving, "spm": spm,
             "unit": unit, "cad_source": cad_source, "gait": gait, "run_s": run_s, "walk_s": walk_s,
             "keep": keep}
@@ -562,10 +572,10 @@ def _derive_one(
     run_time = walk_time = intervals = longest_bout = None
     cad_run = gct_run = None
     if foot is not False and n:
-        g = _gait_array(gait)
-        if np.any(g != ""):
-            run_time = float(dt[g == "run"].sum())
-            walk_time = float(dt[g == "walk"].sum())
+        labelled, run, walk = _gait_masks(gait)
+        if np.any(labelled):
+            run_time = float(dt[run].sum())
+            walk_time = float(dt[walk].sum())
             # gt.gait_bouts's bouts, without the frame: labels and durations
             b_idx, b_labels, b_first, _ = gt._moving_runs(gait)
             b_secs = gt._bout_seconds(dt, b_idx, b_first)
@@ -576,7 +586,7 @@ def _derive_one(
                 longest_bout = float(runs.max()) if runs.len() else 0.0
             else:
                 longest_bout = float(runs.max()) if runs.size else 0.0
-        is_run_sample = g == "run"
+        is_run_sample = run
         if np.any(is_run_sample) and cad_source != "none":
             cad_run = cad.average_cadence_spm(np.where(is_run_sample, spm, np.nan), dt)
         if np.any(is_run_sample):
