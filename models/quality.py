@@ -53,6 +53,7 @@ import numpy as np
 import polars as pl
 
 from ingest import schema
+from ingest.fit_messages import frame, new_series
 from models.thresholds import value as threshold
 
 __all__ = [
@@ -114,9 +115,9 @@ def checks_frame(rows: list[dict[str, Any]]) -> pl.DataFrame:
     """Rows (with ``activity_id``) conformed to ``schema.ACTIVITY_CHECKS``."""
     if not rows:
         return schema.empty("activity_checks")
-    cols = schema.ACTIVITY_CHECKS
-    data = {c: [r.get(c) for r in rows] for c in cols}
-    return pl.DataFrame(data, schema=cols)
+    # each column through the constructor ``pl.DataFrame(data, schema=cols)`` calls for it
+    # (``pl.Series(name, values, dtype=dtype, strict=True)``), without the frame's front end
+    return frame([new_series(c, [r.get(c) for r in rows], dtype) for c, dtype in schema.ACTIVITY_CHECKS.items()])
 
 
 # --------------------------------------------------------------------------------------------

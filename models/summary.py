@@ -557,7 +557,7 @@ def _derive_one(
     out = put_columns(cleaned, [
         pl.Series("cadence_spm", spm, dtype=pl.Float64, nan_to_null=True),
         pl.Series("is_moving", moving, dtype=pl.Float64, nan_to_null=True).cast(pl.Boolean),
-        pl.Series("gait", gait, dtype=pl.Utf8),
+        new_series("gait", gait, pl.Utf8),  # pl.Series(..., dtype=pl.Utf8)'s constructor
         pl.Series("grade_pct", grade_pct(_floats(records, "altitude_m"), rec_dist,
                                          overrides=overrides), dtype=pl.Float64, nan_to_null=True),
     ])
