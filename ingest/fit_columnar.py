@@ -55,7 +55,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import polars as pl
-import pyarrow as pa
 from fitparse.profile import FIELD_TYPE_TIMESTAMP, MESSAGE_TYPES
 from fitparse.records import BASE_TYPE_BYTE, BASE_TYPES
 
@@ -1455,6 +1454,8 @@ def _list_series(name: str, p: _Piece) -> pl.Series:
         lv[isnum, 0] = p.num[isnum]
         lm[isnum, 0] = True
     keep = np.arange(w) < wr[:, None]
+    import pyarrow as pa  # here, not at the top: ~18 ms of a decode worker's start-up, for a rare column
+
     values = pa.array(lv[keep], mask=~lm[keep])
     offsets = pa.array(np.concatenate([[0], np.cumsum(wr)]).astype(np.int32))
     arr = pa.ListArray.from_arrays(offsets, values, mask=pa.array(tag == NUL))
@@ -1516,6 +1517,8 @@ def _series(name: str, p: _Piece, kind: int) -> list[pl.Series]:
         ok = isint
     if np.any(np.abs(secs[ok]) >= 2.0**32):  # float microseconds exact below 2**53: else ints
         us = (secs.astype(np.int64) + FIT_EPOCH_S) * 1_000_000
+        import pyarrow as pa  # see _list_series
+
         dts = pl.from_arrow(pa.array(us, type=pa.timestamp("us"), mask=~ok)).alias(name)
     else:
         us = (secs + FIT_EPOCH_S) * 1e6

@@ -36,9 +36,51 @@ def fill_local_time(activities: pl.DataFrame, tz: str | None) -> pl.DataFrame:
             off if off is not None else (offset_seconds(st, tz) if st is not None else None)
             for off, st in zip(activities["local_offset_s"], activities["started_at"])
         ]
-        activities = activities.with_columns(pl.Series("local_offset_s", offsets, dtype=pl.Int32))
-    return activities.with_columns(
-        (pl.col("started_at") + pl.duration(seconds=pl.col("local_offset_s").fill_null(0)))
-        .dt.date()
-        .alias("local_date")
-    )
+        activities = _put(activities, pl.Series("local_offset_s", offsets, dtype=pl.Int32))
+    date = _local_dates(activities)
+    if date is None:
+        return activities.with_columns(
+            (pl.col("started_at") + pl.duration(seconds=pl.col("local_offset_s").fill_null(0)))
+            .dt.date()
+            .alias("local_date")
+        )
+    return _put(activities, date)
+
+
+def _put(df: pl.DataFrame, s: pl.Series) -> pl.DataFrame:
+    """``df.with_columns(s)`` without a query: the column of that name replaced, else added last."""
+    if s.name not in df.columns:
+        return df.hstack([s])
+    out = df.clone()
+    out.replace_column(df.get_column_index(s.name), s)
+    return out
+
+
+#: microseconds in a day; the bounds of a Date (days in an Int32) and of a Datetime (us in an Int64)
+_US_PER_DAY = 86_400_000_000
+_DAYS_MAX = 2**31 - 1
+_US_MAX = 2**63 - 1
+
+
+def _local_dates(activities: pl.DataFrame) -> pl.Series | None:
+    """The ``local_date`` column that ``(started_at + duration(seconds=local_offset_s or 0))
+    .dt.date()`` gives, in Python ints over the file's few activities (that expression's
+    query was ~0.6 ms of a decode worker's ~17 ms per file): the date of a naive datetime is
+    its epoch microseconds floor-divided by a day's. None (the caller asks polars) for another
+    column type or a value past what an Int64 datetime or a Date holds."""
+    st, off = activities.get_column("started_at"), activities.get_column("local_offset_s")
+    if st.dtype != pl.Datetime("us") or not off.dtype.is_integer():
+        return None
+    days = []
+    for us, o in zip(st.cast(pl.Int64).to_list(), off.cast(pl.Int64).to_list()):
+        if us is None:
+            days.append(None)
+            continue
+        at = us + (o or 0) * 1_000_000
+        if not -_US_MAX <= at <= _US_MAX:
+            return None
+        d = at // _US_PER_DAY
+        if not -_DAYS_MAX <= d <= _DAYS_MAX:
+            return None
+        days.append(d)
+    return pl.Series("local_date", days, dtype=pl.Int32).cast(pl.Date)

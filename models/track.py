@@ -315,10 +315,13 @@ def _out_and_back(t, lat, lon, keep, max_speed_mps, overrides, steps: Steps | No
         with np.errstate(divide="ignore", invalid="ignore"):
             speed = (a + b) / span
         timed = ~np.isnan(span)
-        # untimed: geometry only, so the legs must also dwarf the track's usual step
-        median_step = float(np.median(np.r_[a[:1], b])) if b.size else 0.0
-        far = legs >= untimed_ratio * median_step
-        quick = np.where(timed, (span <= 0) | (speed > fast), far)
+        quick = (span <= 0) | (speed > fast)
+        if not timed.all():
+            # untimed: geometry only, so the legs must also dwarf the track's usual step (the
+            # median, ~10% of this rule's time, is taken only when a triple is untimed)
+            median_step = float(np.median(np.r_[a[:1], b])) if b.size else 0.0
+            far = legs >= untimed_ratio * median_step
+            quick = np.where(timed, quick, far)
         spike = (legs >= spike_m) & (c < back * legs) & quick
         if not np.any(spike):
             break
@@ -338,6 +341,59 @@ def _out_and_back(t, lat, lon, keep, max_speed_mps, overrides, steps: Steps | No
 
 
 # --- 5. speed ceiling --------------------------------------------------------------------
+
+class _FeasibleRows:
+    """``feas[q]`` of ``_speed_chain`` (``feas[q][o - 1]``: the step from point ``q - o`` to
+    point ``q`` is within the ceiling, for ``o`` in 1..lb), computed for the rows its loop
+    reads: those at and after a too-fast step, in blocks of ``BLOCK`` rows. Each value is
+    ``feasible(o)[q]``'s: the same elementwise haversine (``Steps``) and comparison on the same
+    two points. When too-fast steps are many (their blocks would cover a good part of the
+    track), every row at once through ``feasible``, as before (issue 17: the whole matrix was
+    ~5% of a decode worker's CPU on the bench archive; few tracks have more than a handful of
+    too-fast steps).
+    """
+
+    BLOCK = 32
+
+    def __init__(self, feasible, f1, steps, idx, tt, max_speed_mps, lb, n, n_bad):
+        self.feasible, self.f1, self.steps, self.idx, self.tt = feasible, f1, steps, idx, tt
+        self.max_speed_mps, self.lb, self.n = max_speed_mps, lb, n
+        self.blocks: dict[int, list] = {}
+        self.all_rows = None
+        if n_bad * self.BLOCK * 4 >= n:
+            self.all_rows = self._every_row()
+
+    def _every_row(self) -> list:
+        feas = np.zeros((self.n, self.lb), dtype=bool)
+        for o in range(1, self.lb + 1):
+            feas[:, o - 1] = self.f1 if o == 1 else self.feasible(o)
+        return feas.tolist()
+
+    def row(self, q: int) -> list:
+        if self.all_rows is not None:
+            return self.all_rows[q]
+        b = q // self.BLOCK
+        block = self.blocks.get(b)
+        if block is None:
+            block = self.blocks[b] = self._block(b * self.BLOCK, min(self.n, (b + 1) * self.BLOCK))
+        return block[q - b * self.BLOCK]
+
+    def _block(self, q0: int, q1: int) -> list:
+        qs = np.arange(q0, q1)[:, None]
+        src = qs - np.arange(1, self.lb + 1)[None, :]  # point q - o
+        valid = src >= 0
+        to, fr = np.broadcast_to(qs, src.shape)[valid], src[valid]
+        a, b = self.idx[fr], self.idx[to]
+        st = self.steps
+        d = haversine_m(st.lat[a], st.lon[a], st.lat[b], st.lon[b])
+        dt = self.tt[to] - self.tt[fr]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            ok = np.where(np.isnan(dt), True, (dt > 0) & (d <= self.max_speed_mps * dt) | (d == 0))
+        out = np.zeros(src.shape, dtype=bool)
+        out[valid] = ok
+        out[:, 0] = self.f1[q0:q1]  # offset 1: the very values the loop's fast path reads
+        return out.tolist()
+
 
 def _speed_chain(t, lat, lon, keep, max_speed_mps, lookback: int, steps: Steps | None = None) -> np.ndarray:
     """Indices outside the longest chain of positions whose steps are all within the ceiling."""
@@ -360,10 +416,6 @@ def _speed_chain(t, lat, lon, keep, max_speed_mps, lookback: int, steps: Steps |
     if np.all(f1[1:]):
         return np.zeros(0, dtype=int)
     lb = max(1, min(lookback, n - 1))
-    feas = np.zeros((n, lb), dtype=bool)  # feas[q, o-1]: q-o -> q within the ceiling
-    feas[:, 0] = f1
-    for o in range(2, lb + 1):
-        feas[:, o - 1] = feasible(o)
     # best[q]: kept positions in the best chain ending at q; a jump (no feasible predecessor in
     # the lookback) costs lb + 1 positions, so it is taken only when nothing else connects
     # plain Python floats and lists: the same arithmetic as numpy's, without a numpy call (and
@@ -371,16 +423,16 @@ def _speed_chain(t, lat, lon, keep, max_speed_mps, lookback: int, steps: Steps |
     best = [1.0] * n
     prev = [-1] * n
     penalty = lb + 1.0
-    feas_rows = feas.tolist()
+    f1_list = f1.tolist()
     # where the step from the point before is too fast: only there (and until the chain is back
     # on top of its lookback window) can the best predecessor be other than the point before
     bad = np.flatnonzero(~f1[1:]) + 1
+    rows = _FeasibleRows(feasible, f1, steps, idx, tt, max_speed_mps, lb, n, bad.size)
     next_bad = 0  # index into bad
     q = 1
     while q < n:
-        ok = feas_rows[q]
         m = min(q, lb)
-        if ok[0] and best[q - 1] >= max(best[q - m:q]):
+        if f1_list[q] and best[q - 1] >= max(best[q - m:q]):
             # the point before is feasible and at least as good as any other in the window, so
             # it wins (ties go to the nearest) here and at every following point up to the next
             # too-fast step: each adds one to the chain (exactly what the loop below computes)
@@ -392,6 +444,7 @@ def _speed_chain(t, lat, lon, keep, max_speed_mps, lookback: int, steps: Steps |
             prev[q:end] = range(q - 1, end - 1)
             q = end
             continue
+        ok = rows.row(q)
         top = None
         o_top = 0
         for o in range(m):  # offsets 1..m, nearest first

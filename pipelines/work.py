@@ -84,7 +84,7 @@ def decode_one(data: bytes, name: str, ctx: DeriveContext) -> tuple[Decoded, pl.
         hr_max_bpm=ctx.hr_max_bpm,
         sex=ctx.sex,
     )
-    acts = dec.activities.with_columns(pl.lit(ctx.athlete_id).alias("athlete_id"))
+    acts = _with_athlete(dec.activities, ctx.athlete_id)
     try:
         derived = derive_file(
             acts, dec.records, dec.laps, dec.events, athlete=profile, overrides=ctx.thresholds
@@ -98,6 +98,19 @@ def decode_one(data: bytes, name: str, ctx: DeriveContext) -> tuple[Decoded, pl.
     from models.plausibility import check_metrics
 
     return dec, check_metrics(dec, derived.metrics, overrides=ctx.thresholds)
+
+
+def _with_athlete(activities: pl.DataFrame, athlete_id: str) -> pl.DataFrame:
+    """``activities.with_columns(pl.lit(athlete_id).alias("athlete_id"))`` without planning a
+    query: a String column of that value, replacing one of the name in place or added last."""
+    if not isinstance(athlete_id, str):  # pl.lit(None) is of dtype Null: let polars say
+        return activities.with_columns(pl.lit(athlete_id).alias("athlete_id"))
+    col = pl.Series("athlete_id", [athlete_id], dtype=pl.Utf8).new_from_index(0, activities.height)
+    if "athlete_id" not in activities.columns:
+        return activities.hstack([col])
+    out = activities.clone()
+    out.replace_column(activities.get_column_index("athlete_id"), col)
+    return out
 
 
 def decode_batch(items: list[tuple[str, str | None, str, bytes, dict | None]], ctx: DeriveContext) -> list[FileResult]:

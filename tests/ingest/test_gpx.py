@@ -338,3 +338,11 @@ def test_haversine_steps_reset_at_segment_starts():
                               READ.latitude_range_deg, READ.longitude_range_deg)
     assert steps[0] == 0 and steps[2] == 0 and steps[3] == 0
     assert steps[1] == pytest.approx(gpxpy.geo.haversine_distance(0, 0, 0, 1))
+
+
+def test_earth_radius_is_gpxpys():
+    """ingest.geo writes gpxpy's radius out (so FIT-only workers need not import gpxpy): the
+    same float, or GPX distances would drift from gpxpy's own."""
+    from ingest.geo import EARTH_RADIUS_M
+
+    assert EARTH_RADIUS_M == float(gpxpy.geo.EARTH_RADIUS)
