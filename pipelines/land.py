@@ -109,11 +109,12 @@ def _insert_frame(con, table: str, df: pl.DataFrame) -> None:
         df = df.rechunk()
     # Arrow string views: polars hands its strings over without copying them (DuckDB reads
     # them as they are); the default large_string conversion copies every text column.
-    # DuckDB reads ``_landing`` from this function's locals (its Python replacement scan):
-    # con.register + con.unregister cost ~1 ms more per statement, in catalog changes (issue 17)
-    _landing = df.to_arrow(compat_level=pl.CompatLevel.newest())
-    con.execute(f"INSERT INTO {table} BY NAME SELECT * FROM _landing")
-    del _landing
+    # DuckDB reads the frame from this function's locals (its Python replacement scan):
+    # con.register + con.unregister cost ~1 ms more per statement, in catalog changes (issue 17).
+    # A table of the same name would win over the local: the name is one no schema uses.
+    _footfall_landing_arrow = df.to_arrow(compat_level=pl.CompatLevel.newest())
+    con.execute(f"INSERT INTO {table} BY NAME SELECT * FROM _footfall_landing_arrow")
+    del _footfall_landing_arrow
 
 
 def land_results(
