@@ -13,6 +13,8 @@ from zoneinfo import ZoneInfo
 
 import polars as pl
 
+from models.frames import put_columns
+
 
 def offset_seconds(started_at: datetime, tz: str) -> int:
     """UTC offset in seconds of time zone ``tz`` at naive-UTC instant ``started_at``."""
@@ -36,7 +38,7 @@ def fill_local_time(activities: pl.DataFrame, tz: str | None) -> pl.DataFrame:
             off if off is not None else (offset_seconds(st, tz) if st is not None else None)
             for off, st in zip(activities["local_offset_s"], activities["started_at"])
         ]
-        activities = _put(activities, pl.Series("local_offset_s", offsets, dtype=pl.Int32))
+        activities = put_columns(activities, [pl.Series("local_offset_s", offsets, dtype=pl.Int32)])
     date = _local_dates(activities)
     if date is None:
         return activities.with_columns(
@@ -44,16 +46,7 @@ def fill_local_time(activities: pl.DataFrame, tz: str | None) -> pl.DataFrame:
             .dt.date()
             .alias("local_date")
         )
-    return _put(activities, date)
-
-
-def _put(df: pl.DataFrame, s: pl.Series) -> pl.DataFrame:
-    """``df.with_columns(s)`` without a query: the column of that name replaced, else added last."""
-    if s.name not in df.columns:
-        return df.hstack([s])
-    out = df.clone()
-    out.replace_column(df.get_column_index(s.name), s)
-    return out
+    return put_columns(activities, [date])
 
 
 #: microseconds in a day; the bounds of a Date (days in an Int32) and of a Datetime (us in an Int64)

@@ -13,6 +13,7 @@ import polars as pl
 
 from ingest.decode import Decoded, decode_bytes
 from ingest.options import ReaderOptions
+from models.frames import put_columns
 from pipelines.paths import path_text  # noqa: F401  (re-exported; defined in pipelines/paths.py)
 
 
@@ -105,12 +106,8 @@ def _with_athlete(activities: pl.DataFrame, athlete_id: str) -> pl.DataFrame:
     query: a String column of that value, replacing one of the name in place or added last."""
     if not isinstance(athlete_id, str):  # pl.lit(None) is of dtype Null: let polars say
         return activities.with_columns(pl.lit(athlete_id).alias("athlete_id"))
-    col = pl.Series("athlete_id", [athlete_id], dtype=pl.Utf8).new_from_index(0, activities.height)
-    if "athlete_id" not in activities.columns:
-        return activities.hstack([col])
-    out = activities.clone()
-    out.replace_column(activities.get_column_index("athlete_id"), col)
-    return out
+    return put_columns(activities, [pl.Series("athlete_id", [athlete_id], dtype=pl.Utf8)
+                                    .new_from_index(0, activities.height)])
 
 
 def decode_batch(items: list[tuple[str, str | None, str, bytes, dict | None]], ctx: DeriveContext) -> list[FileResult]:
