@@ -342,6 +342,13 @@ def _out_and_back(t, lat, lon, keep, max_speed_mps, overrides, steps: Steps | No
 
 # --- 5. speed ceiling --------------------------------------------------------------------
 
+def _within_ceiling(d: np.ndarray, dt: np.ndarray, max_speed_mps: float) -> np.ndarray:
+    """Per step of ``d`` metres in ``dt`` seconds: within the speed ceiling (an untimed step,
+    NaN ``dt``, is; a step that does not move is, whatever its time)."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(np.isnan(dt), True, (dt > 0) & (d <= max_speed_mps * dt) | (d == 0))
+
+
 class _FeasibleRows:
     """``feas[q]`` of ``_speed_chain`` (``feas[q][o - 1]``: the step from point ``q - o`` to
     point ``q`` is within the ceiling, for ``o`` in 1..lb), computed for the rows its loop
@@ -386,11 +393,8 @@ class _FeasibleRows:
         a, b = self.idx[fr], self.idx[to]
         st = self.steps
         d = haversine_m(st.lat[a], st.lon[a], st.lat[b], st.lon[b])
-        dt = self.tt[to] - self.tt[fr]
-        with np.errstate(divide="ignore", invalid="ignore"):
-            ok = np.where(np.isnan(dt), True, (dt > 0) & (d <= self.max_speed_mps * dt) | (d == 0))
         out = np.zeros(src.shape, dtype=bool)
-        out[valid] = ok
+        out[valid] = _within_ceiling(d, self.tt[to] - self.tt[fr], self.max_speed_mps)
         out[:, 0] = self.f1[q0:q1]  # offset 1: the very values the loop's fast path reads
         return out.tolist()
 
@@ -406,10 +410,7 @@ def _speed_chain(t, lat, lon, keep, max_speed_mps, lookback: int, steps: Steps |
 
     def feasible(off: int) -> np.ndarray:
         """ok[q] for the step from point q-off to point q (q >= off)."""
-        d = steps.steps(idx, off)
-        dt = tt[off:] - tt[:-off]
-        with np.errstate(divide="ignore", invalid="ignore"):
-            ok = np.where(np.isnan(dt), True, (dt > 0) & (d <= max_speed_mps * dt) | (d == 0))
+        ok = _within_ceiling(steps.steps(idx, off), tt[off:] - tt[:-off], max_speed_mps)
         return np.r_[np.zeros(off, dtype=bool), ok]
 
     f1 = feasible(1)
