@@ -472,14 +472,14 @@ def _motion(
         gait: list[str | None] = [None] * n
     else:
         gait = gt.smooth_gait(gt.classify_gait(moving, spm, speed, overrides=overrides), dt, overrides=overrides)
-    run_s = walk_s = None
+    run_s = walk_s = run = None  # run: the 'run' samples, when on foot (None: not asked)
     if foot is not False and n:
         labelled, run, walk = _gait_masks(gait)
         if np.any(labelled):
             run_s, walk_s = float(dt[run].sum()), float(dt[walk].sum())
     return {"foot": foot, "dt": dt, "speed": speed, "raw_cad": raw_cad, "moving": moving, "spm": spm,
             "unit": unit, "cad_source": cad_source, "gait": gait, "run_s": run_s, "walk_s": walk_s,
-            "keep": keep}
+            "run": run, "keep": keep}
 
 
 def _derive_one(
@@ -572,10 +572,9 @@ def _derive_one(
     run_time = walk_time = intervals = longest_bout = None
     cad_run = gct_run = None
     if foot is not False and n:
-        labelled, run, walk = _gait_masks(gait)
-        if np.any(labelled):
-            run_time = float(dt[run].sum())
-            walk_time = float(dt[walk].sum())
+        # the run and walk time _motion summed (None when no sample has a gait label)
+        run_time, walk_time = mo["run_s"], mo["walk_s"]
+        if run_time is not None:
             # gt.gait_bouts's bouts, without the frame: labels and durations
             b_idx, b_labels, b_first, _ = gt._moving_runs(gait)
             b_secs = gt._bout_seconds(dt, b_idx, b_first)
@@ -586,7 +585,7 @@ def _derive_one(
                 longest_bout = float(runs.max()) if runs.len() else 0.0
             else:
                 longest_bout = float(runs.max()) if runs.size else 0.0
-        is_run_sample = run
+        is_run_sample = mo["run"]
         if np.any(is_run_sample) and cad_source != "none":
             cad_run = cad.average_cadence_spm(np.where(is_run_sample, spm, np.nan), dt)
         if np.any(is_run_sample):
