@@ -180,8 +180,10 @@ def derive_context(settings: Settings) -> DeriveContext:
 
 def read_batches(planned: SyncPlan) -> Iterator[Batch]:
     """The plan's files in batches, as the settings bound them (``iter_batches``); each source
-    read counts on the "sources" progress bar."""
+    read counts on the "sources" progress bar, whose total is set here (once per sync: by the
+    head start, else by ``decode_and_land``)."""
     settings = planned.settings
+    progress.report("sources", 0, len(planned.plan.sources))
     return iter_batches(
         planned.plan, batch_files=settings.batch_files, limits=settings.read_limits(),
         max_batch_bytes=settings.max_batch_bytes, max_sync_bytes=settings.max_sync_bytes,
@@ -226,7 +228,6 @@ class HeadStart:
         self.taken = False
 
     def start(self, most: int = HEAD_START_BATCHES) -> HeadStart:
-        progress.report("sources", 0, len(self.planned.plan.sources))
         try:
             for batch in self._batches:
                 if self.pool is None:
@@ -275,7 +276,6 @@ def decode_and_land(planned: SyncPlan, summary: SyncSummary, *, decode: Callable
     of the batch being collected, and the raw bytes of the batch queued behind it.
     """
     settings, plan = planned.settings, planned.plan
-    progress.report("sources", 0, len(plan.sources))
     ctx = derive_context(settings)
     head = planned.head_start
     if head is not None and (head.taken or head.ctx != ctx or head.planned.plan is not plan):
