@@ -6,6 +6,7 @@ neither prefect nor duckdb and everything it takes and returns pickles (polars f
 
 from __future__ import annotations
 
+import copy
 import hashlib
 from dataclasses import dataclass, field
 
@@ -14,6 +15,7 @@ import polars as pl
 from ingest.decode import Decoded, decode_bytes
 from ingest.options import ReaderOptions
 from models.frames import put_columns
+from pipelines.handoff import packed
 from pipelines.paths import path_text  # noqa: F401  (re-exported; defined in pipelines/paths.py)
 
 
@@ -55,6 +57,20 @@ class FileResult:
     @property
     def display(self) -> str:
         return f"{self.path}!{self.member}" if self.member else self.path
+
+    def __getstate__(self) -> dict:
+        """Pickled (worker -> landing) with its frames packed (pipelines/handoff.py): fewer
+        bytes through the pipe, and the unpickled result equals this one."""
+        state = dict(self.__dict__)
+        dec = self.decoded
+        if dec is not None:
+            dec = copy.copy(dec)
+            for name, value in vars(dec).items():
+                if isinstance(value, pl.DataFrame):
+                    setattr(dec, name, packed(value))
+            state["decoded"] = dec
+        state["metrics"] = packed(self.metrics)
+        return state
 
 
 def problem_id(path: str, member: str | None, detail: str = "") -> str:
