@@ -76,7 +76,7 @@ def sync(
             if applied and planned.db_existed:  # a migration changed the database under the plan
                 planned = t.replan(planned)
         summary = planned.summary()
-        s.decode_and_land(planned, summary, decode=t.submit_decode, land=t.submit_land)
+        t.run_decode_and_land(planned, summary)
         if build:
             progress.report("models", 0, 1)
             built, new_flags = t.build_models(settings.db, settings, date.fromisoformat(today) if today else None)

@@ -13,7 +13,7 @@ import logging
 import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from concurrent.futures import Executor, ProcessPoolExecutor
+from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date
 from multiprocessing import get_context
@@ -212,7 +212,7 @@ class Prefetched(list):
 class HeadStart:
     """The first batches of a planned sync, read and queued in a new process pool by the CLI
     before it imports Prefect and waits for a server (``start``); the flow run takes them and the
-    pool over (``decode_and_land``), so its decode tasks collect work that began seconds earlier.
+    pool over (``decode_and_land``), and collects work that began seconds earlier.
     The same batches, pool, files per chunk and derive context as the flow's own: what lands is
     the same. Only for the local pool (a Dask cluster is checked when the flow starts), and only
     when the first batch holds ``POOL_MIN_FILES`` files (a smaller sync decodes in the flow's
@@ -335,6 +335,18 @@ def decode_and_land(planned: SyncPlan, summary: SyncSummary, *, decode: Callable
                 pool.shutdown(cancel_futures=True)
 
 
+def decode_and_land_all(planned: SyncPlan, summary: SyncSummary) -> None:
+    """``decode_and_land`` as the sync flow runs it, in one Prefect task: batches queued in the
+    process pool (``queue_decode``), each landed by one thread (``land_batch``) while the next
+    decodes. One task, not two per batch: a task run costs the Prefect server and this process
+    ~55 ms of CPU (issue 17: a full sync of the 5-year bench archive ran 60 of them; as one
+    task, its server took 7.45 -> 5.08 s of CPU and this process 22.6 -> 21.7 s); the batches
+    show in the sync's progress and summary instead."""
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="footfall-land") as lander:
+        decode_and_land(planned, summary, decode=queue_decode,
+                        land=lambda *args: lander.submit(land_batch, *args))
+
+
 def submit_chunks(items: list[tuple], ctx: DeriveContext, pool: Executor) -> list:
     """Queue a batch's files in the pool, in chunks (``chunk_items``): the futures, in order."""
     # pickled polars frames: Arrow IPC (one stream per table and chunk) measured ~3% less CPU
@@ -343,20 +355,35 @@ def submit_chunks(items: list[tuple], ctx: DeriveContext, pool: Executor) -> lis
             for c in chunk_items(items, getattr(pool, "_max_workers", 1) or 1)]
 
 
-def decode_items(items: list[tuple], ctx: DeriveContext, pool: Executor | None) -> list[FileResult]:
-    """Decode files, in worker processes when a pool is given; results keep the input order."""
+class Queued:
+    """A batch's decoding queued in the process pool: ``result()`` collects it, in order."""
+
+    def __init__(self, futures: list):
+        self.futures = futures
+
+    def result(self) -> list[FileResult]:
+        out: list[FileResult] = []
+        for f in self.futures:
+            out.extend(f.result())
+        return out
+
+
+def queue_decode(items: list[tuple], ctx: DeriveContext, pool: Executor | None) -> Queued | list[FileResult]:
+    """A batch's decoding: queued in the pool (``Queued``; the head start's when it queued the
+    batch), else, with no pool or a batch of at most ``CHUNK_FILES`` files, done now."""
+    if isinstance(items, Prefetched) and items.ctx == ctx:
+        return Queued(items.futures)
     if not items:
         return []
-    if isinstance(items, Prefetched) and items.ctx == ctx:
-        futures = items.futures  # queued by the head start
-    elif pool is None or len(items) <= CHUNK_FILES:
+    if pool is None or len(items) <= CHUNK_FILES:
         return decode_batch(items, ctx)
-    else:
-        futures = submit_chunks(items, ctx, pool)
-    out: list[FileResult] = []
-    for f in futures:
-        out.extend(f.result())
-    return out
+    return Queued(submit_chunks(items, ctx, pool))
+
+
+def decode_items(items: list[tuple], ctx: DeriveContext, pool: Executor | None) -> list[FileResult]:
+    """Decode files, in worker processes when a pool is given; results keep the input order."""
+    queued = queue_decode(items, ctx, pool)
+    return queued.result() if isinstance(queued, Queued) else queued
 
 
 # --------------------------------------------------------------------------- land / build

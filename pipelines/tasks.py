@@ -11,7 +11,6 @@ tests and the bench call them directly).
 
 from __future__ import annotations
 
-from concurrent.futures import Executor
 from datetime import date, datetime
 from pathlib import Path
 
@@ -21,8 +20,6 @@ from prefect.utilities.annotations import quote
 
 from pipelines import sync as s
 from pipelines.config import Settings
-from pipelines.land import LandStats
-from pipelines.work import DeriveContext, FileResult
 
 
 @task(name="open_database", cache_policy=NO_CACHE)
@@ -43,17 +40,11 @@ def replan(planned: s.SyncPlan) -> s.SyncPlan:
     return s.replan(planned)
 
 
-@task(name="decode_files", cache_policy=NO_CACHE)
-def decode_files(items: list[tuple], ctx: DeriveContext, pool: Executor | None) -> list[FileResult]:
-    """Decode one batch of files (in the process pool when given)."""
-    return s.decode_items(items, ctx, pool)
-
-
-@task(name="land_batch", cache_policy=NO_CACHE)
-def land_batch(db_path: Path, results: list[FileResult], batch: s.Batch, settings: Settings,
-               athlete_id: str) -> LandStats:
-    """Land one batch in one transaction."""
-    return s.land_batch(db_path, results, batch, settings, athlete_id)
+@task(name="decode_and_land", cache_policy=NO_CACHE)
+def decode_and_land(planned: s.SyncPlan, summary: s.SyncSummary) -> None:
+    """Decode the planned files batch by batch in the process pool (or the cluster) and land
+    each batch in its own transaction while the next one decodes (``sync.decode_and_land_all``)."""
+    s.decode_and_land_all(planned, summary)
 
 
 @task(name="build_models", cache_policy=NO_CACHE)
@@ -71,18 +62,14 @@ def record_sync_run(db_path: Path, summary: s.SyncSummary, paths: list[str], sta
     s.record_sync_run(db_path, summary, paths, started_at, settings)
 
 
-# Prefect walks every task parameter looking for futures and states to resolve: for a batch that
-# is every FileResult, its Decoded and their fields (~40,000 visits per 300 files, measured with
-# yappi: the largest Prefect cost in the sync's process). ``quote`` tells Prefect not to look
-# inside the files, frames and settings (they never hold a future); the task receives them unchanged.
+# Prefect walks every task parameter looking for futures and states to resolve: for a batch of
+# results that was every FileResult, its Decoded and their fields (~40,000 visits per 300 files,
+# measured with yappi: the largest Prefect cost in the sync's process). ``quote`` tells Prefect
+# not to look inside the plan and the summary (they never hold a future); the task receives them
+# unchanged.
 
 
-def submit_decode(items: list[tuple], ctx: DeriveContext, pool: Executor | None):
-    """``decode_files.submit`` with the batch's files passed through untouched by Prefect."""
-    return decode_files.submit(quote(items), quote(ctx), quote(pool))
-
-
-def submit_land(db_path: Path, results: list[FileResult], batch: s.Batch, settings: Settings,
-                athlete_id: str):
-    """``land_batch.submit`` with the batch's results passed through untouched by Prefect."""
-    return land_batch.submit(db_path, quote(results), quote(batch), quote(settings), athlete_id)
+def run_decode_and_land(planned: s.SyncPlan, summary: s.SyncSummary) -> None:
+    """``decode_and_land`` with the plan and the summary passed through untouched by Prefect
+    (the summary is filled in place, batch by batch)."""
+    decode_and_land(quote(planned), quote(summary))
