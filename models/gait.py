@@ -143,6 +143,11 @@ def derive_speed(
     if n == 0:
         return np.zeros(0)
     given = _floats(records["speed_mps"])
+    if not np.isnan(given).any():
+        # every sample has the device's speed, which wins over the derived one wherever it is
+        # known: the steps and the windowed speed would be computed for nothing (153 of 162
+        # activities of the bench archive; ~0.2 ms a file)
+        return _fill_nan(given)
     dist = _floats(records["distance_m"])
     step = _backward_steps(dist)
     if np.all(np.isnan(step)):
@@ -213,6 +218,19 @@ def classify_gait(
     Moving and cadence >= ``run_min_cadence_spm`` -> run; moving without a non-zero cadence:
     speed >= ``run_min_speed_mps`` -> run; other moving samples -> walk; not moving -> stop.
     """
+    return gait_labels(classify_gait_codes(is_moving, cadence_spm, speed_mps, overrides=overrides))
+
+
+def classify_gait_codes(
+    is_moving: np.ndarray,
+    cadence_spm: np.ndarray,
+    speed_mps: np.ndarray,
+    *,
+    overrides: dict[str, float] | None = None,
+) -> np.ndarray:
+    """``classify_gait`` as ``gait_codes`` (int8 ``GAIT_*``), without a label per sample:
+    ``gait_codes(classify_gait(...))``, the labels' codes that ``smooth_gait_codes`` and the
+    masks of ``models.summary`` read (coding the labels back was ~5% of a file's derive)."""
     run_cad = threshold("run_min_cadence_spm", overrides)
     run_speed = threshold("run_min_speed_mps", overrides)
     mv = np.asarray(is_moving, dtype=float)
@@ -221,8 +239,9 @@ def classify_gait(
     with np.errstate(invalid="ignore"):
         has_cad = cad > 0  # False for NaN
         is_run = np.where(has_cad, cad >= run_cad, sp >= run_speed)  # NaN speed -> walk
-    labels = np.where(np.isnan(mv), None, np.where(mv == 0, "stop", np.where(is_run, "run", "walk")))
-    return labels.tolist()
+    codes = np.where(np.isnan(mv), GAIT_NONE,
+                     np.where(mv == 0, GAIT_STOP, np.where(is_run, GAIT_RUN, GAIT_WALK)))
+    return codes.astype(np.int8)
 
 
 def smooth_gait(
@@ -238,6 +257,28 @@ def smooth_gait(
     idx, labels, starts, ends = _moving_runs(gait)
     if len(idx) == 0:
         return list(gait)
+    out = np.asarray(gait, dtype=object)
+    for label, first, last in _merged_bouts(dt_s, idx, labels, starts, ends, min_bout):
+        out[idx[first : last + 1]] = label
+    return out.tolist()
+
+
+def smooth_gait_codes(
+    codes: np.ndarray, dt_s: np.ndarray, *, overrides: dict[str, float] | None = None
+) -> np.ndarray:
+    """``smooth_gait`` on ``gait_codes``: ``gait_codes(smooth_gait(labels))`` from
+    ``gait_codes(labels)`` (the same bouts and merges; a new array)."""
+    min_bout = threshold("gait_min_bout_s", overrides)
+    idx, labels, starts, ends = _moving_runs(None, codes=codes)
+    out = np.array(codes, dtype=np.int8)
+    for label, first, last in _merged_bouts(dt_s, idx, labels, starts, ends, min_bout) if len(idx) else ():
+        out[idx[first : last + 1]] = GAIT_RUN if label == "run" else GAIT_WALK
+    return out
+
+
+def _merged_bouts(dt_s, idx, labels, starts, ends, min_bout: float) -> list[tuple[str, int, int]]:
+    """``smooth_gait``'s merging of the bouts of ``_moving_runs`` (at least one): the bouts
+    left, as (label, first, last position in ``idx``)."""
     # run-length bouts over the moving samples: [label, duration, first pos, last pos] in idx
     durs = _bout_seconds(dt_s, idx, starts).tolist()
     bouts: list[list] = [[lab, d, int(a), int(b)] for lab, d, a, b in zip(labels, durs, starts, ends)]
@@ -273,12 +314,7 @@ def smooth_gait(
         if right != -1:
             prev[right] = keep
         heapq.heappush(heap, (total, keep))
-    out = np.asarray(gait, dtype=object)
-    for k in range(n):
-        if alive[k]:
-            label, _, first, last = bouts[k]
-            out[idx[first : last + 1]] = label
-    return out.tolist()
+    return [(bouts[k][0], bouts[k][2], bouts[k][3]) for k in range(n) if alive[k]]
 
 
 def gait_bouts(gait: list[str | None], dt_s: np.ndarray) -> pl.DataFrame:
@@ -311,6 +347,15 @@ GAIT_NONE, GAIT_RUN, GAIT_WALK, GAIT_STOP = 0, 1, 2, 3
 _GAIT_CODES = {None: GAIT_NONE, "": GAIT_NONE, "run": GAIT_RUN, "walk": GAIT_WALK, "stop": GAIT_STOP}
 
 
+#: ``gait_labels``: the label of each code (None for GAIT_NONE, as ``classify_gait`` says it)
+_GAIT_LABELS = np.array([None, "run", "walk", "stop"], dtype=object)
+
+
+def gait_labels(codes: np.ndarray) -> list[str | None]:
+    """The labels (None, 'run', 'walk', 'stop') of ``gait_codes``."""
+    return _GAIT_LABELS[np.asarray(codes, dtype=np.intp)].tolist()
+
+
 def gait_codes(gait: list[str | None]) -> np.ndarray | None:
     """The labels as int8 codes (``GAIT_*``): one dict look-up per sample instead of a Python
     comparison per sample for each ``label == "run"`` on an object array (the masks of a file's
@@ -322,10 +367,13 @@ def gait_codes(gait: list[str | None]) -> np.ndarray | None:
         return None
 
 
-def _moving_runs(gait: list[str | None]) -> tuple[np.ndarray, list[str], np.ndarray, np.ndarray]:
+def _moving_runs(gait: list[str | None] | None, codes: np.ndarray | None = None
+                 ) -> tuple[np.ndarray, list[str], np.ndarray, np.ndarray]:
     """The positions of the 'run'/'walk' samples and their run-length bouts: (positions, bout
-    labels, first and last index of each bout into the positions)."""
-    codes = gait_codes(gait)
+    labels, first and last index of each bout into the positions). ``codes``: the labels'
+    ``gait_codes`` when the caller has them (then ``gait`` is not read)."""
+    if codes is None:
+        codes = gait_codes(gait)
     if codes is None:
         g = np.asarray(gait, dtype=object)
         idx = np.flatnonzero((g == "run") | (g == "walk"))

@@ -210,6 +210,15 @@ def _any_bad(s: pl.Series, lower: float, upper: float) -> bool:
     if nulls == s.len():
         return False
     v = s.to_numpy()  # NULL -> NaN (integers with NULLs become float64)
+    if not nulls and v.dtype == np.float64:
+        # the usual column (issue 17: ~50 a file): no NULL, so every NaN is a value's and
+        # bad; any bad value shows in the extremes: NaN propagates to the min, the smallest
+        # value is the one below ``lower`` or -inf if any is, the largest above ``upper`` or
+        # +inf. Two reductions instead of five elementwise passes (same float64 comparisons)
+        if not v.size:
+            return False
+        mn, mx = v.min(), v.max()
+        return bool(mn != mn or mn < lower or mx > upper or mn == -np.inf or mx == np.inf)
     with np.errstate(invalid="ignore"):
         bad = (v < lower) | (v > upper)  # False for NaN
         if v.dtype.kind == "f":

@@ -150,10 +150,37 @@ def _weighted_quantiles(x: np.ndarray, w: np.ndarray, qs: tuple[float, ...]) -> 
         return [None for _ in qs]
     if w.sum() <= 0:
         return [float(np.quantile(x, q)) for q in qs]
+    picked = _whole_weight_quantiles(x, w, qs)
+    if picked is not None:
+        return picked
     order = np.argsort(x, kind="stable")
     x, w = x[order], w[order]
     cum = np.cumsum(w)
     return [float(x[min(int(np.searchsorted(cum, q * cum[-1], side="left")), x.size - 1)]) for q in qs]
+
+
+def _whole_weight_quantiles(x: np.ndarray, w: np.ndarray, qs: tuple[float, ...]) -> list[float] | None:
+    """``_weighted_quantiles``'s values without its stable sort, when every weight is a whole
+    number and they add up to at most 4 per value (most activities: 1 s samples, whole-second
+    durations); None otherwise (and when the value picked is 0, whose sign the sort decides).
+
+    ``x`` without NaN, ``w`` >= 0 with a positive sum. Whole weights add up exactly in any
+    order, so the cumulative weight at the end of each run of equal values is the weight of
+    the values up to it whatever the order of the equal ones, and the sort picks the smallest
+    value ``v`` whose weight of values <= ``v`` reaches ``q * total``: the value at position
+    ceil(q * total) - 1 of the values each repeated its weight times (``np.partition`` there).
+    The stable argsort was ~9% of a file's derive on the bench archive.
+    """
+    total = float(w.sum())
+    if not (total <= 4.0 * x.size) or not np.array_equal(w, np.floor(w)):
+        return None
+    expanded = np.repeat(x, w.astype(np.intp))
+    at = [math.ceil(q * total) - 1 for q in qs]
+    if not all(0 <= k < expanded.size for k in at):
+        return None
+    part = np.partition(expanded, at)
+    out = [float(part[k]) for k in at]
+    return None if 0.0 in out else out
 
 
 def evidence_from_arrays(

@@ -412,24 +412,6 @@ def _step_m(rec_dist: np.ndarray, lat: np.ndarray, lon: np.ndarray, keep: np.nda
     return np.where(seg_starts, np.nan, step)
 
 
-def _gait_array(gait: list[str | None]) -> np.ndarray:
-    """The gait labels as an object array with "" for no label (``x or ""`` per sample)."""
-    g = np.asarray(gait, dtype=object)
-    if g.size:
-        g[(g == None) | (g == "")] = ""  # noqa: E711  (elementwise)
-    return g
-
-
-def _gait_masks(gait: list[str | None]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(labelled, run, walk) per sample: ``g != ""``, ``g == "run"``, ``g == "walk"`` of
-    ``_gait_array(gait)``, from the labels' codes (``models.gait.gait_codes``) when it has them."""
-    codes = gt.gait_codes(gait)
-    if codes is None:
-        g = _gait_array(gait)
-        return g != "", g == "run", g == "walk"
-    return codes != gt.GAIT_NONE, codes == gt.GAIT_RUN, codes == gt.GAIT_WALK
-
-
 def _motion(
     records: pl.DataFrame,
     sport: str | None,
@@ -467,19 +449,24 @@ def _motion(
     any_cad = np.where(np.isnan(raw_cad), dev_cad, raw_cad)
     moving = gt.moving_mask(speed, any_cad, on_foot=foot is not False, overrides=overrides) if n else np.zeros(0)
     spm, unit, cad_source = cad.derive_cadence(sport, cadence_raw_unit, raw_cad, dev_cad, moving, overrides=overrides)
+    codes = None  # the gait's models.gait.gait_codes, when on foot
     if foot is False:
         spm = np.full(n, np.nan)
         gait: list[str | None] = [None] * n
     else:
-        gait = gt.smooth_gait(gt.classify_gait(moving, spm, speed, overrides=overrides), dt, overrides=overrides)
+        # smooth_gait(classify_gait(...)) on the labels' codes, labelled once at the end (the
+        # labels coded back, for the smoothing, the masks and the bouts, were ~5% of derive)
+        codes = gt.smooth_gait_codes(gt.classify_gait_codes(moving, spm, speed, overrides=overrides), dt,
+                                     overrides=overrides)
+        gait = gt.gait_labels(codes)
     run_s = walk_s = run = None  # run: the 'run' samples, when on foot (None: not asked)
     if foot is not False and n:
-        labelled, run, walk = _gait_masks(gait)
+        labelled, run, walk = codes != gt.GAIT_NONE, codes == gt.GAIT_RUN, codes == gt.GAIT_WALK
         if np.any(labelled):
             run_s, walk_s = float(dt[run].sum()), float(dt[walk].sum())
     return {"foot": foot, "dt": dt, "speed": speed, "raw_cad": raw_cad, "moving": moving, "spm": spm,
-            "unit": unit, "cad_source": cad_source, "gait": gait, "run_s": run_s, "walk_s": walk_s,
-            "run": run, "keep": keep}
+            "unit": unit, "cad_source": cad_source, "gait": gait, "gait_codes": codes, "run_s": run_s,
+            "walk_s": walk_s, "run": run, "keep": keep}
 
 
 def _derive_one(
@@ -576,7 +563,7 @@ def _derive_one(
         run_time, walk_time = mo["run_s"], mo["walk_s"]
         if run_time is not None:
             # gt.gait_bouts's bouts, without the frame: labels and durations
-            b_idx, b_labels, b_first, _ = gt._moving_runs(gait)
+            b_idx, b_labels, b_first, _ = gt._moving_runs(gait, codes=mo["gait_codes"])
             b_secs = gt._bout_seconds(dt, b_idx, b_first)
             intervals = gt.run_walk_intervals_of(b_labels)
             runs = b_secs[np.asarray(b_labels, dtype=object) == "run"] if b_labels else b_secs[:0]

@@ -55,7 +55,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ingest.geo import haversine_m
+from ingest.geo import EARTH_RADIUS_M, haversine_m
 from models.cadence import is_foot_sport
 from models.thresholds import value as threshold
 
@@ -87,18 +87,34 @@ class Steps:
         self.lat = np.asarray(lat, dtype=float).reshape(-1)
         self.lon = np.asarray(lon, dtype=float).reshape(-1)
         self._memo: dict[tuple[bytes, int], np.ndarray] = {}
+        self._per_point = None  # (radians(lat), radians(lon), cos(radians(lat))), when first asked
 
     def steps(self, idx: np.ndarray, off: int) -> np.ndarray:
         idx = np.asarray(idx, dtype=np.intp)
         key = (idx.tobytes(), off)
         d = self._memo.get(key)
         if d is None:
-            a, b = idx[:-off], idx[off:]
-            d = haversine_m(self.lat[a], self.lon[a], self.lat[b], self.lon[b])
+            d = self._haversine(idx[:-off], idx[off:])
             if len(self._memo) > 64:  # a track that keeps changing: no unbounded growth
                 self._memo.clear()
             self._memo[key] = d
         return d
+
+    def _haversine(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        """``haversine_m(lat[a], lon[a], lat[b], lon[b])`` with its per-point terms (radians,
+        the cosine of the latitude) computed once per point rather than once per pair: each a
+        point's own value, gathered, the rest of the formula written as in ``ingest.geo``
+        (same operations in the same order), so the same bits (tests/models/test_speed_chain.py
+        compares them). Two steps a point (offsets 1 and 2) share them: ~40% of the haversine."""
+        if self._per_point is None:
+            p = np.radians(self.lat)
+            self._per_point = (p, np.radians(self.lon), np.cos(p))
+        p, lam, cos_p = self._per_point
+        p1, p2 = p[a], p[b]
+        dp = p2 - p1
+        dl = lam[b] - lam[a]
+        h = np.sin(dp / 2) ** 2 + cos_p[a] * cos_p[b] * np.sin(dl / 2) ** 2
+        return 2 * EARTH_RADIUS_M * np.arcsin(np.sqrt(np.clip(h, 0.0, 1.0)))
 
 
 def _haversine_sum(lat: np.ndarray, lon: np.ndarray, steps: Steps | None = None,

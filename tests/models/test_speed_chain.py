@@ -80,3 +80,30 @@ def test_speed_chain_keeps_what_the_whole_programme_keeps(seed):
         assert np.array_equal(got, want), (seed, lookback, ceiling, got, want)
         dropped_somewhere += want.size > 0
     assert dropped_somewhere > 50  # the tracks do break the ceiling, or the test says nothing
+
+
+def test_steps_are_haversine_m_to_the_bit():
+    """``Steps`` computes the per-point terms of the haversine once per point: its steps must
+    still be ``ingest.geo.haversine_m`` on the gathered pairs, bit for bit (NaN positions,
+    repeated points, the poles, the antimeridian, any subset of points, offsets 1 to 4)."""
+    from ingest.geo import haversine_m
+
+    rng = np.random.default_rng(17)
+    for trial in range(300):
+        n = int(rng.choice([1, 2, 3, 10, 200, 2000]))
+        lat = rng.choice([47.0, -33.9, 89.99, -90.0, 0.0]) + np.cumsum(rng.normal(0, 10 ** rng.uniform(-6, 0), n))
+        lon = rng.choice([8.0, 179.999, -180.0, 0.0]) + np.cumsum(rng.normal(0, 10 ** rng.uniform(-6, 0), n))
+        if rng.random() < 0.3:
+            lat[rng.integers(0, n, size=max(1, n // 10))] = np.nan
+        if rng.random() < 0.3 and n > 1:  # a point repeated: a step of 0
+            same = rng.integers(1, n, size=max(1, n // 5))
+            lat[same], lon[same] = lat[same - 1], lon[same - 1]
+        steps = Steps(lat, lon)
+        idx = np.flatnonzero(rng.random(n) < rng.uniform(0.3, 1.0))
+        for off in range(1, 5):
+            if idx.size <= off:
+                continue
+            a, b = idx[:-off], idx[off:]
+            want = haversine_m(lat[a], lon[a], lat[b], lon[b])
+            got = steps.steps(idx, off)
+            assert got.dtype == want.dtype and np.array_equal(got.view(np.uint64), want.view(np.uint64)), (trial, off)
