@@ -19,9 +19,16 @@ EARTH_RADIUS_M: float = 6378137.0
 def haversine_m(lat1: np.ndarray, lon1: np.ndarray, lat2: np.ndarray, lon2: np.ndarray) -> np.ndarray:
     """Great-circle distance in metres between degree coordinates (NaN where any is NaN)."""
     p1, p2 = np.radians(lat1), np.radians(lat2)
+    return haversine_radians_m(p1, np.radians(lon1), np.cos(p1), p2, np.radians(lon2), np.cos(p2))
+
+
+def haversine_radians_m(p1: np.ndarray, l1: np.ndarray, cos_p1: np.ndarray,
+                        p2: np.ndarray, l2: np.ndarray, cos_p2: np.ndarray) -> np.ndarray:
+    """``haversine_m`` from each point's latitude and longitude in radians and the cosine of
+    its latitude, for a caller that has them per point already (``models.track.Steps``)."""
     dp = p2 - p1
-    dl = np.radians(lon2) - np.radians(lon1)
-    a = np.sin(dp / 2) ** 2 + np.cos(p1) * np.cos(p2) * np.sin(dl / 2) ** 2
+    dl = l2 - l1
+    a = np.sin(dp / 2) ** 2 + cos_p1 * cos_p2 * np.sin(dl / 2) ** 2
     return 2 * EARTH_RADIUS_M * np.arcsin(np.sqrt(np.clip(a, 0.0, 1.0)))
 
 

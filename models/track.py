@@ -55,7 +55,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ingest.geo import EARTH_RADIUS_M, haversine_m
+from ingest.geo import haversine_m, haversine_radians_m
 from models.cadence import is_foot_sport
 from models.thresholds import value as threshold
 
@@ -102,19 +102,15 @@ class Steps:
 
     def _haversine(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
         """``haversine_m(lat[a], lon[a], lat[b], lon[b])`` with its per-point terms (radians,
-        the cosine of the latitude) computed once per point rather than once per pair: each a
-        point's own value, gathered, the rest of the formula written as in ``ingest.geo``
-        (same operations in the same order), so the same bits (tests/models/test_speed_chain.py
-        compares them). Two steps a point (offsets 1 and 2) share them: ~40% of the haversine."""
+        the cosine of the latitude) computed once per point rather than once per pair, then
+        gathered (``ingest.geo.haversine_radians_m``: the same operations, the same bits;
+        tests/models/test_speed_chain.py compares them). Two steps a point (offsets 1 and 2)
+        share them: ~40% of the haversine."""
         if self._per_point is None:
             p = np.radians(self.lat)
             self._per_point = (p, np.radians(self.lon), np.cos(p))
         p, lam, cos_p = self._per_point
-        p1, p2 = p[a], p[b]
-        dp = p2 - p1
-        dl = lam[b] - lam[a]
-        h = np.sin(dp / 2) ** 2 + cos_p[a] * cos_p[b] * np.sin(dl / 2) ** 2
-        return 2 * EARTH_RADIUS_M * np.arcsin(np.sqrt(np.clip(h, 0.0, 1.0)))
+        return haversine_radians_m(p[a], lam[a], cos_p[a], p[b], lam[b], cos_p[b])
 
 
 def _haversine_sum(lat: np.ndarray, lon: np.ndarray, steps: Steps | None = None,
