@@ -1,7 +1,7 @@
 """Benchmark: ``footfall sync`` of a multi-year FIT archive, end to end, against plain fitparse.
 
     python bench/bench_sync.py [--years 5] [--out bench/out] [--reps 3] [--full-reps 3] [--quick]
-                               [--baseline-ref 4ffc03a | --baseline PATH | --no-baseline]
+                               [--baseline-ref af40ac4 | --baseline PATH | --no-baseline]
                                [--no-server] [--batch-files N] [--regen]
                                [--stages] [--profile] [--keep]
 
@@ -115,9 +115,10 @@ SEMI_PER_DEG = 2**31 / 180.0
 #: 5-year archive empty -> flags, unchanged re-sync of its 1,800 files, one new file with a Prefect
 #: server running, peak memory of the whole process tree.
 TARGETS = {"full": 30.0, "resync": 0.5, "new_file_server": 1.5, "memory_mb": 1536.0}
-#: Today's main, measured in the same run as this tree (--baseline-ref): main when the third
-#: round of issue 17 started (2026-11-30; the second round's baseline was 0b67b03, the first's 75473cd).
-BASELINE_REF = "4ffc03a"
+#: Today's main, measured in the same run as this tree (--baseline-ref): main when the fourth
+#: round of issue 17 started (2026-11-30; the third round's baseline was 4ffc03a, the second's
+#: 0b67b03, the first's 75473cd).
+BASELINE_REF = "af40ac4"
 
 
 def corpus_dir() -> Path:
