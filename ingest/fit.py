@@ -360,6 +360,13 @@ def _assign(ts_us, msg_idx, windows: list[tuple[int | None, int | None, int]], s
     timed = ~np.isnan(ts_us)
     if not timed.any():
         return out
+    usable = [j for j, w in enumerate(windows) if w[0] is not None]
+    if len(usable) == 1:
+        # the first window compared wins every timed row (its first key, 0 or 1, beats the
+        # initial inf), and no other follows: the keys need not be computed (most files have
+        # one session; 0.39 -> ~0.05 ms per archive file for the three calls, measured)
+        out[timed] = usable[0]
+        return out
     msg = np.asarray(msg_idx, dtype=np.float64)
     bounds = np.asarray(starts_of_files, dtype=np.float64)
     seg = np.searchsorted(bounds, msg, side="right")
@@ -746,6 +753,21 @@ def _index_within(act: np.ndarray, k: int) -> np.ndarray:
     return out.astype(np.int32)
 
 
+def _counts_by_activity(act: np.ndarray, masks: list[np.ndarray], k: int) -> list[list[int]]:
+    """Per mask: ``np.bincount(act[mask], minlength=k).tolist()`` (how many rows of each of the
+    ``k`` activities it holds; ``act`` in [0, k)). When one activity has every row, a count of
+    the mask: a boolean gather and a bincount per mask were ~0.1 ms per archive file."""
+    if act.shape[0] and (act == act[0]).all() and all(m.dtype == np.bool_ for m in masks):
+        a0 = int(act[0])
+        out = []
+        for m in masks:
+            c = [0] * max(k, a0 + 1)
+            c[a0] = int(np.count_nonzero(m))
+            out.append(c)
+        return out
+    return [np.bincount(act[m], minlength=k).tolist() for m in masks]
+
+
 def _ids_series(act_ids: list[str], act: np.ndarray) -> pl.Series:
     """The activity_id column of rows assigned to activities ``act``."""
     n = act.shape[0]
@@ -833,7 +855,7 @@ def _records_numpy(msgs, rec: pl.DataFrame, rec_act, act_ids):
     first = np.full(k, n, dtype=np.int64)
     np.minimum.at(first, act, np.arange(n))
     order = [j for j in np.argsort(first, kind="stable").tolist() if first[j] < n]
-    counts = [np.bincount(act[m], minlength=k).tolist() for _, _, m in used]
+    counts = _counts_by_activity(act, [m for _, _, m in used], k)
     rows = []
     for j in order:
         per_col: dict[str, list[tuple[str, int]]] = {}
