@@ -332,7 +332,7 @@ def _time_series(df: pl.DataFrame, name: str) -> pl.Series:
     """A Datetime column as a Series of df.height (all NULL when absent)."""
     if name in df.columns and isinstance(df.schema[name], pl.Datetime):
         return df[name].cast(schema.UTC_DT)
-    return pl.Series(name, [None] * df.height, dtype=schema.UTC_DT)
+    return null_series(name, schema.UTC_DT, df.height)
 
 
 def _coalesce_sources(cands: list[tuple[str, pl.Expr]]) -> tuple[pl.Expr, list[tuple[str, pl.Expr]]]:
@@ -772,7 +772,7 @@ def _ids_series(act_ids: list[str], act: np.ndarray) -> pl.Series:
     """The activity_id column of rows assigned to activities ``act``."""
     n = act.shape[0]
     if n and (act == act[0]).all():
-        return pl.Series("activity_id", [act_ids[int(act[0])]], dtype=pl.Utf8).new_from_index(0, n)
+        return new_series("activity_id", [act_ids[int(act[0])]], pl.Utf8).new_from_index(0, n)
     return new_series("activity_id", [act_ids[j] for j in act.tolist()], pl.Utf8)
 
 
@@ -1207,8 +1207,9 @@ def _session_cadence(srow: dict, sport: str | None, row: dict, src: dict) -> Non
 
 
 def _const(name: str, value, dtype, n: int) -> pl.Series:
-    """``n`` times ``value`` (``pl.lit(value, dtype)`` in a frame of ``n`` rows)."""
-    return pl.Series(name, [value], dtype=dtype).new_from_index(0, n)
+    """``n`` times ``value`` (``pl.lit(value, dtype)`` in a frame of ``n`` rows); the one-value
+    Series through ``new_series`` (~5 us less a call than ``pl.Series``, measured)."""
+    return new_series(name, [value], dtype).new_from_index(0, n)
 
 
 def _developer_values(msgs, windows, file_starts, synthetic, act_ids, rec_act, lap_act) -> pl.DataFrame:
