@@ -1139,11 +1139,28 @@ def _tiny_parser(bt, big: bool):
     return parse_number
 
 
-def _tiny_plan(layout: _Layout) -> list:
+def _tiny_plan(layout: _Layout) -> tuple:
+    """How to parse a layout's messages one by one: (one ``struct.Struct`` for all its scalar
+    number fields, or None; their (position, invalid value, float?); the other fields'
+    (position, offset, size, parser); the developer fields' (offset, size, parser)).
+
+    One unpack per message for the scalars instead of a parser call per field (the same
+    values: standard sizes, no alignment; the other fields are skipped as pad bytes).
+    """
     plan = layout.plans.get("tiny")
     if plan is None:
+        codes, scalars, others = [], [], []
+        for pos, (_n, off, size, bt, _f) in enumerate(layout.fields):
+            kind, ch, inv = _BASE_KIND[bt.name]
+            if kind in ("int", "float") and size == struct.calcsize(ch):
+                codes.append(ch)
+                scalars.append((pos, inv, kind == "float"))
+            else:
+                codes.append(f"{size}x")
+                others.append((pos, off, size, _tiny_parser(bt, layout.big)))
+        combo = struct.Struct((">" if layout.big else "<") + "".join(codes)) if scalars else None
         plan = layout.plans["tiny"] = (
-            [(off, size, _tiny_parser(bt, layout.big)) for _n, off, size, bt, _f in layout.fields],
+            combo, scalars, others,
             [(off, size, _tiny_parser(dev.base_type, layout.big))
              for _n, off, size, _i, dev in layout.devs],
         )
@@ -1205,12 +1222,19 @@ class _TinyRows:
         self.ordinals = ordinals
         self.n = ordinals.shape[0]
         self.acc_updates: list = []
-        fplan, dplan = _tiny_plan(layout)
+        combo, scalars, others, dplan = _tiny_plan(layout)
+        nf = len(layout.fields)
         self.raws, self.dev_raws = [], []
         ts, ts_valid, self.ts_odd = [], [], False
         ts_pos, dev_ts_pos = _tiny_static(layout)[1:]
         for start in starts.tolist():
-            raws = [parse(data, start + off, size) for off, size, parse in fplan]
+            raws = [None] * nf
+            if combo is not None:
+                for (pos, inv, isnan), v in zip(scalars, combo.unpack_from(data, start)):
+                    if not (v != v if isnan else v == inv):
+                        raws[pos] = v
+            for pos, off, size, parse in others:
+                raws[pos] = parse(data, start + off, size)
             devs = [parse(data, start + off, size) for off, size, parse in dplan]
             self.raws.append(raws)
             self.dev_raws.append(devs)
