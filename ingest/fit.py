@@ -332,7 +332,7 @@ def _time_series(df: pl.DataFrame, name: str) -> pl.Series:
     """A Datetime column as a Series of df.height (all NULL when absent)."""
     if name in df.columns and isinstance(df.schema[name], pl.Datetime):
         return df[name].cast(schema.UTC_DT)
-    return pl.Series(name, [None] * df.height, dtype=schema.UTC_DT)
+    return null_series(name, schema.UTC_DT, df.height)
 
 
 def _coalesce_sources(cands: list[tuple[str, pl.Expr]]) -> tuple[pl.Expr, list[tuple[str, pl.Expr]]]:
@@ -359,6 +359,13 @@ def _assign(ts_us, msg_idx, windows: list[tuple[int | None, int | None, int]], s
     out = np.full(n, -1, dtype=np.int64)
     timed = ~np.isnan(ts_us)
     if not timed.any():
+        return out
+    usable = [j for j, w in enumerate(windows) if w[0] is not None]
+    if len(usable) == 1:
+        # the first window compared wins every timed row (its first key, 0 or 1, beats the
+        # initial inf), and no other follows: the keys need not be computed (most files have
+        # one session; 0.39 -> ~0.05 ms per archive file for the three calls, measured)
+        out[timed] = usable[0]
         return out
     msg = np.asarray(msg_idx, dtype=np.float64)
     bounds = np.asarray(starts_of_files, dtype=np.float64)
@@ -746,11 +753,26 @@ def _index_within(act: np.ndarray, k: int) -> np.ndarray:
     return out.astype(np.int32)
 
 
+def _counts_by_activity(act: np.ndarray, masks: list[np.ndarray], k: int) -> list[list[int]]:
+    """Per mask: ``np.bincount(act[mask], minlength=k).tolist()`` (how many rows of each of the
+    ``k`` activities it holds; ``act`` in [0, k)). When one activity has every row, a count of
+    the mask: a boolean gather and a bincount per mask were ~0.1 ms per archive file."""
+    if act.shape[0] and (act == act[0]).all() and all(m.dtype == np.bool_ for m in masks):
+        a0 = int(act[0])
+        out = []
+        for m in masks:
+            c = [0] * max(k, a0 + 1)
+            c[a0] = int(np.count_nonzero(m))
+            out.append(c)
+        return out
+    return [np.bincount(act[m], minlength=k).tolist() for m in masks]
+
+
 def _ids_series(act_ids: list[str], act: np.ndarray) -> pl.Series:
     """The activity_id column of rows assigned to activities ``act``."""
     n = act.shape[0]
     if n and (act == act[0]).all():
-        return pl.Series("activity_id", [act_ids[int(act[0])]], dtype=pl.Utf8).new_from_index(0, n)
+        return new_series("activity_id", [act_ids[int(act[0])]], pl.Utf8).new_from_index(0, n)
     return new_series("activity_id", [act_ids[j] for j in act.tolist()], pl.Utf8)
 
 
@@ -833,7 +855,7 @@ def _records_numpy(msgs, rec: pl.DataFrame, rec_act, act_ids):
     first = np.full(k, n, dtype=np.int64)
     np.minimum.at(first, act, np.arange(n))
     order = [j for j in np.argsort(first, kind="stable").tolist() if first[j] < n]
-    counts = [np.bincount(act[m], minlength=k).tolist() for _, _, m in used]
+    counts = _counts_by_activity(act, [m for _, _, m in used], k)
     rows = []
     for j in order:
         per_col: dict[str, list[tuple[str, int]]] = {}
@@ -1185,8 +1207,9 @@ def _session_cadence(srow: dict, sport: str | None, row: dict, src: dict) -> Non
 
 
 def _const(name: str, value, dtype, n: int) -> pl.Series:
-    """``n`` times ``value`` (``pl.lit(value, dtype)`` in a frame of ``n`` rows)."""
-    return pl.Series(name, [value], dtype=dtype).new_from_index(0, n)
+    """``n`` times ``value`` (``pl.lit(value, dtype)`` in a frame of ``n`` rows); the one-value
+    Series through ``new_series`` (~5 us less a call than ``pl.Series``, measured)."""
+    return new_series(name, [value], dtype).new_from_index(0, n)
 
 
 def _developer_values(msgs, windows, file_starts, synthetic, act_ids, rec_act, lap_act) -> pl.DataFrame:

@@ -417,8 +417,6 @@ _CYCLE_WINDOW = 16
 _CYCLE_EVERY = 32
 _CYCLE_EVERY_MAX = 4096
 _CYCLE_MAX = 4
-_CYCLE_PROBE = 64  # cycles verified by the first numpy check; each next check 8x more
-_CYCLE_CHECK = 8192  # most cycles verified per numpy check
 _CYCLE_LONG = 128
 
 
@@ -453,6 +451,12 @@ def _skip_cycles(buf, pos, end, cycle, loc_size, loc_lid, special):
 
     Returns (content starts, layout ids, compressed ordinals relative to the skipped run,
     their time offsets, new position).
+
+    The bytes from ``pos`` are viewed as rows of one cycle's length: the header bytes the cycle
+    predicts are one column per message of the cycle (a strided view for a cycle of one
+    message, the archive's only kind), checked all at once up to the first mismatch. (Checking
+    in growing probes, 64 then 512 ... cycles, cost ~60 us a call in numpy call overhead for
+    runs of 128-1024 records; this is ~4x less, measured on 300 archive files.)
     """
     locs = [(k >> 5) & 3 if k & 0x80 else k & 0x0F for k in cycle]
     if any(loc_size[ln] < 0 or loc_lid[ln] in special for ln in locs):
@@ -462,37 +466,34 @@ def _skip_cycles(buf, pos, end, cycle, loc_size, loc_lid, special):
     total = (end - pos) // length
     if total < 2:
         return None
-    offs = np.cumsum([0] + steps[:-1])
-    keys = np.array(cycle, dtype=np.uint8)
-    masks = np.array([0xE0 if k & 0x80 else 0xFF for k in cycle], dtype=np.uint8)
-    got = 0
-    heads = []
-    probe = _CYCLE_PROBE
-    while got < total:
-        c = min(total - got, probe)
-        probe = min(probe * 8, _CYCLE_CHECK)
-        idx = pos + (got + np.arange(c))[:, None] * length + offs[None, :]
-        hb = buf[idx]
-        ok = np.all((hb & masks) == keys, axis=1)
-        k = c if ok.all() else int(np.argmin(ok))
-        if k:
-            heads.append((idx[:k], hb[:k]))
-            got += k
-        if k < c:
-            break
+    p = len(cycle)
+    rows = buf[pos : pos + total * length].reshape(total, length)
+    if p == 1:
+        k0 = cycle[0]
+        hb = rows[:, :1]
+        bad = (hb[:, 0] & (0xE0 if k0 & 0x80 else 0xFF)) != k0
+    else:
+        offs = np.cumsum([0] + steps[:-1])
+        keys = np.array(cycle, dtype=np.uint8)
+        masks = np.array([0xE0 if k & 0x80 else 0xFF for k in cycle], dtype=np.uint8)
+        hb = rows[:, offs]
+        bad = np.any((hb & masks) != keys, axis=1)
+    got = int(bad.argmax()) if bad.any() else total  # cycles before the first mismatch
     if got < 2:
         return None
-    idx = np.concatenate([x[0] for x in heads])
-    hb = np.concatenate([x[1] for x in heads])
-    p = len(cycle)
-    starts = (idx + 1).reshape(-1)
-    lids = np.tile(np.array([loc_lid[ln] for ln in locs], dtype=np.int64), got)
+    if p == 1:
+        starts = np.arange(got, dtype=np.int64) * length + (pos + 1)
+        lids = np.full(got, loc_lid[locs[0]], dtype=np.int64)
+    else:
+        starts = (np.arange(got, dtype=np.int64)[:, None] * length + (offs + pos + 1)[None, :]
+                  ).reshape(-1)
+        lids = np.tile(np.array([loc_lid[ln] for ln in locs], dtype=np.int64), got)
     comp_cols = [j for j, k in enumerate(cycle) if k & 0x80]
     comp = off = None
     if comp_cols:
         ords = np.arange(got)[:, None] * p + np.array(comp_cols)[None, :]
         comp = ords.reshape(-1)
-        off = (hb[:, comp_cols] & 0x1F).astype(np.int64).reshape(-1)
+        off = (hb[:got, comp_cols] & 0x1F).astype(np.int64).reshape(-1)
     return starts, lids, comp, off, pos + got * length
 
 
@@ -1138,15 +1139,54 @@ def _tiny_parser(bt, big: bool):
     return parse_number
 
 
-def _tiny_plan(layout: _Layout) -> list:
+def _tiny_plan(layout: _Layout) -> tuple:
+    """How to parse a layout's messages one by one: (one ``struct.Struct`` for all its scalar
+    number fields, or None; their (position, invalid value, float?); the other fields'
+    (position, offset, size, parser); the developer fields' (offset, size, parser)).
+
+    One unpack per message for the scalars instead of a parser call per field (the same
+    values: standard sizes, no alignment; the other fields are skipped as pad bytes).
+    """
     plan = layout.plans.get("tiny")
     if plan is None:
+        codes, scalars, others = [], [], []
+        for pos, (_n, off, size, bt, _f) in enumerate(layout.fields):
+            kind, ch, inv = _BASE_KIND[bt.name]
+            if kind in ("int", "float") and size == struct.calcsize(ch):
+                codes.append(ch)
+                scalars.append((pos, inv, kind == "float"))
+            else:
+                codes.append(f"{size}x")
+                others.append((pos, off, size, _tiny_parser(bt, layout.big)))
+        combo = struct.Struct((">" if layout.big else "<") + "".join(codes)) if scalars else None
         plan = layout.plans["tiny"] = (
-            [(off, size, _tiny_parser(bt, layout.big)) for _n, off, size, bt, _f in layout.fields],
+            combo, scalars, others,
             [(off, size, _tiny_parser(dev.base_type, layout.big))
              for _n, off, size, _i, dev in layout.devs],
         )
     return plan
+
+
+def _tiny_static(layout: _Layout) -> tuple:
+    """What the tiny path needs of a layout, once per layout: per profile field (position,
+    field, None if it has subfields or components else (name, enum values or None, whether it
+    has a scale or offset)); positions of fields and developer fields numbered 253."""
+    st = layout.plans.get("tiny_static")
+    if st is None:
+        plan = []
+        for pos, (num, _o, _s, _bt, fld) in enumerate(layout.fields):
+            if fld is None:
+                continue
+            plain = None
+            if not fld.subfields and not fld.components:
+                plain = (fld.name, fld.type.values or None, bool(fld.scale or fld.offset))
+            plan.append((pos, fld, plain))
+        st = layout.plans["tiny_static"] = (
+            plan,
+            [pos for pos, f in enumerate(layout.fields) if f[0] == TS_DEF_NUM],
+            [pos for pos, d in enumerate(layout.devs) if d[0] == TS_DEF_NUM],
+        )
+    return st
 
 
 def _scale_offset(fld, value):
@@ -1182,21 +1222,29 @@ class _TinyRows:
         self.ordinals = ordinals
         self.n = ordinals.shape[0]
         self.acc_updates: list = []
-        fplan, dplan = _tiny_plan(layout)
+        combo, scalars, others, dplan = _tiny_plan(layout)
+        nf = len(layout.fields)
         self.raws, self.dev_raws = [], []
         ts, ts_valid, self.ts_odd = [], [], False
+        ts_pos, dev_ts_pos = _tiny_static(layout)[1:]
         for start in starts.tolist():
-            raws = [parse(data, start + off, size) for off, size, parse in fplan]
+            raws = [None] * nf
+            if combo is not None:
+                for (pos, inv, isnan), v in zip(scalars, combo.unpack_from(data, start)):
+                    if not (v != v if isnan else v == inv):
+                        raws[pos] = v
+            for pos, off, size, parse in others:
+                raws[pos] = parse(data, start + off, size)
             devs = [parse(data, start + off, size) for off, size, parse in dplan]
             self.raws.append(raws)
             self.dev_raws.append(devs)
             last = None  # fitparse: every non-None raw of a field numbered 253 sets the clock
-            for (num, *_r), raw in zip(layout.fields, raws):
-                if num == TS_DEF_NUM and raw is not None:
-                    last = raw
-            for (num, *_r), raw in zip(layout.devs, devs):
-                if num == TS_DEF_NUM and raw is not None:
-                    last = raw
+            for pos in ts_pos:
+                if raws[pos] is not None:
+                    last = raws[pos]
+            for pos in dev_ts_pos:
+                if devs[pos] is not None:
+                    last = devs[pos]
             if last is not None and type(last) is not int:
                 self.ts_odd = True
             ts.append(last if type(last) is int else 0)
@@ -1205,17 +1253,30 @@ class _TinyRows:
             ts_valid) else None
 
     def messages(self, comp_ts: tuple | None):
-        """Per message: [(field object, column name, value)] in fitparse's FieldData order."""
+        """Per message: [(field object, column name, value)] in fitparse's FieldData order.
+
+        A field without subfields or components and without a value is left out (the frame
+        skips values that are None); one with a value is rendered and scaled inline, as
+        ``render`` and ``_scale_offset`` do (without calling them: ~1/3 of this method's time).
+        """
         layout = self.layout
         fields = layout.mesg_type.fields
         nums = [f[0] for f in layout.fields]
+        plan = _tiny_static(layout)[0]
         ts_vals = comp_ts[0].tolist() if comp_ts is not None else None
         ts_mask = comp_ts[1].tolist() if comp_ts is not None else None
         for i in range(self.n):
             raws = self.raws[i]
             out = []
-            for (num, _o, _s, _bt, fld), raw in zip(layout.fields, raws):
-                if fld is None:
+            for pos, fld, plain in plan:
+                raw = raws[pos]
+                if plain is not None:
+                    if raw is None:
+                        continue
+                    name, values, scaled = plain
+                    if values and raw in values:  # fitparse's render
+                        raw = values[raw]
+                    out.append((fld, name, _scale_offset(fld, raw) if scaled else raw))
                     continue
                 res = _resolve_subfield(fld, nums, raws)
                 if res.components:
@@ -1617,7 +1678,10 @@ def _gather(buf: np.ndarray, starts: np.ndarray, size: int) -> np.ndarray:
                 buf[starts[0] :], shape=(starts.size, size), strides=(int(step), 1)
             )
             return np.ascontiguousarray(view)
-    return buf[starts[:, None] + np.arange(size, dtype=np.int64)]
+    # rows of a sliding-window view picked by start: one index per message, not per byte
+    # (0.22 -> 0.06 ms per archive file, measured; no archive layout is evenly spaced)
+    win = np.lib.stride_tricks.as_strided(buf, shape=(buf.size - size + 1, size), strides=(1, 1))
+    return win[starts]
 
 
 def _compressed_ts_by_layout(walk: _Walk, groups: list) -> dict:

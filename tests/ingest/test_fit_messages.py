@@ -23,6 +23,19 @@ def test_crc_continues_from_a_start_state(n):
     assert fit_crc16(b) == Crc.calculate(b)
 
 
+def test_crc_for_every_chunk_count_up_to_70():
+    """The vectorised CRC cuts long input into 32-byte chunks and combines them pairwise, putting a
+    zero chunk in front of an odd count at any level: every count from 2 to 70 chunks (odd
+    and even at each level), whole and one byte short, with and without a start state."""
+    rng = random.Random(17)
+    for k in range(2, 71):
+        for n in (32 * k - 1, 32 * k):
+            data = rng.randbytes(n)
+            assert fit_crc16(data) == Crc.calculate(data), n
+            head = rng.randbytes(14)
+            assert fit_crc16(data, fit_crc16(head)) == Crc.calculate(head + data), n
+
+
 def test_crc_of_a_bytearray_and_the_check_value():
     assert fit_crc16(b"123456789") == 0xBB3D  # CRC-16/ARC check value
     data = bytearray(random.Random(1).randbytes(300))
