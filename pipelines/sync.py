@@ -195,9 +195,11 @@ def read_batches(planned: SyncPlan) -> Iterator[Batch]:
 
 #: Batches ``footfall sync`` reads and queues in the decode workers before its flow run starts
 #: (``HeadStart``). Prefect's temporary server takes ~3 s to answer on 2 cores (the CLI waited
-#: for it with the workers not yet started, issue 17); three batches of 60 files are ~2 s of
-#: the two workers' time, and ~75 MB of frames each held until the flow lands them.
-HEAD_START_BATCHES = 3
+#: for it with the workers not yet started, issue 17); with three batches of 60 files the
+#: workers still sat idle ~2 s before the flow run began. Five, measured on the 5-year bench
+#: archive (idle 2 cores, three alternating pairs): full sync 26.7-28.4 s against 28.0-30.0 s
+#: with three, the same peak memory (1,257-1,296 MB: results travel packed, pipelines/handoff.py).
+HEAD_START_BATCHES = 5
 
 
 class Prefetched(list):
