@@ -178,7 +178,7 @@ def _first_line(err: BaseException) -> str:
 
 class ClusterExecutor(cf.Executor):
     """A ``concurrent.futures.Executor`` over a Dask client (``client.get_executor``) for
-    ``sync.decode_items``: ``_max_workers`` is the cluster's thread count (how the batch is
+    ``sync.submit_chunks``: ``_max_workers`` is the cluster's thread count (how the batch is
     chunked), a lost cluster or a worker killed too often becomes ``ClusterError``, and
     ``shutdown`` closes the client when this executor opened it."""
 

@@ -204,7 +204,7 @@ HEAD_START_BATCHES = 5
 
 class Prefetched(list):
     """A batch's files (a list, as ``Batch.items``) whose decoding the head start already queued
-    in the pool: ``decode_items`` collects its futures instead of submitting the files again."""
+    in the pool: ``queue_decode`` collects its futures instead of submitting the files again."""
 
     def __init__(self, items: list, ctx: DeriveContext, futures: list):
         super().__init__(items)
@@ -268,8 +268,8 @@ def decode_and_land(planned: SyncPlan, summary: SyncSummary, *, decode: Callable
 
     ``decode(items, ctx, pool)`` returns the batch's results (``decode_items``) or a future of
     them (``.result()``); ``land(db, results, batch, settings, athlete_id)`` starts landing them
-    (``land_batch``) and returns a future. The flow passes its tasks, submitted with the batch passed
-    through Prefect untouched: ``tasks.submit_decode`` and ``tasks.submit_land``.
+    (``land_batch``) and returns a future. The flow's one task (``decode_and_land_all``) passes
+    ``queue_decode`` and ``land_batch`` submitted to a thread of its own.
 
     The pipeline keeps the decode workers busy (issue 17): batch k+1 is read and handed to the
     workers *before* the sync waits for batch k's results, so the workers go on to k+1 the moment
