@@ -51,24 +51,24 @@ def packed(df):
         return df
     n = df.height
     names = df.columns
-    packs: list[tuple] = []  # (position, name, dtype, run lengths or None, run values)
-    for i, s in enumerate(df.get_columns()):
+    packs: list[tuple] = []  # (name, dtype, run lengths or None, run values)
+    for s in df.get_columns():
         if s.null_count() == n:
-            packs.append((i, s.name, s.dtype, None, None))
+            packs.append((s.name, s.dtype, None, None))
         elif s.dtype in RUN_DTYPES:
             runs = s.rle().struct.unnest()
             if runs.height * ROWS_PER_RUN <= n:
-                packs.append((i, s.name, s.dtype, runs.get_column("len").to_list(),
+                packs.append((s.name, s.dtype, runs.get_column("len").to_list(),
                               runs.get_column("value").to_list()))
     if not packs:
         return df
-    return _Packed(n, names, df.drop([p[1] for p in packs]), packs)
+    return _Packed(n, names, df.drop([p[0] for p in packs]), packs)
 
 
 def unpack(height: int, names: list[str], rest: pl.DataFrame, packs: list[tuple]) -> pl.DataFrame:
     """The frame ``packed`` stood in for: its columns in their order."""
     cols = dict(zip(rest.columns, rest.get_columns()))
-    for _, name, dtype, lengths, values in packs:
+    for name, dtype, lengths, values in packs:
         if lengths is None:  # all NULL
             cols[name] = pl.Series(name, [None], dtype=dtype).new_from_index(0, height)
         elif len(lengths) == 1:
