@@ -166,15 +166,8 @@ def head_start(planned):
     if planned.settings.cluster:
         yield None
         return
-    import gc
-
-    was = gc.isenabled()
-    gc.disable()  # polars and numpy's objects live to the end: no collection need walk them now
-    try:
+    with _gc_paused():  # polars and numpy's objects live to the end: no collection need walk them now
         from pipelines.sync import HeadStart
-    finally:
-        if was:
-            gc.enable()
     head = planned.head_start = HeadStart(planned)
     try:  # Ctrl-C while it reads: its pool is shut down too
         yield head.start()
@@ -187,16 +180,24 @@ def _import_flows():
     """``pipelines.flows.run_planned_sync``, imported with the garbage collector paused: importing
     Prefect makes ~126,000 tracked objects that live to the end, and the collections they trigger
     walked them (~10% of the import's time, py-spy; 0.05-0.1 s CPU measured)."""
+    with _gc_paused():
+        from pipelines.flows import run_planned_sync
+    return run_planned_sync
+
+
+@contextmanager
+def _gc_paused():
+    """The garbage collector off while the block runs (imports whose objects live to the end),
+    then back as it was."""
     import gc
 
     was = gc.isenabled()
     gc.disable()
     try:
-        from pipelines.flows import run_planned_sync
+        yield
     finally:
         if was:
             gc.enable()
-    return run_planned_sync
 
 
 def plan(paths: list[str], s):
